@@ -1,0 +1,21 @@
+// The CUDA entry points of a build without CUDA: every call that needs a device says so.
+#include "engine/device.h"
+#include "engine/error.h"
+
+namespace r2c::cuda {
+
+namespace {
+[[noreturn]] void unavailable(const char* what) {
+    throw Error(std::string(what) + ": this build of r2c has no CUDA support (configure with R2C_WITH_CUDA=ON)");
+}
+}  // namespace
+
+bool compiled() { return false; }
+bool available() { return false; }
+std::string describe() { return "CUDA: not compiled in"; }
+CachingAllocator& allocator() { unavailable("cuda::allocator"); }
+void copy(void*, const void*, std::size_t, CopyKind) { unavailable("cuda::copy"); }
+void fill(void*, std::size_t, double, DType) { unavailable("cuda::fill"); }
+void axpy(void*, const void*, std::size_t, double, DType) { unavailable("cuda::axpy"); }
+
+}  // namespace r2c::cuda

@@ -1,0 +1,217 @@
+#include "engine/tensor.h"
+
+#include <cstring>
+#include <sstream>
+
+#include "engine/autograd.h"
+#include "engine/device.h"
+#include "engine/rng.h"
+
+namespace r2c {
+
+std::string shape_str(const Shape& s) {
+    std::ostringstream o;
+    o << "[";
+    for (std::size_t i = 0; i < s.size(); ++i) o << (i ? "," : "") << s[i];
+    o << "]";
+    return o.str();
+}
+
+std::int64_t shape_numel(const Shape& s) {
+    std::int64_t n = 1;
+    for (auto d : s) n *= d;
+    return n;
+}
+
+Storage::Storage(std::size_t bytes, Device device) : bytes_(bytes), device_(device) {
+    if (device == Device::CPU) {
+        data_ = host_allocate(bytes);
+    } else {
+        data_ = cuda::allocator().allocate(bytes);
+        if (data_ == nullptr) {
+            const AllocatorStats st = cuda::allocator().stats();
+            throw Error(detail::concat("out of device memory allocating ", bytes >> 20, " MiB (", bytes,
+                                       " bytes) with ", st.bytes_in_use >> 20,
+                                       " MiB in use; try a smaller batch size or crop size"));
+        }
+    }
+}
+
+Storage::~Storage() {
+    if (device_ == Device::CPU)
+        host_free(data_);
+    else
+        cuda::allocator().release(data_);
+}
+
+TensorImpl& Tensor::impl() const {
+    R2C_CHECK(impl_ != nullptr, "use of an undefined tensor");
+    return *impl_;
+}
+
+std::int64_t Tensor::dim(int i) const {
+    const int n = ndim();
+    R2C_CHECK(i >= -n && i < n, "Tensor::dim(", i, ") on a tensor of shape ", shape_str(shape()));
+    return shape()[i < 0 ? i + n : i];
+}
+
+std::string Tensor::str() const {
+    if (!defined()) return "undefined";
+    return detail::concat(dtype_name(dtype()), shape_str(shape()), " ", device_name(device()));
+}
+
+Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
+    for (auto d : shape) R2C_CHECK(d >= 0, "Tensor::empty: negative dimension in shape ", shape_str(shape));
+    auto impl = std::make_shared<TensorImpl>();
+    impl->shape = shape;
+    impl->dtype = dtype;
+    impl->device = device;
+    impl->storage = std::make_shared<Storage>(static_cast<std::size_t>(shape_numel(shape)) * dtype_size(dtype),
+                                              device);
+    return Tensor(std::move(impl));
+}
+
+Tensor Tensor::zeros(const Shape& shape, DType dtype, Device device) { return full(shape, 0.0, dtype, device); }
+
+Tensor Tensor::full(const Shape& shape, double value, DType dtype, Device device) {
+    Tensor t = empty(shape, dtype, device);
+    const auto n = static_cast<std::size_t>(t.numel());
+    if (device == Device::CUDA) {
+        cuda::fill(t.raw_data(), n, value, dtype);
+    } else if (dtype == DType::F32) {
+        float* p = t.data<float>();
+        for (std::size_t i = 0; i < n; ++i) p[i] = static_cast<float>(value);
+    } else {
+        double* p = t.data<double>();
+        for (std::size_t i = 0; i < n; ++i) p[i] = value;
+    }
+    return t;
+}
+
+Tensor Tensor::from_vector(const std::vector<double>& values, const Shape& shape, DType dtype, Device device) {
+    R2C_CHECK(static_cast<std::int64_t>(values.size()) == shape_numel(shape), "Tensor::from_vector: ",
+              values.size(), " values for shape ", shape_str(shape));
+    Tensor host = empty(shape, dtype, Device::CPU);
+    if (dtype == DType::F32) {
+        float* p = host.data<float>();
+        for (std::size_t i = 0; i < values.size(); ++i) p[i] = static_cast<float>(values[i]);
+    } else {
+        std::memcpy(host.raw_data(), values.data(), values.size() * sizeof(double));
+    }
+    return device == Device::CPU ? host : host.to(device);
+}
+
+Tensor Tensor::uniform(const Shape& shape, double lo, double hi, Rng& rng, DType dtype, Device device) {
+    std::vector<double> v(static_cast<std::size_t>(shape_numel(shape)));
+    for (auto& x : v) x = rng.uniform(lo, hi);
+    return from_vector(v, shape, dtype, device);
+}
+
+Tensor Tensor::normal(const Shape& shape, double mean, double stddev, Rng& rng, DType dtype, Device device) {
+    std::vector<double> v(static_cast<std::size_t>(shape_numel(shape)));
+    for (auto& x : v) x = mean + stddev * rng.normal();
+    return from_vector(v, shape, dtype, device);
+}
+
+template <typename T>
+T* Tensor::data() {
+    R2C_CHECK(dtype() == DTypeOf<T>::value, "Tensor::data: tensor is ", str(), ", asked for ",
+              dtype_name(DTypeOf<T>::value));
+    R2C_CHECK(device() == Device::CPU, "Tensor::data: tensor ", str(), " is not on the CPU");
+    return static_cast<T*>(raw_data());
+}
+
+template <typename T>
+const T* Tensor::data() const {
+    return const_cast<Tensor*>(this)->data<T>();
+}
+
+template float* Tensor::data<float>();
+template double* Tensor::data<double>();
+template const float* Tensor::data<float>() const;
+template const double* Tensor::data<double>() const;
+
+void Tensor::copy_from(const Tensor& src) {
+    R2C_CHECK(shape() == src.shape() && dtype() == src.dtype(), "Tensor::copy_from: destination ", str(),
+              ", source ", src.str());
+    const std::size_t bytes = nbytes();
+    if (device() == Device::CPU && src.device() == Device::CPU)
+        std::memcpy(raw_data(), src.raw_data(), bytes);
+    else if (device() == Device::CUDA && src.device() == Device::CPU)
+        cuda::copy(raw_data(), src.raw_data(), bytes, cuda::CopyKind::HostToDevice);
+    else if (device() == Device::CPU && src.device() == Device::CUDA)
+        cuda::copy(raw_data(), src.raw_data(), bytes, cuda::CopyKind::DeviceToHost);
+    else
+        cuda::copy(raw_data(), src.raw_data(), bytes, cuda::CopyKind::DeviceToDevice);
+}
+
+Tensor Tensor::to(Device dev) const {
+    if (dev == device()) return *this;
+    Tensor out = empty(shape(), dtype(), dev);
+    out.copy_from(*this);
+    return out;
+}
+
+Tensor Tensor::to(DType dt) const {
+    if (dt == dtype()) return *this;
+    R2C_CHECK(device() == Device::CPU, "Tensor::to(dtype): conversion runs on the CPU; tensor is ", str());
+    Tensor out = empty(shape(), dt, Device::CPU);
+    const auto n = static_cast<std::size_t>(numel());
+    if (dt == DType::F64) {
+        const float* s = data<float>();
+        double* d = out.data<double>();
+        for (std::size_t i = 0; i < n; ++i) d[i] = s[i];
+    } else {
+        const double* s = data<double>();
+        float* d = out.data<float>();
+        for (std::size_t i = 0; i < n; ++i) d[i] = static_cast<float>(s[i]);
+    }
+    return out;
+}
+
+Tensor Tensor::clone() const {
+    Tensor out = empty(shape(), dtype(), device());
+    out.copy_from(*this);
+    return out;
+}
+
+Tensor Tensor::detach() const {
+    auto impl = std::make_shared<TensorImpl>();
+    impl->storage = impl_->storage;
+    impl->shape = impl_->shape;
+    impl->dtype = impl_->dtype;
+    impl->device = impl_->device;
+    return Tensor(std::move(impl));
+}
+
+Tensor Tensor::view(const Shape& s) const {
+    R2C_CHECK(shape_numel(s) == numel(), "Tensor::view: cannot view ", str(), " as ", shape_str(s));
+    Tensor t = detach();
+    t.impl().shape = s;
+    return t;
+}
+
+std::vector<double> Tensor::to_vector() const {
+    const Tensor host = to(Device::CPU).to(DType::F64);
+    const double* p = host.data<double>();
+    return std::vector<double>(p, p + host.numel());
+}
+
+double Tensor::item() const {
+    R2C_CHECK(numel() == 1, "Tensor::item: tensor ", str(), " does not hold exactly one element");
+    return to_vector()[0];
+}
+
+Tensor& Tensor::set_requires_grad(bool on) {
+    R2C_CHECK(is_leaf() || on, "set_requires_grad(false) on a non-leaf tensor; use detach()");
+    impl().requires_grad = on;
+    return *this;
+}
+
+Tensor Tensor::grad() const { return impl().grad ? Tensor(impl().grad) : Tensor(); }
+
+void Tensor::zero_grad() { impl().grad.reset(); }
+
+void Tensor::backward() const { r2c::backward(*this); }
+
+}  // namespace r2c

@@ -1,0 +1,19 @@
+// Turns a CUDA status into an r2c::Error that names the operation, the call and the error.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <string>
+
+#include "engine/error.h"
+
+#define R2C_CUDA_CHECK(call, op)                                                                     \
+    do {                                                                                             \
+        cudaError_t r2c_err_ = (call);                                                               \
+        if (r2c_err_ != cudaSuccess)                                                                 \
+            throw ::r2c::Error(std::string(op) + ": " #call " failed: " + cudaGetErrorName(r2c_err_) + \
+                               " (" + cudaGetErrorString(r2c_err_) + ")");                          \
+    } while (0)
+
+// After a kernel launch: reports launch-configuration errors immediately.
+#define R2C_CUDA_LAUNCH_CHECK(op) R2C_CUDA_CHECK(cudaGetLastError(), op)

@@ -1,0 +1,90 @@
+#include "tests/support.h"
+
+#include <cmath>
+#include <iostream>
+
+#include "engine/autograd.h"
+#include "engine/ops.h"
+
+namespace r2c::test {
+
+void skip(const std::string& why) { std::cout << "SKIPPED: " << why << std::endl; }
+
+Tensor rand(const Shape& shape, Rng& rng, double lo, double hi, bool requires_grad) {
+    Tensor t = Tensor::uniform(shape, lo, hi, rng, DType::F64);
+    t.set_requires_grad(requires_grad);
+    return t;
+}
+
+double rel_l2(const std::vector<double>& a, const std::vector<double>& b) {
+    R2C_CHECK(a.size() == b.size(), "rel_l2: sizes ", a.size(), " and ", b.size());
+    double num = 0, den = 0;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        num += (a[i] - b[i]) * (a[i] - b[i]);
+        den += b[i] * b[i];
+    }
+    if (std::isnan(num)) return INFINITY;
+    return std::sqrt(num) / std::max(std::sqrt(den), 1e-30);
+}
+
+double rel_l2(const Tensor& a, const Tensor& b) {
+    R2C_CHECK(a.shape() == b.shape(), "rel_l2: shapes ", a.str(), " and ", b.str());
+    return rel_l2(a.to_vector(), b.to_vector());
+}
+
+std::vector<double> gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& f,
+                              const std::vector<Tensor>& inputs, std::uint64_t seed, double eps) {
+    for (const Tensor& t : inputs)
+        R2C_CHECK(!t.defined() || t.dtype() == DType::F64, "gradcheck: inputs must be float64, got ", t.str());
+    Rng rng(seed);
+    Tensor weights;
+    auto objective = [&](const std::vector<Tensor>& xs) {
+        Tensor y = f(xs);
+        if (!weights.defined()) weights = Tensor::uniform(y.shape(), 0.5, 1.5, rng, DType::F64);
+        return sum(mul(y, weights));
+    };
+
+    for (const Tensor& t : inputs)
+        if (t.defined()) const_cast<Tensor&>(t).zero_grad();
+    objective(inputs).backward();
+
+    std::vector<double> errors;
+    NoGradGuard no_grad;
+    for (const Tensor& t : inputs) {
+        if (!t.defined() || !t.requires_grad()) {
+            errors.push_back(0.0);
+            continue;
+        }
+        R2C_CHECK(t.grad().defined(), "gradcheck: no gradient reached an input of shape ", t.str());
+        const std::vector<double> analytic = t.grad().to_vector();
+        std::vector<double> numeric(analytic.size());
+        double* p = const_cast<Tensor&>(t).data<double>();
+        for (std::size_t i = 0; i < numeric.size(); ++i) {
+            const double saved = p[i];
+            p[i] = saved + eps;
+            const double up = objective(inputs).item();
+            p[i] = saved - eps;
+            const double down = objective(inputs).item();
+            p[i] = saved;
+            numeric[i] = (up - down) / (2 * eps);
+        }
+        double num = 0, na = 0, nn = 0;
+        for (std::size_t i = 0; i < numeric.size(); ++i) {
+            num += (analytic[i] - numeric[i]) * (analytic[i] - numeric[i]);
+            na += analytic[i] * analytic[i];
+            nn += numeric[i] * numeric[i];
+        }
+        errors.push_back(std::isnan(num) ? INFINITY
+                                         : std::sqrt(num) / std::max({std::sqrt(na), std::sqrt(nn), 1e-30}));
+    }
+    return errors;
+}
+
+double max_gradcheck_error(const std::function<Tensor(const std::vector<Tensor>&)>& f,
+                           const std::vector<Tensor>& inputs, std::uint64_t seed, double eps) {
+    double worst = 0;
+    for (double e : gradcheck(f, inputs, seed, eps)) worst = std::max(worst, e);
+    return worst;
+}
+
+}  // namespace r2c::test

@@ -1,0 +1,75 @@
+// The tape: gradient accumulation across repeated use, no_grad, freed buffers, elementwise op gradients.
+#include <catch2/catch.hpp>
+
+#include "engine/autograd.h"
+#include "engine/ops.h"
+#include "tests/support.h"
+
+using namespace r2c;
+
+TEST_CASE("a parameter used several times accumulates its gradient", "[autograd]") {
+    Tensor w = Tensor::from_vector({0.5, -2.0, 3.0}, {3}, DType::F64).set_requires_grad(true);
+    // loss = sum(w*w) + sum(3*w) + sum(tanh(w)) : dL/dw = 2w + 3 + (1 - tanh^2 w)
+    Tensor loss = add(add(sum(mul(w, w)), sum(mul_scalar(w, 3.0))), sum(tanh(w)));
+    loss.backward();
+    const auto g = w.grad().to_vector();
+    const double wv[3] = {0.5, -2.0, 3.0};
+    for (int i = 0; i < 3; ++i) {
+        const double t = std::tanh(wv[i]);
+        CHECK(g[i] == Approx(2 * wv[i] + 3 + (1 - t * t)).epsilon(1e-14));
+    }
+}
+
+TEST_CASE("gradients add up over several backward calls until zeroed", "[autograd]") {
+    Tensor w = Tensor::from_vector({1.0, 2.0}, {2}, DType::F64).set_requires_grad(true);
+    sum(mul_scalar(w, 2.0)).backward();
+    sum(mul_scalar(w, 5.0)).backward();
+    CHECK(w.grad().to_vector() == std::vector<double>{7.0, 7.0});
+    w.zero_grad();
+    CHECK_FALSE(w.grad().defined());
+}
+
+TEST_CASE("no_grad records nothing", "[autograd]") {
+    Tensor w = Tensor::from_vector({1.0}, {1}, DType::F64).set_requires_grad(true);
+    NoGradGuard guard;
+    Tensor y = tanh(w);
+    CHECK_FALSE(y.requires_grad());
+    CHECK(y.grad_fn() == nullptr);
+}
+
+TEST_CASE("a second backward through a freed graph is an error that names the op", "[autograd]") {
+    Tensor w = Tensor::from_vector({1.0, 2.0}, {2}, DType::F64).set_requires_grad(true);
+    Tensor loss = sum(tanh(w));
+    loss.backward();
+    CHECK_THROWS_WITH(loss.backward(), Catch::Contains("sum"));
+}
+
+TEST_CASE("backward frees each node's saved tensors", "[autograd]") {
+    Tensor w = Tensor::from_vector({1.0, 2.0}, {2}, DType::F64).set_requires_grad(true);
+    Tensor h = tanh(w);
+    Tensor loss = sum(h);
+    CHECK(h.grad_fn()->backward_fn != nullptr);
+    loss.backward();
+    CHECK(h.grad_fn()->backward_fn == nullptr);
+}
+
+TEST_CASE("elementwise ops pass a float64 finite-difference gradient check", "[autograd][gradcheck]") {
+    Rng rng(7);
+    const Shape s{2, 3, 5, 4};
+    Tensor a = test::rand(s, rng), b = test::rand(s, rng);
+    using V = std::vector<Tensor>;
+    CHECK(test::max_gradcheck_error([](const V& x) { return tanh(x[0]); }, {a}) <= 1e-6);
+    CHECK(test::max_gradcheck_error([](const V& x) { return relu(x[0]); }, {a}) <= 1e-6);
+    CHECK(test::max_gradcheck_error([](const V& x) { return leaky_relu(x[0], 0.2); }, {a}) <= 1e-6);
+    CHECK(test::max_gradcheck_error([](const V& x) { return add(x[0], x[1]); }, {a, b}) <= 1e-6);
+    CHECK(test::max_gradcheck_error([](const V& x) { return mul(x[0], x[1]); }, {a, b}) <= 1e-6);
+    CHECK(test::max_gradcheck_error([](const V& x) { return mul_scalar(x[0], -1.7); }, {a}) <= 1e-6);
+    CHECK(test::max_gradcheck_error([](const V& x) { return sum(x[0]); }, {a}) <= 1e-6);
+}
+
+TEST_CASE("ops reject mismatched shapes and dtypes with the op's name", "[autograd]") {
+    Tensor a = Tensor::zeros({2, 3}, DType::F64), b = Tensor::zeros({3, 2}, DType::F64);
+    CHECK_THROWS_WITH(add(a, b), Catch::Contains("add") && Catch::Contains("[2,3]") && Catch::Contains("[3,2]"));
+    Tensor c = Tensor::zeros({2, 3}, DType::F32);
+    CHECK_THROWS_WITH(mul(a, c), Catch::Contains("mul") && Catch::Contains("float32"));
+}
