@@ -11,9 +11,15 @@ namespace {
 thread_local bool g_grad_enabled = true;
 }
 
-bool grad_enabled() { return g_grad_enabled; }
-NoGradGuard::NoGradGuard() : prev_(g_grad_enabled) { g_grad_enabled = false; }
-NoGradGuard::~NoGradGuard() { g_grad_enabled = prev_; }
+bool grad_enabled() {
+    return g_grad_enabled;
+}
+NoGradGuard::NoGradGuard() : prev_(g_grad_enabled) {
+    g_grad_enabled = false;
+}
+NoGradGuard::~NoGradGuard() {
+    g_grad_enabled = prev_;
+}
 
 bool needs_grad(std::initializer_list<Tensor> inputs) {
     if (!g_grad_enabled) return false;
@@ -52,11 +58,13 @@ void accumulate(Tensor& dst, const Tensor& src) {
     } else if (dst.dtype() == DType::F32) {
         float* d = dst.data<float>();
         const float* s = src.data<float>();
-        for (std::size_t i = 0; i < n; ++i) d[i] += s[i];
+        for (std::size_t i = 0; i < n; ++i)
+            d[i] += s[i];
     } else {
         double* d = dst.data<double>();
         const double* s = src.data<double>();
-        for (std::size_t i = 0; i < n; ++i) d[i] += s[i];
+        for (std::size_t i = 0; i < n; ++i)
+            d[i] += s[i];
     }
 }
 
@@ -72,8 +80,27 @@ void add_into(Tensor& slot, const Tensor& g) {
 
 }  // namespace
 
+std::vector<std::shared_ptr<TensorImpl>> reachable_leaves(const Tensor& root) {
+    std::vector<std::shared_ptr<TensorImpl>> leaves;
+    if (!root.defined() || !root.requires_grad()) return leaves;
+    if (!root.grad_fn()) return {root.impl_ptr()};
+    std::unordered_set<Node*> seen{root.grad_fn().get()};
+    std::unordered_set<TensorImpl*> seen_leaves;
+    std::vector<Node*> stack{root.grad_fn().get()};
+    while (!stack.empty()) {
+        Node* node = stack.back();
+        stack.pop_back();
+        for (const Edge& e : node->next) {
+            if (e.fn && seen.insert(e.fn.get()).second) stack.push_back(e.fn.get());
+            if (e.leaf && seen_leaves.insert(e.leaf.get()).second) leaves.push_back(e.leaf);
+        }
+    }
+    return leaves;
+}
+
 void backward(const Tensor& root) {
-    R2C_CHECK(root.defined() && root.numel() == 1, "backward: the root must hold one element, got ", root.str());
+    R2C_CHECK(root.defined() && root.numel() == 1, "backward: the root must hold one element, got ",
+              root.str());
     R2C_CHECK(root.requires_grad(), "backward: the root ", root.str(), " does not require a gradient");
     NoGradGuard no_grad;
     const Tensor seed = Tensor::full(root.shape(), 1.0, root.dtype(), root.device());

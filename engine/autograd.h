@@ -26,22 +26,22 @@ struct Edge {
 struct Node {
     using BackwardFn = std::function<std::vector<Tensor>(const Tensor& grad_out)>;
 
-    std::string name;         // the op, for error messages
-    std::vector<Edge> next;   // one per input of the op, in order
-    BackwardFn backward_fn;   // returns one gradient per input (an undefined Tensor for "none")
-    Shape out_shape;          // shape of the op's output, to check incoming gradients
+    std::string name;        // the op, for error messages
+    std::vector<Edge> next;  // one per input of the op, in order
+    BackwardFn backward_fn;  // returns one gradient per input (an undefined Tensor for "none")
+    Shape out_shape;         // shape of the op's output, to check incoming gradients
 };
 
 // Grad mode: on by default; NoGradGuard turns it off for a scope (inference, optimiser updates, backward).
 bool grad_enabled();
 class NoGradGuard {
-public:
+  public:
     NoGradGuard();
     ~NoGradGuard();
     NoGradGuard(const NoGradGuard&) = delete;
     NoGradGuard& operator=(const NoGradGuard&) = delete;
 
-private:
+  private:
     bool prev_;
 };
 
@@ -55,6 +55,10 @@ Tensor record(Tensor out, const char* name, std::initializer_list<Tensor> inputs
 
 // Runs reverse mode from a one-element tensor (seed gradient 1).
 void backward(const Tensor& root);
+
+// The leaf tensors requiring a gradient that `root` depends on through recorded ops (e.g. the parameters
+// a network's class output uses).
+std::vector<std::shared_ptr<TensorImpl>> reachable_leaves(const Tensor& root);
 
 // Adds src into dst elementwise (same shape, dtype, device); no autograd.
 void accumulate(Tensor& dst, const Tensor& src);

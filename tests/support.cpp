@@ -8,7 +8,9 @@
 
 namespace r2c::test {
 
-void skip(const std::string& why) { std::cout << "SKIPPED: " << why << std::endl; }
+void skip(const std::string& why) {
+    std::cout << "SKIPPED: " << why << std::endl;
+}
 
 Tensor rand(const Shape& shape, Rng& rng, double lo, double hi, bool requires_grad) {
     Tensor t = Tensor::uniform(shape, lo, hi, rng, DType::F64);
@@ -35,7 +37,8 @@ double rel_l2(const Tensor& a, const Tensor& b) {
 std::vector<double> gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& f,
                               const std::vector<Tensor>& inputs, std::uint64_t seed, double eps) {
     for (const Tensor& t : inputs)
-        R2C_CHECK(!t.defined() || t.dtype() == DType::F64, "gradcheck: inputs must be float64, got ", t.str());
+        R2C_CHECK(!t.defined() || t.dtype() == DType::F64, "gradcheck: inputs must be float64, got ",
+                  t.str());
     Rng rng(seed);
     Tensor weights;
     auto objective = [&](const std::vector<Tensor>& xs) {
@@ -83,7 +86,8 @@ std::vector<double> gradcheck(const std::function<Tensor(const std::vector<Tenso
 double max_gradcheck_error(const std::function<Tensor(const std::vector<Tensor>&)>& f,
                            const std::vector<Tensor>& inputs, std::uint64_t seed, double eps) {
     double worst = 0;
-    for (double e : gradcheck(f, inputs, seed, eps)) worst = std::max(worst, e);
+    for (double e : gradcheck(f, inputs, seed, eps))
+        worst = std::max(worst, e);
     return worst;
 }
 

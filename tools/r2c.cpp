@@ -1,49 +1,64 @@
-// r2c: the command-line tool.
-#include <cstring>
+// r2c: the command-line tool. Exit codes: 0 success, 1 failure while working, 2 bad command line.
 #include <iostream>
+#include <memory>
 #include <string>
 
-#include "engine/device.h"
 #include "engine/error.h"
+#include "tools/commands.h"
 
 namespace {
 
-const char* kUsage =
-    "usage: r2c <command> [options]\n"
-    "commands:\n"
-    "  info     build configuration and devices\n"
-    "  help     this text\n";
+struct Command {
+    const char* name;
+    const char* help;
+    const std::vector<r2c::cli::OptionSpec>& (*options)();
+    int (*run)(const r2c::cli::Args&);
+};
 
-int cmd_info() {
-    std::cout << "r2c " << R2C_VERSION << "\n";
-    std::cout << "CUDA support: " << (r2c::cuda::compiled() ? "compiled in" : "not compiled in") << "\n";
-    if (r2c::cuda::compiled()) std::cout << r2c::cuda::describe() << "\n";
-#ifdef _OPENMP
-    std::cout << "CPU threads (OpenMP): enabled\n";
-#else
-    std::cout << "CPU threads (OpenMP): disabled\n";
-#endif
-    return 0;
+const Command kCommands[] = {
+    {"info", "build configuration, devices, networks and parameter counts", r2c::cli::info_options,
+     r2c::cli::cmd_info},
+};
+
+void print_usage(std::ostream& os) {
+    os << "usage: r2c <command> [options]   (r2c <command> --help for its options)\ncommands:\n";
+    for (const Command& c : kCommands)
+        os << "  " << c.name << "\t" << c.help << "\n";
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
     if (argc < 2) {
-        std::cerr << kUsage;
+        print_usage(std::cerr);
         return 2;
     }
-    const std::string cmd = argv[1];
-    try {
-        if (cmd == "info") return cmd_info();
-        if (cmd == "help" || cmd == "--help" || cmd == "-h") {
-            std::cout << kUsage;
+    const std::string name = argv[1];
+    if (name == "help" || name == "--help" || name == "-h") {
+        print_usage(std::cout);
+        return 0;
+    }
+    for (const Command& c : kCommands) {
+        if (name != c.name) continue;
+        if (argc > 2 && std::string(argv[2]) == "--help") {
+            std::cout << r2c::cli::Args::usage(c.name, c.options());
             return 0;
         }
-        std::cerr << "r2c: unknown command '" << cmd << "'\n" << kUsage;
-        return 2;
-    } catch (const std::exception& e) {
-        std::cerr << "r2c " << cmd << ": " << e.what() << "\n";
-        return 1;
+        std::unique_ptr<r2c::cli::Args> args;
+        try {
+            args = std::make_unique<r2c::cli::Args>(c.name, c.options(), argc, argv, 2);
+        } catch (const r2c::Error& e) {
+            std::cerr << e.what() << "\n";
+            return 2;
+        }
+        try {
+            return c.run(*args);
+        } catch (const std::exception& e) {
+            std::cerr << "r2c " << name << ": " << e.what() << "\n";
+            return 1;
+        }
     }
+    std::cerr << "r2c: unknown command '" << name << "'\n";
+    print_usage(std::cerr);
+    return 2;
 }

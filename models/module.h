@@ -1,0 +1,75 @@
+// Parameter containers and the layers R2C-GAN's networks are built from. Initialisation follows the Keras
+// defaults the authors' code relies on: Glorot-uniform kernels, zero biases, InstanceNorm scale 1 offset 0.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "engine/ops.h"
+#include "engine/rng.h"
+#include "engine/tensor.h"
+
+namespace r2c {
+
+using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
+
+// Owns named parameters (leaf tensors that require a gradient), in creation order.
+class Module {
+  public:
+    virtual ~Module() = default;
+    const NamedTensors& parameters() const { return params_; }
+    std::int64_t num_parameters() const;
+    void zero_grad();
+    // Moves every parameter to `device` (a fresh leaf; gradients are dropped).
+    void to(Device device);
+
+    // Registers a parameter; `limit` > 0 draws uniform in [-limit, limit], otherwise fills with `fill`.
+    Tensor add_param(const std::string& name, const Shape& shape, Rng& rng, double limit, double fill = 0.0);
+
+  private:
+    NamedTensors params_;
+};
+
+// Glorot-uniform bound for a kernel with the given fans.
+double glorot_limit(std::int64_t fan_in, std::int64_t fan_out);
+
+// Operational convolution (Q = 1: ordinary convolution). Weights [Q,Cout,Cin,k,k], biases [Q,Cout].
+struct OperConv {
+    OperConv() = default;
+    OperConv(Module& m, const std::string& name, int q, int cin, int cout, int k, int stride, Padding padding,
+             bool bias, Rng& rng);
+    Tensor operator()(const Tensor& x) const { return oper_conv2d(x, w, b, stride, padding); }
+    Tensor w, b;
+    int stride = 1;
+    Padding padding;
+};
+
+// Transposed operational convolution with TensorFlow `same` padding. Weights [Q,Cin,Cout,k,k].
+struct OperConvTranspose {
+    OperConvTranspose() = default;
+    OperConvTranspose(Module& m, const std::string& name, int q, int cin, int cout, int k, int stride,
+                      bool bias, Rng& rng);
+    Tensor operator()(const Tensor& x) const {
+        return oper_conv_transpose2d(x, w, b, stride, Padding::same());
+    }
+    Tensor w, b;
+    int stride = 1;
+};
+
+struct InstanceNorm {
+    InstanceNorm() = default;
+    InstanceNorm(Module& m, const std::string& name, int channels, Rng& rng);
+    Tensor operator()(const Tensor& x) const { return instance_norm(x, gamma, beta, 1e-3); }
+    Tensor gamma, beta;
+};
+
+struct Dense {
+    Dense() = default;
+    Dense(Module& m, const std::string& name, int in, int out, Rng& rng);
+    Tensor operator()(const Tensor& x) const { return linear(x, w, b); }
+    Tensor w, b;  // w [out, in]
+};
+
+}  // namespace r2c

@@ -1,0 +1,91 @@
+#include "tools/args.h"
+
+#include <cerrno>
+#include <cstdlib>
+#include <sstream>
+
+#include "engine/error.h"
+
+namespace r2c::cli {
+
+Args::Args(const std::string& command, const std::vector<OptionSpec>& specs, int argc, char** argv, int first)
+    : command_(command), specs_(specs) {
+    for (int i = first; i < argc; ++i) {
+        std::string a = argv[i];
+        R2C_CHECK(a.rfind("--", 0) == 0 && a.size() > 2, "r2c ", command_, ": unexpected argument '", a,
+                  "' (options are --name value)");
+        a = a.substr(2);
+        std::string value;
+        bool has_value = false;
+        if (const auto eq = a.find('='); eq != std::string::npos) {
+            value = a.substr(eq + 1);
+            a = a.substr(0, eq);
+            has_value = true;
+        }
+        const OptionSpec& s = spec(a);
+        if (s.is_flag) {
+            R2C_CHECK(!has_value, "r2c ", command_, ": --", a, " takes no value");
+            value = "true";
+        } else if (!has_value) {
+            R2C_CHECK(i + 1 < argc, "r2c ", command_, ": --", a, " needs a value");
+            value = argv[++i];
+        }
+        values_[a] = value;
+    }
+    for (const OptionSpec& s : specs_)
+        R2C_CHECK(s.is_flag || !s.fallback.empty() || values_.count(s.name), "r2c ", command_, ": --", s.name,
+                  " is required (", s.help, ")");
+}
+
+const OptionSpec& Args::spec(const std::string& name) const {
+    for (const OptionSpec& s : specs_)
+        if (s.name == name) return s;
+    throw Error("r2c " + command_ + ": unknown option --" + name + "\n" + usage(command_, specs_));
+}
+
+std::string Args::str(const std::string& name) const {
+    const OptionSpec& s = spec(name);
+    auto it = values_.find(name);
+    return it != values_.end() ? it->second : s.fallback;
+}
+
+bool Args::flag(const std::string& name) const {
+    return values_.count(spec(name).name) > 0;
+}
+
+std::int64_t Args::integer(const std::string& name, std::int64_t lo, std::int64_t hi) const {
+    const std::string v = str(name);
+    char* end = nullptr;
+    errno = 0;
+    const long long x = std::strtoll(v.c_str(), &end, 10);
+    R2C_CHECK(!v.empty() && *end == '\0' && errno == 0, "r2c ", command_, ": --", name,
+              " must be an integer, got '", v, "'");
+    R2C_CHECK(x >= lo && x <= hi, "r2c ", command_, ": --", name, " must be in [", lo, ", ", hi, "], got ",
+              x);
+    return x;
+}
+
+double Args::real(const std::string& name, double lo, double hi) const {
+    const std::string v = str(name);
+    char* end = nullptr;
+    errno = 0;
+    const double x = std::strtod(v.c_str(), &end);
+    R2C_CHECK(!v.empty() && *end == '\0' && errno == 0, "r2c ", command_, ": --", name,
+              " must be a number, got '", v, "'");
+    R2C_CHECK(x >= lo && x <= hi, "r2c ", command_, ": --", name, " must be in [", lo, ", ", hi, "], got ",
+              x);
+    return x;
+}
+
+std::string Args::usage(const std::string& command, const std::vector<OptionSpec>& specs) {
+    std::ostringstream s;
+    s << "usage: r2c " << command << " [options]\n";
+    for (const OptionSpec& o : specs) {
+        s << "  --" << o.name << (o.is_flag ? "" : " VALUE") << "\t" << o.help;
+        if (!o.fallback.empty()) s << " (default " << o.fallback << ")";
+        s << "\n";
+    }
+    return s.str();
+}
+
+}  // namespace r2c::cli

@@ -1,0 +1,38 @@
+// Command-line options of the form --name value or --name=value, checked against the options a command
+// declares: an unknown option, a missing value or a value of the wrong type is an error before any work.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace r2c::cli {
+
+struct OptionSpec {
+    std::string name;  // without the leading dashes
+    std::string help;
+    std::string fallback;  // default value as text; empty with is_flag = false means "required"
+    bool is_flag = false;  // takes no value; present means "true"
+};
+
+class Args {
+  public:
+    // Parses argv[first..argc); throws r2c::Error naming the offending option.
+    Args(const std::string& command, const std::vector<OptionSpec>& specs, int argc, char** argv, int first);
+
+    std::string str(const std::string& name) const;
+    std::int64_t integer(const std::string& name, std::int64_t lo, std::int64_t hi) const;
+    double real(const std::string& name, double lo, double hi) const;
+    bool flag(const std::string& name) const;
+
+    static std::string usage(const std::string& command, const std::vector<OptionSpec>& specs);
+
+  private:
+    const OptionSpec& spec(const std::string& name) const;
+    std::string command_;
+    std::vector<OptionSpec> specs_;
+    std::map<std::string, std::string> values_;
+};
+
+}  // namespace r2c::cli
