@@ -12,14 +12,16 @@ namespace r2c {
 std::string shape_str(const Shape& s) {
     std::ostringstream o;
     o << "[";
-    for (std::size_t i = 0; i < s.size(); ++i) o << (i ? "," : "") << s[i];
+    for (std::size_t i = 0; i < s.size(); ++i)
+        o << (i ? "," : "") << s[i];
     o << "]";
     return o.str();
 }
 
 std::int64_t shape_numel(const Shape& s) {
     std::int64_t n = 1;
-    for (auto d : s) n *= d;
+    for (auto d : s)
+        n *= d;
     return n;
 }
 
@@ -61,17 +63,20 @@ std::string Tensor::str() const {
 }
 
 Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
-    for (auto d : shape) R2C_CHECK(d >= 0, "Tensor::empty: negative dimension in shape ", shape_str(shape));
+    for (auto d : shape)
+        R2C_CHECK(d >= 0, "Tensor::empty: negative dimension in shape ", shape_str(shape));
     auto impl = std::make_shared<TensorImpl>();
     impl->shape = shape;
     impl->dtype = dtype;
     impl->device = device;
-    impl->storage = std::make_shared<Storage>(static_cast<std::size_t>(shape_numel(shape)) * dtype_size(dtype),
-                                              device);
+    impl->storage =
+        std::make_shared<Storage>(static_cast<std::size_t>(shape_numel(shape)) * dtype_size(dtype), device);
     return Tensor(std::move(impl));
 }
 
-Tensor Tensor::zeros(const Shape& shape, DType dtype, Device device) { return full(shape, 0.0, dtype, device); }
+Tensor Tensor::zeros(const Shape& shape, DType dtype, Device device) {
+    return full(shape, 0.0, dtype, device);
+}
 
 Tensor Tensor::full(const Shape& shape, double value, DType dtype, Device device) {
     Tensor t = empty(shape, dtype, device);
@@ -80,21 +85,25 @@ Tensor Tensor::full(const Shape& shape, double value, DType dtype, Device device
         cuda::fill(t.raw_data(), n, value, dtype);
     } else if (dtype == DType::F32) {
         float* p = t.data<float>();
-        for (std::size_t i = 0; i < n; ++i) p[i] = static_cast<float>(value);
+        for (std::size_t i = 0; i < n; ++i)
+            p[i] = static_cast<float>(value);
     } else {
         double* p = t.data<double>();
-        for (std::size_t i = 0; i < n; ++i) p[i] = value;
+        for (std::size_t i = 0; i < n; ++i)
+            p[i] = value;
     }
     return t;
 }
 
-Tensor Tensor::from_vector(const std::vector<double>& values, const Shape& shape, DType dtype, Device device) {
-    R2C_CHECK(static_cast<std::int64_t>(values.size()) == shape_numel(shape), "Tensor::from_vector: ",
-              values.size(), " values for shape ", shape_str(shape));
+Tensor Tensor::from_vector(const std::vector<double>& values, const Shape& shape, DType dtype,
+                           Device device) {
+    R2C_CHECK(static_cast<std::int64_t>(values.size()) == shape_numel(shape),
+              "Tensor::from_vector: ", values.size(), " values for shape ", shape_str(shape));
     Tensor host = empty(shape, dtype, Device::CPU);
     if (dtype == DType::F32) {
         float* p = host.data<float>();
-        for (std::size_t i = 0; i < values.size(); ++i) p[i] = static_cast<float>(values[i]);
+        for (std::size_t i = 0; i < values.size(); ++i)
+            p[i] = static_cast<float>(values[i]);
     } else {
         std::memcpy(host.raw_data(), values.data(), values.size() * sizeof(double));
     }
@@ -103,13 +112,15 @@ Tensor Tensor::from_vector(const std::vector<double>& values, const Shape& shape
 
 Tensor Tensor::uniform(const Shape& shape, double lo, double hi, Rng& rng, DType dtype, Device device) {
     std::vector<double> v(static_cast<std::size_t>(shape_numel(shape)));
-    for (auto& x : v) x = rng.uniform(lo, hi);
+    for (auto& x : v)
+        x = rng.uniform(lo, hi);
     return from_vector(v, shape, dtype, device);
 }
 
 Tensor Tensor::normal(const Shape& shape, double mean, double stddev, Rng& rng, DType dtype, Device device) {
     std::vector<double> v(static_cast<std::size_t>(shape_numel(shape)));
-    for (auto& x : v) x = mean + stddev * rng.normal();
+    for (auto& x : v)
+        x = mean + stddev * rng.normal();
     return from_vector(v, shape, dtype, device);
 }
 
@@ -131,18 +142,68 @@ template double* Tensor::data<double>();
 template const float* Tensor::data<float>() const;
 template const double* Tensor::data<double>() const;
 
+namespace {
+
+// Copies `bytes` from src (at src_offset) to dst (at dst_offset), across devices as needed.
+void copy_bytes(const Tensor& dst, std::size_t dst_offset, const Tensor& src, std::size_t src_offset,
+                std::size_t bytes) {
+    char* d = static_cast<char*>(dst.raw_data()) + dst_offset;
+    const char* s = static_cast<const char*>(src.raw_data()) + src_offset;
+    if (dst.device() == Device::CPU && src.device() == Device::CPU)
+        std::memcpy(d, s, bytes);
+    else
+        cuda::copy(d, s, bytes,
+                   dst.device() == Device::CPU   ? cuda::CopyKind::DeviceToHost
+                   : src.device() == Device::CPU ? cuda::CopyKind::HostToDevice
+                                                 : cuda::CopyKind::DeviceToDevice);
+}
+
+}  // namespace
+
 void Tensor::copy_from(const Tensor& src) {
     R2C_CHECK(shape() == src.shape() && dtype() == src.dtype(), "Tensor::copy_from: destination ", str(),
               ", source ", src.str());
-    const std::size_t bytes = nbytes();
-    if (device() == Device::CPU && src.device() == Device::CPU)
-        std::memcpy(raw_data(), src.raw_data(), bytes);
-    else if (device() == Device::CUDA && src.device() == Device::CPU)
-        cuda::copy(raw_data(), src.raw_data(), bytes, cuda::CopyKind::HostToDevice);
-    else if (device() == Device::CPU && src.device() == Device::CUDA)
-        cuda::copy(raw_data(), src.raw_data(), bytes, cuda::CopyKind::DeviceToHost);
-    else
-        cuda::copy(raw_data(), src.raw_data(), bytes, cuda::CopyKind::DeviceToDevice);
+    copy_bytes(*this, 0, src, 0, nbytes());
+}
+
+Tensor Tensor::batch_item(std::int64_t i) const {
+    R2C_CHECK(ndim() >= 1 && i >= 0 && i < dim(0), "Tensor::batch_item(", i, ") of ", str());
+    Shape s = shape();
+    s[0] = 1;
+    Tensor out = empty(s, dtype(), device());
+    copy_bytes(out, 0, *this, static_cast<std::size_t>(i) * out.nbytes(), out.nbytes());
+    return out;
+}
+
+void Tensor::set_batch_item(std::int64_t i, const Tensor& item) {
+    R2C_CHECK(ndim() >= 1 && i >= 0 && i < dim(0), "Tensor::set_batch_item(", i, ") of ", str());
+    const std::size_t bytes = nbytes() / static_cast<std::size_t>(dim(0));
+    R2C_CHECK(item.dtype() == dtype() && item.nbytes() == bytes, "Tensor::set_batch_item: item ", item.str(),
+              " does not fit one item of ", str());
+    copy_bytes(*this, static_cast<std::size_t>(i) * bytes, item, 0, bytes);
+}
+
+Tensor cat_batch(const std::vector<Tensor>& parts) {
+    R2C_CHECK(!parts.empty(), "cat_batch: no tensors");
+    Shape s = parts[0].shape();
+    R2C_CHECK(!s.empty(), "cat_batch: tensors need a first dimension");
+    std::int64_t n = 0;
+    for (const Tensor& p : parts) {
+        Shape rest = p.shape();
+        R2C_CHECK(rest.size() == s.size() && p.dtype() == parts[0].dtype() && p.device() == parts[0].device(),
+                  "cat_batch: ", p.str(), " does not match ", parts[0].str());
+        rest[0] = s[0];
+        R2C_CHECK(rest == s, "cat_batch: ", p.str(), " does not match ", parts[0].str());
+        n += p.dim(0);
+    }
+    s[0] = n;
+    Tensor out = Tensor::empty(s, parts[0].dtype(), parts[0].device());
+    std::size_t offset = 0;
+    for (const Tensor& p : parts) {
+        copy_bytes(out, offset, p, 0, p.nbytes());
+        offset += p.nbytes();
+    }
+    return out;
 }
 
 Tensor Tensor::to(Device dev) const {
@@ -160,11 +221,13 @@ Tensor Tensor::to(DType dt) const {
     if (dt == DType::F64) {
         const float* s = data<float>();
         double* d = out.data<double>();
-        for (std::size_t i = 0; i < n; ++i) d[i] = s[i];
+        for (std::size_t i = 0; i < n; ++i)
+            d[i] = s[i];
     } else {
         const double* s = data<double>();
         float* d = out.data<float>();
-        for (std::size_t i = 0; i < n; ++i) d[i] = static_cast<float>(s[i]);
+        for (std::size_t i = 0; i < n; ++i)
+            d[i] = static_cast<float>(s[i]);
     }
     return out;
 }
@@ -208,10 +271,16 @@ Tensor& Tensor::set_requires_grad(bool on) {
     return *this;
 }
 
-Tensor Tensor::grad() const { return impl().grad ? Tensor(impl().grad) : Tensor(); }
+Tensor Tensor::grad() const {
+    return impl().grad ? Tensor(impl().grad) : Tensor();
+}
 
-void Tensor::zero_grad() { impl().grad.reset(); }
+void Tensor::zero_grad() {
+    impl().grad.reset();
+}
 
-void Tensor::backward() const { r2c::backward(*this); }
+void Tensor::backward() const {
+    r2c::backward(*this);
+}
 
 }  // namespace r2c

@@ -22,7 +22,7 @@ struct Node;
 
 // Owns one block of host or device memory.
 class Storage {
-public:
+  public:
     Storage(std::size_t bytes, Device device);
     ~Storage();
     Storage(const Storage&) = delete;
@@ -31,7 +31,7 @@ public:
     std::size_t bytes() const { return bytes_; }
     Device device() const { return device_; }
 
-private:
+  private:
     void* data_ = nullptr;
     std::size_t bytes_ = 0;
     Device device_;
@@ -43,21 +43,22 @@ struct TensorImpl {
     DType dtype = DType::F32;
     Device device = Device::CPU;
     bool requires_grad = false;
-    std::shared_ptr<Node> grad_fn;          // set on tensors produced by a recorded op
-    std::shared_ptr<TensorImpl> grad;       // accumulated gradient (leaves only)
+    std::shared_ptr<Node> grad_fn;     // set on tensors produced by a recorded op
+    std::shared_ptr<TensorImpl> grad;  // accumulated gradient (leaves only)
 };
 
 class Tensor {
-public:
+  public:
     Tensor() = default;
     explicit Tensor(std::shared_ptr<TensorImpl> impl) : impl_(std::move(impl)) {}
 
     // Factories. Contents of empty() are unspecified.
     static Tensor empty(const Shape& shape, DType dtype = DType::F32, Device device = Device::CPU);
     static Tensor zeros(const Shape& shape, DType dtype = DType::F32, Device device = Device::CPU);
-    static Tensor full(const Shape& shape, double value, DType dtype = DType::F32, Device device = Device::CPU);
-    static Tensor from_vector(const std::vector<double>& values, const Shape& shape,
-                              DType dtype = DType::F32, Device device = Device::CPU);
+    static Tensor full(const Shape& shape, double value, DType dtype = DType::F32,
+                       Device device = Device::CPU);
+    static Tensor from_vector(const std::vector<double>& values, const Shape& shape, DType dtype = DType::F32,
+                              Device device = Device::CPU);
     static Tensor uniform(const Shape& shape, double lo, double hi, Rng& rng, DType dtype = DType::F32,
                           Device device = Device::CPU);
     static Tensor normal(const Shape& shape, double mean, double stddev, Rng& rng, DType dtype = DType::F32,
@@ -88,24 +89,31 @@ public:
     // Same storage, another shape with the same number of elements (no autograd history).
     Tensor view(const Shape& shape) const;
     std::vector<double> to_vector() const;
-    double item() const;  // the single element of a one-element tensor
+    double item() const;                // the single element of a one-element tensor
     void copy_from(const Tensor& src);  // same shape and dtype; any devices
+    // Copy of item i along the first dimension, keeping a leading dimension of 1 (no autograd history).
+    Tensor batch_item(std::int64_t i) const;
+    // Overwrites item i along the first dimension with `item` ([1, ...] or the item's own shape).
+    void set_batch_item(std::int64_t i, const Tensor& item);
 
     // Autograd.
     bool requires_grad() const { return impl().requires_grad; }
     Tensor& set_requires_grad(bool on);
     bool is_leaf() const { return impl().grad_fn == nullptr; }
     const std::shared_ptr<Node>& grad_fn() const { return impl().grad_fn; }
-    Tensor grad() const;  // undefined when no gradient has been accumulated
-    void zero_grad();     // drops the accumulated gradient
+    Tensor grad() const;    // undefined when no gradient has been accumulated
+    void zero_grad();       // drops the accumulated gradient
     void backward() const;  // from a one-element loss
 
     TensorImpl& impl() const;
     const std::shared_ptr<TensorImpl>& impl_ptr() const { return impl_; }
     bool same(const Tensor& o) const { return impl_ == o.impl_; }
 
-private:
+  private:
     std::shared_ptr<TensorImpl> impl_;
 };
+
+// Concatenation along the first dimension (no autograd history); all parts share the remaining shape.
+Tensor cat_batch(const std::vector<Tensor>& parts);
 
 }  // namespace r2c

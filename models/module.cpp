@@ -16,13 +16,35 @@ void Module::zero_grad() {
         t.zero_grad();
 }
 
-void Module::to(Device device) {
-    for (auto& [name, t] : params_) {
-        if (t.device() == device) continue;
-        Tensor moved = t.detach().to(device);
-        moved.set_requires_grad(true);
-        t = moved;
+void Module::set_requires_grad(bool on) {
+    for (auto& [name, t] : params_)
+        t.set_requires_grad(on);
+}
+
+namespace {
+
+// Converts in place (the TensorImpl keeps its identity), because layers and optimisers hold handles to
+// the same parameters.
+template <typename Target>
+void convert_params(NamedTensors& params, Target target) {
+    for (auto& [name, t] : params) {
+        const Tensor moved = t.detach().to(target);
+        TensorImpl& impl = t.impl();
+        impl.storage = moved.impl().storage;
+        impl.dtype = moved.dtype();
+        impl.device = moved.device();
+        impl.grad.reset();
     }
+}
+
+}  // namespace
+
+void Module::to(Device device) {
+    convert_params(params_, device);
+}
+
+void Module::to(DType dtype) {
+    convert_params(params_, dtype);
 }
 
 Tensor Module::add_param(const std::string& name, const Shape& shape, Rng& rng, double limit, double fill) {

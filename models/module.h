@@ -9,11 +9,10 @@
 
 #include "engine/ops.h"
 #include "engine/rng.h"
+#include "engine/safetensors.h"
 #include "engine/tensor.h"
 
 namespace r2c {
-
-using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
 
 // Owns named parameters (leaf tensors that require a gradient), in creation order.
 class Module {
@@ -22,8 +21,12 @@ class Module {
     const NamedTensors& parameters() const { return params_; }
     std::int64_t num_parameters() const;
     void zero_grad();
-    // Moves every parameter to `device` (a fresh leaf; gradients are dropped).
+    // Turns gradient recording for every parameter on or off (off for the networks a step does not train).
+    void set_requires_grad(bool on);
+    // Moves every parameter to `device`, or converts it to `dtype` (CPU), as a fresh leaf; gradients are
+    // dropped.
     void to(Device device);
+    void to(DType dtype);
 
     // Registers a parameter; `limit` > 0 draws uniform in [-limit, limit], otherwise fills with `fill`.
     Tensor add_param(const std::string& name, const Shape& shape, Rng& rng, double limit, double fill = 0.0);

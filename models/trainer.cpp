@@ -1,0 +1,180 @@
+#include "models/trainer.h"
+
+#include <cstdio>
+#include <cstring>
+
+#include "engine/autograd.h"
+#include "engine/safetensors.h"
+
+namespace r2c {
+
+namespace {
+
+std::vector<Tensor> params_of(std::initializer_list<const Module*> modules) {
+    std::vector<Tensor> out;
+    for (const Module* m : modules)
+        for (const auto& [name, t] : m->parameters())
+            out.push_back(t);
+    return out;
+}
+
+void add_prefixed(NamedTensors& out, const std::string& prefix, const NamedTensors& tensors) {
+    for (const auto& [name, t] : tensors)
+        out.emplace_back(prefix + name, t);
+}
+
+NamedTensors pool_tensors(const std::string& prefix, const ImagePool& pool) {
+    NamedTensors out;
+    for (std::size_t i = 0; i < pool.items().size(); ++i)
+        out.emplace_back(prefix + std::to_string(i), pool.items()[i]);
+    return out;
+}
+
+void load_pool(const SafetensorsFile& file, const std::string& prefix, ImagePool& pool, Device device) {
+    std::vector<Tensor> items;
+    for (int i = 0;; ++i) {
+        auto it = file.tensors.find(prefix + std::to_string(i));
+        if (it == file.tensors.end()) break;
+        items.push_back(it->second.to(device));
+    }
+    pool.set_items(std::move(items));
+}
+
+// The RNG state as text: four 64-bit words, the spare-normal flag and its bits.
+std::string rng_to_text(const Rng& rng) {
+    const Rng::State s = rng.state();
+    std::uint64_t spare_bits;
+    std::memcpy(&spare_bits, &s.spare, sizeof spare_bits);
+    char buf[128];
+    std::snprintf(buf, sizeof buf, "%016llx %016llx %016llx %016llx %d %016llx",
+                  static_cast<unsigned long long>(s.s[0]), static_cast<unsigned long long>(s.s[1]),
+                  static_cast<unsigned long long>(s.s[2]), static_cast<unsigned long long>(s.s[3]),
+                  s.has_spare ? 1 : 0, static_cast<unsigned long long>(spare_bits));
+    return buf;
+}
+
+Rng::State rng_from_text(const std::string& text, const std::string& path) {
+    unsigned long long w[5];
+    int has_spare = 0;
+    R2C_CHECK(std::sscanf(text.c_str(), "%llx %llx %llx %llx %d %llx", &w[0], &w[1], &w[2], &w[3], &has_spare,
+                          &w[4]) == 6,
+              path, ": malformed rng state '", text, "'");
+    Rng::State s{};
+    for (int i = 0; i < 4; ++i)
+        s.s[i] = w[i];
+    s.has_spare = has_spare != 0;
+    std::memcpy(&s.spare, &w[4], sizeof s.spare);
+    return s;
+}
+
+std::string require_meta(const SafetensorsFile& f, const std::string& key) {
+    auto it = f.metadata.find(key);
+    R2C_CHECK(it != f.metadata.end(), f.origin, ": not an r2c checkpoint (no '", key, "' in its metadata)");
+    return it->second;
+}
+
+StepLog to_log(const LossTerms& l, const char* total_name) {
+    StepLog log{{total_name, l.total.item()}};
+    for (const auto& [name, t] : l.terms)
+        log.emplace_back(name, t.item());
+    return log;
+}
+
+}  // namespace
+
+Trainer::Trainer(const TrainConfig& config)
+    : config_(config), rng_(config.seed), pool_A2B_(config.pool_size), pool_B2A_(config.pool_size) {
+    R2C_CHECK(config.epochs > config.epoch_decay && config.epoch_decay >= 0, "Trainer: epoch_decay (",
+              config.epoch_decay, ") must be in [0, epochs = ", config.epochs, ")");
+    R2C_CHECK(config.iterations_per_epoch >= 1, "Trainer: an epoch needs at least one iteration");
+    nets_.G = make_generator(config.method, config.q, rng_);
+    nets_.F = make_generator(config.method, config.q, rng_);
+    nets_.D_A = make_discriminator(config.method, config.q, rng_);
+    nets_.D_B = make_discriminator(config.method, config.q, rng_);
+    for (Module* m :
+         std::initializer_list<Module*>{nets_.G.get(), nets_.F.get(), nets_.D_A.get(), nets_.D_B.get()})
+        m->to(config.device);
+
+    AdamOptions o;
+    o.beta1 = config.beta1;
+    o.beta2 = config.beta2;
+    o.epsilon = config.epsilon;
+    o.schedule = LinearDecay(config.lr, config.epochs * config.iterations_per_epoch,
+                             config.epoch_decay * config.iterations_per_epoch);
+    opt_g_ = std::make_unique<Adam>(params_of({nets_.G.get(), nets_.F.get()}), o);
+    opt_d_ = std::make_unique<Adam>(params_of({nets_.D_A.get(), nets_.D_B.get()}), o);
+}
+
+StepLog Trainer::step(const Tensor& A, const Tensor& B, const Tensor& cA, const Tensor& cB) {
+    // Generator step: the discriminators only pass gradients through, so they record none of their own.
+    nets_.D_A->set_requires_grad(false);
+    nets_.D_B->set_requires_grad(false);
+    opt_g_->zero_grad();
+    GeneratorPass g = generator_loss(nets_, A, B, cA, cB, config_.weights);
+    g.loss.total.backward();
+    opt_g_->step();
+    nets_.D_A->set_requires_grad(true);
+    nets_.D_B->set_requires_grad(true);
+
+    // Discriminator step on this iteration's translations (made before the generator update), pooled.
+    const Tensor A2B_fake = pool_A2B_.query(g.A2B, rng_);
+    const Tensor B2A_fake = pool_B2A_.query(g.B2A, rng_);
+    opt_d_->zero_grad();
+    const LossTerms d = discriminator_loss(nets_, A, B, B2A_fake, A2B_fake);
+    d.total.backward();
+    opt_d_->step();
+    ++iteration_;
+
+    StepLog log = to_log(g.loss, "g_total");
+    for (auto& entry : to_log(d, "d_total"))
+        log.push_back(std::move(entry));
+    return log;
+}
+
+void Trainer::save_checkpoint(const std::string& path) const {
+    NamedTensors all;
+    add_prefixed(all, "G.", nets_.G->parameters());
+    add_prefixed(all, "F.", nets_.F->parameters());
+    add_prefixed(all, "D_A.", nets_.D_A->parameters());
+    add_prefixed(all, "D_B.", nets_.D_B->parameters());
+    add_prefixed(all, "", opt_g_->state("opt_G."));
+    add_prefixed(all, "", opt_d_->state("opt_D."));
+    add_prefixed(all, "", pool_tensors("pool_A2B.", pool_A2B_));
+    add_prefixed(all, "", pool_tensors("pool_B2A.", pool_B2A_));
+    save_safetensors(path, all,
+                     {{"format", "r2c-checkpoint-1"},
+                      {"method", method_name(config_.method)},
+                      {"q", std::to_string(config_.q)},
+                      {"iteration", std::to_string(iteration_)},
+                      {"rng", rng_to_text(rng_)}});
+}
+
+void Trainer::load_checkpoint(const std::string& path) {
+    const SafetensorsFile f = load_safetensors(path);
+    R2C_CHECK(require_meta(f, "format") == "r2c-checkpoint-1", path, ": unknown checkpoint format '",
+              require_meta(f, "format"), "'");
+    const std::string method = require_meta(f, "method"), q = require_meta(f, "q");
+    R2C_CHECK(method == method_name(config_.method) && q == std::to_string(config_.q), path,
+              ": checkpoint is for method ", method, " q=", q, ", this run is ", method_name(config_.method),
+              " q=", config_.q);
+    const Rng::State rng_state = rng_from_text(require_meta(f, "rng"), path);
+    const std::string iter_text = require_meta(f, "iteration");
+    char* end = nullptr;
+    const long long iteration = std::strtoll(iter_text.c_str(), &end, 10);
+    R2C_CHECK(*end == '\0' && iteration >= 0, path, ": malformed iteration '", iter_text, "'");
+
+    NamedTensors params;
+    add_prefixed(params, "G.", nets_.G->parameters());
+    add_prefixed(params, "F.", nets_.F->parameters());
+    add_prefixed(params, "D_A.", nets_.D_A->parameters());
+    add_prefixed(params, "D_B.", nets_.D_B->parameters());
+    load_tensors_into(f, params);
+    opt_g_->load_state(f, "opt_G.");
+    opt_d_->load_state(f, "opt_D.");
+    load_pool(f, "pool_A2B.", pool_A2B_, config_.device);
+    load_pool(f, "pool_B2A.", pool_B2A_, config_.device);
+    rng_.set_state(rng_state);
+    iteration_ = iteration;
+}
+
+}  // namespace r2c

@@ -1,0 +1,64 @@
+// Algorithm 1 of R2C-GAN: one generator step (both generators, one Adam) on the full L_G, then one
+// discriminator step (both discriminators, another Adam) on image-pooled fakes; checkpoints that hold the
+// complete training state, so that a resumed run continues exactly as an uninterrupted one.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/adam.h"
+#include "models/image_pool.h"
+#include "models/losses.h"
+
+namespace r2c {
+
+struct TrainConfig {
+    Method method = Method::Operational;
+    int q = 3;
+    double lr = 2e-4;
+    double beta1 = 0.5;
+    double beta2 = 0.999;
+    double epsilon = 1e-7;
+    std::int64_t epochs = 2000;
+    std::int64_t epoch_decay = 100;
+    std::int64_t iterations_per_epoch = 1;
+    LossWeights weights;
+    int pool_size = 50;
+    Device device = Device::CPU;
+    std::uint64_t seed = 0;
+};
+
+// Loss values of one iteration, by term name ("g_total", "d_total" and every term of L_G and L_D).
+using StepLog = std::vector<std::pair<std::string, double>>;
+
+class Trainer {
+  public:
+    explicit Trainer(const TrainConfig& config);
+
+    // One iteration of Algorithm 1 on a batch: A, B [N,3,H,W] in [-1,1]; cA, cB one-hot [N,2].
+    StepLog step(const Tensor& A, const Tensor& B, const Tensor& cA, const Tensor& cB);
+
+    const TrainConfig& config() const { return config_; }
+    const R2CNetworks& networks() const { return nets_; }
+    std::int64_t iteration() const { return iteration_; }  // completed iterations
+    double generator_lr() const { return opt_g_->lr(); }
+
+    // Everything needed to continue: four networks, both optimisers, both pools, the counter, the RNG.
+    void save_checkpoint(const std::string& path) const;
+    // Restores a checkpoint written by a trainer of the same configuration; the error names the file and
+    // what does not match.
+    void load_checkpoint(const std::string& path);
+
+  private:
+    TrainConfig config_;
+    Rng rng_;
+    R2CNetworks nets_;
+    std::unique_ptr<Adam> opt_g_, opt_d_;
+    ImagePool pool_A2B_, pool_B2A_;
+    std::int64_t iteration_ = 0;
+};
+
+}  // namespace r2c

@@ -1,0 +1,209 @@
+// Algorithm 1: the objectives' gradients, the image pool, the schedule, and exact resumption.
+#include <catch2/catch.hpp>
+
+#include <unistd.h>
+#include <cstdio>
+#include <filesystem>
+#include <set>
+
+#include "engine/autograd.h"
+#include "models/trainer.h"
+#include "tests/support.h"
+
+using namespace r2c;
+
+namespace {
+
+R2CNetworks float64_networks(Method method, int q, std::uint64_t seed) {
+    Rng rng(seed);
+    R2CNetworks n{make_generator(method, q, rng), make_generator(method, q, rng),
+                  make_discriminator(method, q, rng), make_discriminator(method, q, rng)};
+    for (Module* m : std::initializer_list<Module*>{n.G.get(), n.F.get(), n.D_A.get(), n.D_B.get()})
+        m->to(DType::F64);
+    return n;
+}
+
+Tensor one_hot(std::initializer_list<int> labels, DType dtype) {
+    std::vector<double> v;
+    for (int l : labels) {
+        v.push_back(l == 0);
+        v.push_back(l == 1);
+    }
+    return Tensor::from_vector(v, {static_cast<std::int64_t>(labels.size()), 2}, dtype);
+}
+
+// Central difference of f() with respect to element i of parameter p.
+double numeric_grad(const std::function<double()>& f, Tensor p, std::size_t i, double eps = 1e-6) {
+    double* d = p.data<double>();
+    const double saved = d[i];
+    d[i] = saved + eps;
+    const double up = f();
+    d[i] = saved - eps;
+    const double down = f();
+    d[i] = saved;
+    return (up - down) / (2 * eps);
+}
+
+// Checks a few elements of every listed parameter: analytic gradient of loss() vs central differences.
+void check_gradients(const std::function<Tensor()>& loss,
+                     const std::vector<std::pair<std::string, Tensor>>& params) {
+    for (const auto& [name, p] : params)
+        const_cast<Tensor&>(p).zero_grad();
+    loss().backward();
+    auto value = [&] {
+        NoGradGuard no_grad;
+        return loss().item();
+    };
+    for (const auto& [name, p] : params) {
+        INFO(name);
+        REQUIRE(p.grad().defined());
+        const std::vector<double> g = p.grad().to_vector();
+        for (std::size_t i : {std::size_t(0), g.size() / 2, g.size() - 1}) {
+            const double n = numeric_grad(value, p, i);
+            CHECK(std::abs(g[i] - n) <= 1e-6 * std::max(1.0, std::abs(n)));
+        }
+    }
+}
+
+}  // namespace
+
+TEST_CASE("one Algorithm-1 step: gradients of L_G and L_D match finite differences", "[trainer][gradcheck]") {
+    for (Method method : {Method::Operational, Method::ConvolutionalLight}) {
+        INFO(method_name(method));
+        R2CNetworks nets = float64_networks(method, 3, 11);
+        Rng rng(3);
+        const Tensor A = Tensor::uniform({2, 3, 16, 16}, -1, 1, rng, DType::F64);
+        const Tensor B = Tensor::uniform({2, 3, 16, 16}, -1, 1, rng, DType::F64);
+        const Tensor cA = one_hot({1, 0}, DType::F64), cB = one_hot({0, 0}, DType::F64);
+        const LossWeights w;
+
+        auto pick = [](const Module& m, std::initializer_list<std::size_t> idx) {
+            std::vector<std::pair<std::string, Tensor>> out;
+            for (std::size_t i : idx)
+                out.push_back(m.parameters()[i]);
+            return out;
+        };
+        // G and F: first encoder kernel, a norm scale, the class head, the output layer's bias.
+        auto gparams =
+            pick(*nets.G, {0, 1, nets.G->parameters().size() - 3, nets.G->parameters().size() - 1});
+        for (auto& p : pick(*nets.F, {0, nets.F->parameters().size() - 2}))
+            gparams.push_back(p);
+        check_gradients([&] { return generator_loss(nets, A, B, cA, cB, w).loss.total; }, gparams);
+
+        const GeneratorPass g = [&] {
+            NoGradGuard no_grad;
+            return generator_loss(nets, A, B, cA, cB, w);
+        }();
+        auto dparams = pick(*nets.D_A, {0, 1, nets.D_A->parameters().size() - 1});
+        for (auto& p : pick(*nets.D_B, {0, 2}))
+            dparams.push_back(p);
+        check_gradients([&] { return discriminator_loss(nets, A, B, g.B2A, g.A2B).total; }, dparams);
+    }
+}
+
+TEST_CASE("L_G weighs its terms as the specification says", "[trainer]") {
+    R2CNetworks nets = float64_networks(Method::Operational, 1, 2);
+    Rng rng(4);
+    const Tensor A = Tensor::uniform({1, 3, 16, 16}, -1, 1, rng, DType::F64);
+    const Tensor B = Tensor::uniform({1, 3, 16, 16}, -1, 1, rng, DType::F64);
+    NoGradGuard no_grad;
+    const GeneratorPass g =
+        generator_loss(nets, A, B, one_hot({1}, DType::F64), one_hot({0}, DType::F64), {});
+    const double weights[] = {1, 1, 0.1, 0.1, 10, 10, 0.1, 0.1, 5, 5, 0.1, 0.1};
+    double expected = 0;
+    REQUIRE(g.loss.terms.size() == 12);
+    for (std::size_t i = 0; i < 12; ++i)
+        expected += weights[i] * g.loss.terms[i].second.item();
+    CHECK(g.loss.total.item() == Approx(expected).epsilon(1e-12));
+}
+
+TEST_CASE("the image pool fills, then swaps half of the time", "[trainer]") {
+    ImagePool pool(3);
+    Rng rng(9);
+    auto image = [](double v) { return Tensor::full({1, 1, 2, 2}, v); };
+    for (int i = 0; i < 3; ++i)
+        CHECK(pool.query(image(i), rng).to_vector()[0] == i);  // filling: returned as is
+    int from_pool = 0;
+    for (int i = 3; i < 403; ++i) {
+        const double got = pool.query(image(i), rng).to_vector()[0];
+        CHECK(got <= i);
+        if (got != i) ++from_pool;
+        std::set<double> stored;
+        for (const Tensor& t : pool.items())
+            stored.insert(t.to_vector()[0]);
+        CHECK(stored.size() == 3);
+    }
+    CHECK(from_pool > 150);
+    CHECK(from_pool < 250);
+    // Batches are pooled item by item.
+    ImagePool batch_pool(4);
+    const Tensor two = Tensor::from_vector({1, 1, 1, 1, 2, 2, 2, 2}, {2, 1, 2, 2});
+    CHECK(batch_pool.query(two, rng).to_vector() == two.to_vector());
+    CHECK(batch_pool.items().size() == 2);
+}
+
+TEST_CASE("the generator learning rate is constant, then decays linearly per step", "[trainer]") {
+    TrainConfig c;
+    c.method = Method::ConvolutionalLight;
+    c.epochs = 4;
+    c.epoch_decay = 2;
+    c.iterations_per_epoch = 1;
+    c.lr = 2e-4;
+    Trainer t(c);
+    Rng rng(1);
+    const Tensor A = Tensor::uniform({1, 3, 8, 8}, -1, 1, rng), B = Tensor::uniform({1, 3, 8, 8}, -1, 1, rng);
+    const Tensor label = one_hot({0}, DType::F32);
+    const double expected[] = {2e-4, 2e-4, 2e-4, 1e-4};
+    for (double lr : expected) {
+        CHECK(t.generator_lr() == Approx(lr).epsilon(1e-12));
+        t.step(A, B, label, label);
+    }
+}
+
+TEST_CASE("a run resumed from a checkpoint continues bit for bit", "[trainer]") {
+    TrainConfig c;
+    c.method = Method::Operational;
+    c.q = 2;
+    c.epochs = 10;
+    c.epoch_decay = 1;
+    c.iterations_per_epoch = 2;
+    c.pool_size = 2;
+    c.seed = 5;
+    Rng data_rng(6);
+    std::vector<Tensor> As, Bs;
+    for (int i = 0; i < 5; ++i) {
+        As.push_back(Tensor::uniform({1, 3, 8, 8}, -1, 1, data_rng));
+        Bs.push_back(Tensor::uniform({1, 3, 8, 8}, -1, 1, data_rng));
+    }
+    const Tensor cA = one_hot({1}, DType::F32), cB = one_hot({0}, DType::F32);
+
+    Trainer straight(c);
+    std::vector<StepLog> expected;
+    for (int i = 0; i < 5; ++i)
+        expected.push_back(straight.step(As[i], Bs[i], cA, cB));
+
+    const std::string path = (std::filesystem::temp_directory_path() /
+                              ("r2c_resume_" + std::to_string(::getpid()) + ".safetensors"))
+                                 .string();
+    {
+        Trainer first(c);
+        for (int i = 0; i < 3; ++i)
+            first.step(As[i], Bs[i], cA, cB);  // the pool is full after step 2
+        first.save_checkpoint(path);
+    }
+    TrainConfig other_seed = c;
+    other_seed.seed = 99;  // everything random must come from the checkpoint
+    Trainer resumed(other_seed);
+    resumed.load_checkpoint(path);
+    std::remove(path.c_str());
+    CHECK(resumed.iteration() == 3);
+    for (int i = 3; i < 5; ++i)
+        CHECK(resumed.step(As[i], Bs[i], cA, cB) == expected[i]);
+
+    TrainConfig wrong = c;
+    wrong.q = 3;
+    Trainer mismatched(wrong);
+    straight.save_checkpoint(path);
+    CHECK_THROWS_WITH(mismatched.load_checkpoint(path), Catch::Contains(path) && Catch::Contains("q=2"));
+    std::remove(path.c_str());
+}
