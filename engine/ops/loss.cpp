@@ -1,0 +1,113 @@
+// Losses (Keras semantics): categorical cross-entropy on probabilities, mean squared and mean absolute
+// error. CPU reference implementations; each returns a one-element tensor.
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "engine/autograd.h"
+#include "engine/ops.h"
+#include "engine/ops/common.h"
+
+namespace r2c {
+
+namespace {
+
+// Both arguments defined, of one kind and shape, not empty.
+void check_pair(const char* op, const Tensor& a, const Tensor& b) {
+    R2C_CHECK(a.defined() && b.defined(), op, ": an input is undefined");
+    ops::check_same_kind(op, {a, b});
+    R2C_CHECK(a.shape() == b.shape(), op, ": shapes differ: ", a.str(), " and ", b.str());
+    R2C_CHECK(a.numel() > 0, op, ": inputs ", a.str(), " are empty");
+    if (a.device() == Device::CUDA) ops::no_cuda_kernel(op);
+}
+
+// Keras clips probabilities to [epsilon, 1 - epsilon] with its backend epsilon 1e-7, in the tensor's
+// own precision.
+template <typename T>
+struct ClipRange {
+    static constexpr T lo = T(1e-7);
+    static constexpr T hi = T(1) - lo;
+};
+
+Tensor crossentropy_backward(const Tensor& g, const Tensor& p, const Tensor& target) {
+    Tensor dp = Tensor::empty(p.shape(), p.dtype());
+    ops::dispatch_float(p.dtype(), [&](auto tag) {
+        using T = decltype(tag);
+        const T* pp = p.data<T>();
+        const T* pt = target.data<T>();
+        T* pdp = dp.data<T>();
+        const T scale = static_cast<T>(g.item() / static_cast<double>(p.dim(0)));
+        for (std::int64_t i = 0; i < p.numel(); ++i) {
+            const bool clipped = pp[i] < ClipRange<T>::lo || pp[i] > ClipRange<T>::hi;
+            pdp[i] = clipped ? T(0) : -scale * pt[i] / pp[i];
+        }
+    });
+    return dp;
+}
+
+// Mean over all elements of f(a - b). Its gradient df(a - b) / n goes to a and, negated, to b; only
+// the arguments that require a gradient receive one.
+template <typename F, typename DF>
+Tensor mean_of_difference(const char* op, const Tensor& a, const Tensor& b, F f, DF df) {
+    check_pair(op, a, b);
+    Tensor y = Tensor::empty({1}, a.dtype());
+    ops::dispatch_float(a.dtype(), [&](auto tag) {
+        using T = decltype(tag);
+        const T* pa = a.data<T>();
+        const T* pb = b.data<T>();
+        double total = 0;  // double accumulation keeps float32 means over whole images accurate
+        for (std::int64_t i = 0; i < a.numel(); ++i)
+            total += f(static_cast<T>(pa[i] - pb[i]));
+        y.data<T>()[0] = static_cast<T>(total / static_cast<double>(a.numel()));
+    });
+    const bool need_a = a.requires_grad(), need_b = b.requires_grad();
+    return record(y, op, {a, b}, [ad = a.detach(), bd = b.detach(), need_a, need_b, df](const Tensor& g) {
+        Tensor da = Tensor::empty(ad.shape(), ad.dtype());
+        ops::dispatch_float(ad.dtype(), [&](auto tag) {
+            using T = decltype(tag);
+            const T* pa = ad.data<T>();
+            const T* pb = bd.data<T>();
+            T* pda = da.data<T>();
+            const T scale = static_cast<T>(g.item() / static_cast<double>(ad.numel()));
+            for (std::int64_t i = 0; i < ad.numel(); ++i)
+                pda[i] = scale * df(static_cast<T>(pa[i] - pb[i]));
+        });
+        return std::vector<Tensor>{need_a ? da : Tensor(), need_b ? mul_scalar(da, -1.0) : Tensor()};
+    });
+}
+
+}  // namespace
+
+Tensor categorical_crossentropy(const Tensor& p, const Tensor& target) {
+    constexpr const char* op = "categorical_crossentropy";
+    ops::check_ndim(op, "p", p, 2);
+    ops::check_ndim(op, "target", target, 2);
+    check_pair(op, p, target);
+    Tensor y = Tensor::empty({1}, p.dtype());
+    ops::dispatch_float(p.dtype(), [&](auto tag) {
+        using T = decltype(tag);
+        const T* pp = p.data<T>();
+        const T* pt = target.data<T>();
+        double total = 0;
+        for (std::int64_t i = 0; i < p.numel(); ++i)
+            total -= pt[i] * std::log(std::clamp(pp[i], ClipRange<T>::lo, ClipRange<T>::hi));
+        y.data<T>()[0] = static_cast<T>(total / static_cast<double>(p.dim(0)));
+    });
+    // The target is data (labels), never a parameter: it is not an input of the recorded node.
+    return record(y, op, {p}, [pd = p.detach(), td = target.detach()](const Tensor& g) {
+        return std::vector<Tensor>{crossentropy_backward(g, pd, td)};
+    });
+}
+
+Tensor mse(const Tensor& a, const Tensor& b) {
+    return mean_of_difference(
+        "mse", a, b, [](auto d) { return static_cast<double>(d) * d; }, [](auto d) { return 2 * d; });
+}
+
+Tensor mae(const Tensor& a, const Tensor& b) {
+    return mean_of_difference(
+        "mae", a, b, [](auto d) { return std::abs(static_cast<double>(d)); },
+        [](auto d) { return static_cast<decltype(d)>((d > 0) - (d < 0)); });
+}
+
+}  // namespace r2c

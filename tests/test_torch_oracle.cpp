@@ -1,0 +1,295 @@
+// Independent cross-check against PyTorch in float64: for random inputs, the forward output and the
+// gradients of sum(y * R) of each op must match tests/torch_oracle.py to a relative L2 error of 1e-10.
+// The script runs under a python with torch (R2C_TORCH_PYTHON, else /usr/bin/python3); without one the
+// tests are reported as skipped.
+#include <catch2/catch.hpp>
+
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "engine/autograd.h"
+#include "engine/ops.h"
+#include "tests/support.h"
+
+using namespace r2c;
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr double kTol = 1e-10;
+
+using V = std::vector<Tensor>;
+
+struct Input {
+    std::string name;  // as the script calls it
+    Tensor value;      // float64; its gradient is compared when it requires one
+};
+
+struct Case {
+    std::string label;  // for failure messages
+    std::string op;     // a key of OPS in torch_oracle.py
+    nlohmann::json params;
+    std::vector<Input> inputs;
+    std::function<Tensor(const V&)> f;  // the engine's side, on the input values in order
+};
+
+// Single-quoted for /bin/sh, embedded single quotes included.
+std::string shell_quote(const std::string& s) {
+    std::string quoted = "'";
+    for (char ch : s)
+        quoted += ch == '\'' ? std::string("'\\''") : std::string(1, ch);
+    return quoted + "'";
+}
+
+// The interpreter to run the oracle with, or an empty string (after reporting the skip) when it cannot
+// import torch. The probe costs a second, so it runs once per process.
+std::string torch_python_or_skip() {
+    const char* env = std::getenv("R2C_TORCH_PYTHON");
+    static const std::string python = env != nullptr ? env : "/usr/bin/python3";
+    static const bool has_torch =
+        std::system((shell_quote(python) + " -c 'import torch' >/dev/null 2>&1").c_str()) == 0;
+    if (has_torch) return python;
+    test::skip(python + " cannot import torch; set R2C_TORCH_PYTHON to a python with PyTorch");
+    return "";
+}
+
+// A fresh directory under the system temp directory, removed with everything in it on destruction.
+class TempDir {
+  public:
+    TempDir() {
+        std::string pattern = (fs::temp_directory_path() / "r2c_torch_oracle_XXXXXX").string();
+        R2C_CHECK(mkdtemp(pattern.data()) != nullptr, "mkdtemp failed for ", pattern);
+        path_ = pattern;
+    }
+    ~TempDir() {
+        std::error_code ignored;
+        fs::remove_all(path_, ignored);
+    }
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+    const fs::path& path() const { return path_; }
+
+  private:
+    fs::path path_;
+};
+
+// Raw little-endian float64, byte by byte so that the host's byte order does not matter.
+void write_f64(const fs::path& file, const std::vector<double>& values) {
+    std::ofstream out(file, std::ios::binary);
+    for (double v : values) {
+        std::uint64_t bits;
+        std::memcpy(&bits, &v, sizeof bits);
+        for (int byte = 0; byte < 8; ++byte)
+            out.put(static_cast<char>((bits >> (8 * byte)) & 0xff));
+    }
+    R2C_CHECK(out.good(), "cannot write ", file.string());
+}
+
+std::vector<double> read_f64(const fs::path& file) {
+    std::ifstream in(file, std::ios::binary);
+    R2C_CHECK(in.good(), "the oracle did not write ", file.string());
+    std::vector<double> values;
+    unsigned char bytes[8];
+    while (in.read(reinterpret_cast<char*>(bytes), 8)) {
+        std::uint64_t bits = 0;
+        for (int byte = 0; byte < 8; ++byte)
+            bits |= static_cast<std::uint64_t>(bytes[byte]) << (8 * byte);
+        double v;
+        std::memcpy(&v, &bits, sizeof v);
+        values.push_back(v);
+    }
+    return values;
+}
+
+// The engine's output and gradients for one case, with the weights R it used.
+struct EngineResult {
+    Tensor out, weights;
+    V grads;
+};
+
+EngineResult run_engine(const Case& c, Rng& rng) {
+    V values;
+    for (const Input& in : c.inputs)
+        values.push_back(in.value);
+    EngineResult r;
+    r.out = c.f(values);
+    r.weights = Tensor::uniform(r.out.shape(), -1, 1, rng, DType::F64);
+    sum(mul(r.out, r.weights)).backward();
+    for (const Input& in : c.inputs)
+        r.grads.push_back(in.value.grad());
+    return r;
+}
+
+// Writes case i's inputs and weights and returns its manifest entry.
+nlohmann::json write_case(const fs::path& dir, std::size_t i, const Case& c, const EngineResult& r) {
+    const std::string prefix = std::to_string(i) + "_";
+    nlohmann::json inputs = nlohmann::json::array();
+    for (const Input& in : c.inputs) {
+        write_f64(dir / (prefix + in.name + ".f64"), in.value.to_vector());
+        inputs.push_back(
+            {{"name", in.name}, {"shape", in.value.shape()}, {"grad", in.value.requires_grad()}});
+    }
+    write_f64(dir / (prefix + "R.f64"), r.weights.to_vector());
+    return {{"op", c.op}, {"params", c.params}, {"inputs", inputs}, {"out_shape", r.out.shape()}};
+}
+
+void compare_case(const fs::path& dir, std::size_t i, const Case& c, const EngineResult& r) {
+    const std::string prefix = std::to_string(i) + "_";
+    INFO(c.label);
+    CHECK(test::rel_l2(r.out.to_vector(), read_f64(dir / (prefix + "out.f64"))) <= kTol);
+    for (std::size_t k = 0; k < c.inputs.size(); ++k) {
+        if (!c.inputs[k].value.requires_grad()) continue;
+        INFO("gradient of " << c.inputs[k].name);
+        REQUIRE(r.grads[k].defined());
+        CHECK(test::rel_l2(r.grads[k].to_vector(),
+                           read_f64(dir / (prefix + "grad_" + c.inputs[k].name + ".f64"))) <= kTol);
+    }
+}
+
+// Runs every case through the engine and, in one script run, through torch, and compares.
+void check_against_torch(const std::vector<Case>& cases) {
+    const std::string python = torch_python_or_skip();
+    if (python.empty()) return;
+    TempDir dir;
+    Rng rng(99);
+    std::vector<EngineResult> results;
+    nlohmann::json manifest = {{"cases", nlohmann::json::array()}};
+    for (std::size_t i = 0; i < cases.size(); ++i) {
+        results.push_back(run_engine(cases[i], rng));
+        manifest["cases"].push_back(write_case(dir.path(), i, cases[i], results.back()));
+    }
+    std::ofstream(dir.path() / "manifest.json") << manifest.dump();
+    const std::string command = shell_quote(python) + " " +
+                                shell_quote(R2C_SOURCE_DIR "/tests/torch_oracle.py") + " " +
+                                shell_quote(dir.path().string());
+    REQUIRE(std::system(command.c_str()) == 0);
+    for (std::size_t i = 0; i < cases.size(); ++i)
+        compare_case(dir.path(), i, cases[i], results[i]);
+}
+
+Input input(const std::string& name, const Shape& shape, Rng& rng, double lo = -1, double hi = 1,
+            bool requires_grad = true) {
+    return {name, test::rand(shape, rng, lo, hi, requires_grad)};
+}
+
+// How the script is told the padding of a convolution case.
+nlohmann::json padding_params(const Padding& p) {
+    if (p.kind == Padding::Kind::Same) return {{"padding", "same"}};
+    if (p.kind == Padding::Kind::Valid) return {{"padding", "valid"}};
+    return {{"padding", "explicit"}, {"pads", {p.top, p.bottom, p.left, p.right}}};
+}
+
+// An operational convolution (or, with `transpose`, transposed convolution) case from 2 to 3 channels
+// with Q powers, kernel k, random weights and, if asked, random biases. The convolution gets a 7x6
+// input (odd and even sizes), the transposed one 5x4.
+Case oper_case(bool transpose, int q, int k, int stride, const Padding& padding, bool bias, Rng& rng) {
+    const std::string op = transpose ? "oper_conv_transpose2d" : "oper_conv2d";
+    nlohmann::json params = padding_params(padding);
+    params["stride"] = stride;
+    const Shape x_shape = transpose ? Shape{2, 2, 5, 4} : Shape{2, 2, 7, 6};
+    const Shape w_shape = transpose ? Shape{q, 2, 3, k, k} : Shape{q, 3, 2, k, k};
+    std::vector<Input> inputs{input("x", x_shape, rng), input("w", w_shape, rng, -0.5, 0.5)};
+    if (bias) inputs.push_back(input("b", {q, 3}, rng));
+    auto f = [transpose, stride, padding, bias](const V& t) {
+        const Tensor b = bias ? t[2] : Tensor();
+        return transpose ? oper_conv_transpose2d(t[0], t[1], b, stride, padding)
+                         : oper_conv2d(t[0], t[1], b, stride, padding);
+    };
+    const std::string label =
+        detail::concat(op, " Q=", q, " k=", k, " ", params.dump(), bias ? "" : " no bias");
+    return {label, op, params, inputs, f};
+}
+
+}  // namespace
+
+TEST_CASE("instance_norm matches torch", "[oracle]") {
+    Rng rng(1);
+    check_against_torch(
+        {{"instance_norm [2,3,5,7]",
+          "instance_norm",
+          {{"eps", 1e-3}},
+          {input("x", {2, 3, 5, 7}, rng, -2, 3), input("gamma", {3}, rng, 0.5, 1.5), input("beta", {3}, rng)},
+          [](const V& t) { return instance_norm(t[0], t[1], t[2], 1e-3); }}});
+}
+
+TEST_CASE("reflect_pad matches torch", "[oracle]") {
+    Rng rng(2);
+    std::vector<Case> cases;
+    for (int pad : {1, 2, 3})
+        cases.push_back({"reflect_pad " + std::to_string(pad),
+                         "reflect_pad",
+                         {{"pad", pad}},
+                         {input("x", {2, 3, 5, 4}, rng)},
+                         [pad](const V& t) { return reflect_pad(t[0], pad); }});
+    check_against_torch(cases);
+}
+
+TEST_CASE("the dense head and the losses match torch", "[oracle]") {
+    Rng rng(3);
+    // Logits spread wide enough that some probabilities fall below the 1e-7 clip.
+    Input logits = input("logits", {4, 3}, rng, -3, 3);
+    logits.value.data<double>()[0] = 25;
+    logits.value.data<double>()[4] = -20;
+    std::vector<Case> cases;
+    cases.push_back({"linear",
+                     "linear",
+                     nlohmann::json::object(),
+                     {input("x", {3, 5}, rng), input("w", {4, 5}, rng), input("b", {4}, rng)},
+                     [](const V& t) { return linear(t[0], t[1], t[2]); }});
+    cases.push_back({"global_max_pool",
+                     "global_max_pool",
+                     nlohmann::json::object(),
+                     {input("x", {2, 3, 5, 3}, rng)},
+                     [](const V& t) { return global_max_pool(t[0]); }});
+    cases.push_back(
+        {"softmax", "softmax", nlohmann::json::object(), {input("x", {4, 3}, rng, -3, 3)}, [](const V& t) {
+             return softmax(t[0]);
+         }});
+    cases.push_back({"softmax + categorical_crossentropy",
+                     "softmax_crossentropy",
+                     nlohmann::json::object(),
+                     {logits, input("target", {4, 3}, rng, 0, 1, false)},
+                     [](const V& t) { return categorical_crossentropy(softmax(t[0]), t[1]); }});
+    cases.push_back({"mse",
+                     "mse",
+                     nlohmann::json::object(),
+                     {input("a", {2, 3, 5}, rng), input("b", {2, 3, 5}, rng)},
+                     [](const V& t) { return mse(t[0], t[1]); }});
+    cases.push_back({"mae",
+                     "mae",
+                     nlohmann::json::object(),
+                     {input("a", {2, 3, 5}, rng), input("b", {2, 3, 5}, rng)},
+                     [](const V& t) { return mae(t[0], t[1]); }});
+    check_against_torch(cases);
+}
+
+TEST_CASE("oper_conv2d matches torch", "[oracle][conv]") {
+    Rng rng(4);
+    std::vector<Case> cases;
+    for (int q : {1, 3, 5})
+        for (int stride : {1, 2})
+            for (int k : {3, 4})
+                cases.push_back(oper_case(false, q, k, stride, Padding::same(), true, rng));
+    cases.push_back(oper_case(false, 3, 3, 2, Padding::same(), false, rng));
+    cases.push_back(oper_case(false, 3, 3, 1, Padding::valid(), true, rng));
+    cases.push_back(oper_case(false, 3, 4, 2, Padding::explicit_pads(1, 2, 0, 3), true, rng));
+    check_against_torch(cases);
+}
+
+TEST_CASE("oper_conv_transpose2d matches torch", "[oracle][conv]") {
+    Rng rng(5);
+    std::vector<Case> cases;
+    for (int q : {1, 3})
+        for (int k : {3, 4})
+            cases.push_back(oper_case(true, q, k, 2, Padding::same(), true, rng));
+    cases.push_back(oper_case(true, 3, 3, 2, Padding::same(), false, rng));
+    cases.push_back(oper_case(true, 3, 3, 2, Padding::valid(), true, rng));
+    check_against_torch(cases);
+}
