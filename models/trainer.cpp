@@ -177,4 +177,22 @@ void Trainer::load_checkpoint(const std::string& path) {
     iteration_ = iteration;
 }
 
+std::unique_ptr<Generator> load_generator(const std::string& checkpoint, const std::string& which,
+                                          Device device) {
+    R2C_CHECK(which == "G" || which == "F", "load_generator: which must be G or F, got ", which);
+    const SafetensorsFile f = load_safetensors(checkpoint);
+    R2C_CHECK(require_meta(f, "format") == "r2c-checkpoint-1", checkpoint, ": unknown checkpoint format");
+    const Method method = parse_method(require_meta(f, "method"));
+    const std::string q_text = require_meta(f, "q");
+    const int q = std::atoi(q_text.c_str());
+    R2C_CHECK(q >= 1 && q <= 64, checkpoint, ": malformed q '", q_text, "'");
+    Rng rng(0);
+    std::unique_ptr<Generator> g = make_generator(method, q, rng);
+    NamedTensors targets;
+    add_prefixed(targets, which + ".", g->parameters());
+    load_tensors_into(f, targets);
+    g->to(device);
+    return g;
+}
+
 }  // namespace r2c

@@ -61,4 +61,9 @@ class Trainer {
     std::int64_t iteration_ = 0;
 };
 
+// A trained generator from a checkpoint: `which` is "G" (poor -> high quality, the one R2C-GAN evaluates)
+// or "F". The method and Q come from the checkpoint.
+std::unique_ptr<Generator> load_generator(const std::string& checkpoint, const std::string& which,
+                                          Device device);
+
 }  // namespace r2c

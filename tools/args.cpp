@@ -8,12 +8,21 @@
 
 namespace r2c::cli {
 
+namespace {
+
+template <typename... Parts>
+void usage_check(bool ok, const Parts&... parts) {
+    if (!ok) throw UsageError(detail::concat(parts...));
+}
+
+}  // namespace
+
 Args::Args(const std::string& command, const std::vector<OptionSpec>& specs, int argc, char** argv, int first)
     : command_(command), specs_(specs) {
     for (int i = first; i < argc; ++i) {
         std::string a = argv[i];
-        R2C_CHECK(a.rfind("--", 0) == 0 && a.size() > 2, "r2c ", command_, ": unexpected argument '", a,
-                  "' (options are --name value)");
+        usage_check(a.rfind("--", 0) == 0 && a.size() > 2, "unexpected argument '", a,
+                    "' (options are --name value)");
         a = a.substr(2);
         std::string value;
         bool has_value = false;
@@ -24,23 +33,22 @@ Args::Args(const std::string& command, const std::vector<OptionSpec>& specs, int
         }
         const OptionSpec& s = spec(a);
         if (s.is_flag) {
-            R2C_CHECK(!has_value, "r2c ", command_, ": --", a, " takes no value");
+            usage_check(!has_value, "--", a, " takes no value");
             value = "true";
         } else if (!has_value) {
-            R2C_CHECK(i + 1 < argc, "r2c ", command_, ": --", a, " needs a value");
+            usage_check(i + 1 < argc, "--", a, " needs a value");
             value = argv[++i];
         }
         values_[a] = value;
     }
     for (const OptionSpec& s : specs_)
-        R2C_CHECK(s.is_flag || !s.fallback.empty() || values_.count(s.name), "r2c ", command_, ": --", s.name,
-                  " is required (", s.help, ")");
+        usage_check(!s.required || values_.count(s.name), "--", s.name, " is required (", s.help, ")");
 }
 
 const OptionSpec& Args::spec(const std::string& name) const {
     for (const OptionSpec& s : specs_)
         if (s.name == name) return s;
-    throw Error("r2c " + command_ + ": unknown option --" + name + "\n" + usage(command_, specs_));
+    throw UsageError("unknown option --" + name + "\n" + usage(command_, specs_));
 }
 
 std::string Args::str(const std::string& name) const {
@@ -58,10 +66,8 @@ std::int64_t Args::integer(const std::string& name, std::int64_t lo, std::int64_
     char* end = nullptr;
     errno = 0;
     const long long x = std::strtoll(v.c_str(), &end, 10);
-    R2C_CHECK(!v.empty() && *end == '\0' && errno == 0, "r2c ", command_, ": --", name,
-              " must be an integer, got '", v, "'");
-    R2C_CHECK(x >= lo && x <= hi, "r2c ", command_, ": --", name, " must be in [", lo, ", ", hi, "], got ",
-              x);
+    usage_check(!v.empty() && *end == '\0' && errno == 0, "--", name, " must be an integer, got '", v, "'");
+    usage_check(x >= lo && x <= hi, "--", name, " must be in [", lo, ", ", hi, "], got ", x);
     return x;
 }
 
@@ -70,10 +76,8 @@ double Args::real(const std::string& name, double lo, double hi) const {
     char* end = nullptr;
     errno = 0;
     const double x = std::strtod(v.c_str(), &end);
-    R2C_CHECK(!v.empty() && *end == '\0' && errno == 0, "r2c ", command_, ": --", name,
-              " must be a number, got '", v, "'");
-    R2C_CHECK(x >= lo && x <= hi, "r2c ", command_, ": --", name, " must be in [", lo, ", ", hi, "], got ",
-              x);
+    usage_check(!v.empty() && *end == '\0' && errno == 0, "--", name, " must be a number, got '", v, "'");
+    usage_check(x >= lo && x <= hi, "--", name, " must be in [", lo, ", ", hi, "], got ", x);
     return x;
 }
 

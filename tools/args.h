@@ -7,13 +7,22 @@
 #include <string>
 #include <vector>
 
+#include "engine/error.h"
+
 namespace r2c::cli {
+
+// A bad command line (unknown option, missing or out-of-range value): exit code 2, before any work.
+class UsageError : public Error {
+  public:
+    using Error::Error;
+};
 
 struct OptionSpec {
     std::string name;  // without the leading dashes
     std::string help;
-    std::string fallback;  // default value as text; empty with is_flag = false means "required"
-    bool is_flag = false;  // takes no value; present means "true"
+    std::string fallback;   // default value as text
+    bool is_flag = false;   // takes no value; present means "true"
+    bool required = false;  // must be given
 };
 
 class Args {

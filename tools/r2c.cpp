@@ -1,6 +1,5 @@
 // r2c: the command-line tool. Exit codes: 0 success, 1 failure while working, 2 bad command line.
 #include <iostream>
-#include <memory>
 #include <string>
 
 #include "engine/error.h"
@@ -18,6 +17,16 @@ struct Command {
 const Command kCommands[] = {
     {"info", "build configuration, devices, networks and parameter counts", r2c::cli::info_options,
      r2c::cli::cmd_info},
+    {"train", "train an R2C-GAN (Algorithm 1); resumes the run in --output_dir", r2c::cli::train_options,
+     r2c::cli::cmd_train},
+    {"test", "classification metrics (and restoration scores) of a trained G on testA",
+     r2c::cli::test_options, r2c::cli::cmd_test},
+    {"restore", "restore images with a trained G and report their COVID-19 probability",
+     r2c::cli::restore_options, r2c::cli::cmd_restore},
+    {"make-data", "write a synthetic chest X-ray dataset (trainA, trainB, testA, testA_clean)",
+     r2c::cli::make_data_options, r2c::cli::cmd_make_data},
+    {"degrade", "write degraded copies of a folder of images (blind degradation model)",
+     r2c::cli::degrade_options, r2c::cli::cmd_degrade},
 };
 
 void print_usage(std::ostream& os) {
@@ -44,15 +53,12 @@ int main(int argc, char** argv) {
             std::cout << r2c::cli::Args::usage(c.name, c.options());
             return 0;
         }
-        std::unique_ptr<r2c::cli::Args> args;
         try {
-            args = std::make_unique<r2c::cli::Args>(c.name, c.options(), argc, argv, 2);
-        } catch (const r2c::Error& e) {
-            std::cerr << e.what() << "\n";
+            const r2c::cli::Args args(c.name, c.options(), argc, argv, 2);
+            return c.run(args);
+        } catch (const r2c::cli::UsageError& e) {
+            std::cerr << "r2c " << name << ": " << e.what() << "\n";
             return 2;
-        }
-        try {
-            return c.run(*args);
         } catch (const std::exception& e) {
             std::cerr << "r2c " << name << ": " << e.what() << "\n";
             return 1;
