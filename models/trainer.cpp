@@ -1,5 +1,6 @@
 #include "models/trainer.h"
 
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 
@@ -73,6 +74,12 @@ std::string require_meta(const SafetensorsFile& f, const std::string& key) {
     return it->second;
 }
 
+bool all_finite(const Tensor& t) {
+    for (double v : t.to_vector())
+        if (!std::isfinite(v)) return false;
+    return true;
+}
+
 StepLog to_log(const LossTerms& l, const char* total_name) {
     StepLog log{{total_name, l.total.item()}};
     for (const auto& [name, t] : l.terms)
@@ -105,6 +112,34 @@ Trainer::Trainer(const TrainConfig& config)
     opt_d_ = std::make_unique<Adam>(params_of({nets_.D_A.get(), nets_.D_B.get()}), o);
 }
 
+bool Trainer::guarded_update(const char* which, const LossTerms& loss,
+                             std::initializer_list<const Module*> modules,
+                             const std::vector<const char*>& module_names, Adam& opt) {
+    std::string bad;
+    if (!all_finite(loss.total))
+        for (const auto& [name, t] : loss.terms)
+            if (!all_finite(t)) bad += " loss " + name + " = " + std::to_string(t.item()) + ";";
+    std::size_t k = 0;
+    for (const Module* m : modules) {
+        for (const auto& [name, t] : m->parameters())
+            if (t.grad().defined() && !all_finite(t.grad())) {
+                bad += std::string(" gradient of ") + module_names[k] + "." + name + ";";
+                break;
+            }
+        ++k;
+    }
+    if (bad.empty()) {
+        opt.step();
+        return true;
+    }
+    const std::string what =
+        detail::concat("non-finite values in the ", which, " step of iteration ", iteration_ + 1, ":", bad);
+    R2C_CHECK(config_.on_nan == NanPolicy::Skip, what, " (run stopped; the last checkpoint is unaffected)");
+    std::fprintf(stderr, "r2c: %s update skipped\n", what.c_str());
+    ++skipped_updates_;
+    return false;
+}
+
 StepLog Trainer::step(const Tensor& A, const Tensor& B, const Tensor& cA, const Tensor& cB) {
     // Generator step: the discriminators only pass gradients through, so they record none of their own.
     nets_.D_A->set_requires_grad(false);
@@ -112,17 +147,26 @@ StepLog Trainer::step(const Tensor& A, const Tensor& B, const Tensor& cA, const 
     opt_g_->zero_grad();
     GeneratorPass g = generator_loss(nets_, A, B, cA, cB, config_.weights);
     g.loss.total.backward();
-    opt_g_->step();
+    const bool g_ok =
+        guarded_update("generator", g.loss, {nets_.G.get(), nets_.F.get()}, {"G", "F"}, *opt_g_);
     nets_.D_A->set_requires_grad(true);
     nets_.D_B->set_requires_grad(true);
 
     // Discriminator step on this iteration's translations (made before the generator update), pooled.
-    const Tensor A2B_fake = pool_A2B_.query(g.A2B, rng_);
-    const Tensor B2A_fake = pool_B2A_.query(g.B2A, rng_);
+    // When the generator update was skipped, so is this one: its translations must not enter the pools.
     opt_d_->zero_grad();
-    const LossTerms d = discriminator_loss(nets_, A, B, B2A_fake, A2B_fake);
-    d.total.backward();
-    opt_d_->step();
+    LossTerms d;
+    if (g_ok) {
+        const Tensor A2B_fake = pool_A2B_.query(g.A2B, rng_);
+        const Tensor B2A_fake = pool_B2A_.query(g.B2A, rng_);
+        d = discriminator_loss(nets_, A, B, B2A_fake, A2B_fake);
+        d.total.backward();
+        guarded_update("discriminator", d, {nets_.D_A.get(), nets_.D_B.get()}, {"D_A", "D_B"}, *opt_d_);
+    } else {
+        NoGradGuard no_grad;
+        d = discriminator_loss(nets_, A, B, g.B2A, g.A2B);
+        ++skipped_updates_;
+    }
     ++iteration_;
 
     StepLog log = to_log(g.loss, "g_total");

@@ -15,6 +15,10 @@
 
 namespace r2c {
 
+// What a step does when a loss or gradient is NaN or infinite: stop the run with an error naming the
+// losses and networks concerned, or skip the update (parameters, optimiser state and pools unchanged).
+enum class NanPolicy { Stop, Skip };
+
 struct TrainConfig {
     Method method = Method::Operational;
     int q = 3;
@@ -29,6 +33,7 @@ struct TrainConfig {
     int pool_size = 50;
     Device device = Device::CPU;
     std::uint64_t seed = 0;
+    NanPolicy on_nan = NanPolicy::Stop;
 };
 
 // Loss values of one iteration, by term name ("g_total", "d_total" and every term of L_G and L_D).
@@ -45,6 +50,7 @@ class Trainer {
     const R2CNetworks& networks() const { return nets_; }
     std::int64_t iteration() const { return iteration_; }  // completed iterations
     double generator_lr() const { return opt_g_->lr(); }
+    std::int64_t skipped_updates() const { return skipped_updates_; }  // sub-steps skipped for NaN/Inf
 
     // Everything needed to continue: four networks, both optimisers, both pools, the counter, the RNG.
     void save_checkpoint(const std::string& path) const;
@@ -59,6 +65,13 @@ class Trainer {
     std::unique_ptr<Adam> opt_g_, opt_d_;
     ImagePool pool_A2B_, pool_B2A_;
     std::int64_t iteration_ = 0;
+    std::int64_t skipped_updates_ = 0;
+
+    // Applies opt->step() when the loss terms and the gradients of `modules` are finite; otherwise stops
+    // or skips according to the policy. Returns whether the update was applied.
+    bool guarded_update(const char* which, const LossTerms& loss,
+                        std::initializer_list<const Module*> modules,
+                        const std::vector<const char*>& module_names, Adam& opt);
 };
 
 // A trained generator from a checkpoint: `which` is "G" (poor -> high quality, the one R2C-GAN evaluates)

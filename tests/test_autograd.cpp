@@ -1,6 +1,8 @@
 // The tape: gradient accumulation across repeated use, no_grad, freed buffers, elementwise op gradients.
 #include <catch2/catch.hpp>
 
+#include <cmath>
+
 #include "engine/autograd.h"
 #include "engine/ops.h"
 #include "tests/support.h"
@@ -72,4 +74,10 @@ TEST_CASE("ops reject mismatched shapes and dtypes with the op's name", "[autogr
     CHECK_THROWS_WITH(add(a, b), Catch::Contains("add") && Catch::Contains("[2,3]") && Catch::Contains("[3,2]"));
     Tensor c = Tensor::zeros({2, 3}, DType::F32);
     CHECK_THROWS_WITH(mul(a, c), Catch::Contains("mul") && Catch::Contains("float32"));
+}
+
+TEST_CASE("activations let NaN through so that faults stay visible", "[autograd]") {
+    const Tensor x = Tensor::from_vector({NAN, -1.0, 2.0}, {3}, DType::F64);
+    for (const Tensor& y : {relu(x), leaky_relu(x, 0.2), tanh(x)}) CHECK(std::isnan(y.to_vector()[0]));
+    CHECK(relu(x).to_vector()[1] == 0.0);
 }

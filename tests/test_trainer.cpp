@@ -207,3 +207,32 @@ TEST_CASE("a run resumed from a checkpoint continues bit for bit", "[trainer]") 
     CHECK_THROWS_WITH(mismatched.load_checkpoint(path), Catch::Contains(path) && Catch::Contains("q=2"));
     std::remove(path.c_str());
 }
+
+TEST_CASE("a NaN in the data stops the step, or skips it leaving every weight untouched", "[trainer]") {
+    TrainConfig c;
+    c.method = Method::ConvolutionalLight;
+    c.epochs = 2;
+    c.epoch_decay = 1;
+    Rng rng(2);
+    Tensor A = Tensor::uniform({1, 3, 8, 8}, -1, 1, rng);
+    A.data<float>()[5] = NAN;
+    const Tensor B = Tensor::uniform({1, 3, 8, 8}, -1, 1, rng);
+    const Tensor label = one_hot({0}, DType::F32);
+
+    Trainer stopping(c);
+    CHECK_THROWS_WITH(stopping.step(A, B, label, label),
+                      Catch::Contains("generator step of iteration 1") && Catch::Contains("loss cycle_A2B2A = nan"));
+
+    c.on_nan = NanPolicy::Skip;
+    Trainer skipping(c);
+    const std::vector<const Module*> trained = {skipping.networks().G.get(), skipping.networks().D_A.get()};
+    std::vector<std::vector<double>> before;
+    for (const Module* m : trained)
+        for (const auto& [name, t] : m->parameters()) before.push_back(t.to_vector());
+    skipping.step(A, B, label, label);
+    CHECK(skipping.iteration() == 1);
+    CHECK(skipping.skipped_updates() == 2);
+    std::size_t k = 0;
+    for (const Module* m : trained)
+        for (const auto& [name, t] : m->parameters()) CHECK(t.to_vector() == before[k++]);
+}

@@ -96,6 +96,8 @@ const std::vector<OptionSpec>& train_options() {
          false},
         {"sample_every", "write a sample grid every N iterations; 0 = never", "100", false},
         {"keep_checkpoints", "checkpoints kept in output_dir/checkpoints", "5", false},
+        {"on_nan", "when a loss or gradient is NaN/Inf: stop (with an error) or skip (the update)", "stop",
+         false},
     };
     return specs;
 }
@@ -114,6 +116,10 @@ int cmd_train(const Args& args) {
     c.pool_size = static_cast<int>(args.integer("pool_size", 0, 100000));
     c.device = parse_device(args.str("device"));
     c.seed = static_cast<std::uint64_t>(args.integer("seed", 0, INT64_MAX));
+    const std::string on_nan = args.str("on_nan");
+    if (on_nan != "stop" && on_nan != "skip")
+        throw UsageError("--on_nan must be stop or skip, got '" + on_nan + "'");
+    c.on_nan = on_nan == "stop" ? NanPolicy::Stop : NanPolicy::Skip;
     LoaderOptions lo;
     lo.load_size = static_cast<int>(args.integer("load_size", 8, 8192));
     lo.crop_size = static_cast<int>(args.integer("crop_size", 8, lo.load_size));
@@ -188,7 +194,8 @@ int cmd_train(const Args& args) {
     if (tty) std::cerr << "\n";
     write_png(run.root() + "/losses.png", plot_losses(run.log_path()));
     std::cerr << "r2c train: done at iteration " << trainer.iteration() << "; " << loader.skipped_files()
-              << " undecodable file(s) skipped; losses in " << run.log_path() << " and " << run.root()
+              << " undecodable file(s) skipped, " << trainer.skipped_updates()
+              << " update(s) skipped for NaN/Inf; losses in " << run.log_path() << " and " << run.root()
               << "/losses.png, samples in " << run.root() << "/samples\n";
     return 0;
 }

@@ -62,7 +62,8 @@ Tensor tanh(const Tensor& x) {
 
 Tensor relu(const Tensor& x) {
     check_unary("relu", x);
-    Tensor y = map_cpu(x, [](auto v) { return v > 0 ? v : decltype(v)(0); });
+    // NaN passes through (as in PyTorch), so that a fault upstream stays visible downstream.
+    Tensor y = map_cpu(x, [](auto v) { return v > 0 || v != v ? v : decltype(v)(0); });
     return record(y, "relu", {x}, [xd = x.detach()](const Tensor& g) {
         return std::vector<Tensor>{
             zip_cpu(g, xd, [](auto gv, auto xv) { return xv > 0 ? gv : decltype(gv)(0); })};

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# End-to-end smoke run of the r2c tool on the CPU: train a few dozen iterations on small crops, stop it
+# with SIGINT part-way, resume to the end, then r2c test and r2c restore. Uses a few real chest X-rays
+# (linked, not copied) when the shared data folder is present, generated images otherwise.
+# usage: cli_smoke.sh R2C_BINARY [CXR_FOLDER]
+set -euo pipefail
+r2c=$1
+cxr=${2:-}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+fail() { echo "FAILED: $*" >&2; exit 1; }
+
+data=$work/data
+if [[ -n "$cxr" && -f "$cxr/labels.csv" ]]; then
+    echo "using real images from $cxr"
+    mkdir -p "$data/trainA" "$data/trainB" "$data/testA"
+    mapfile -t covid < <(ls "$cxr/radiography" | grep '^covid' | head -12)
+    mapfile -t normal < <(ls "$cxr/radiography" | grep '^normal' | head -12)
+    for i in 0 1 2 3; do
+        ln -s "$cxr/radiography/${covid[$i]}" "$data/trainA/"
+        ln -s "$cxr/radiography/${normal[$i]}" "$data/trainA/"
+        ln -s "$cxr/radiography/${covid[$((i + 4))]}" "$data/trainB/"
+        ln -s "$cxr/radiography/${normal[$((i + 4))]}" "$data/trainB/"
+        ln -s "$cxr/radiography/${covid[$((i + 8))]}" "$data/testA/"
+        ln -s "$cxr/radiography/${normal[$((i + 8))]}" "$data/testA/"
+    done
+else
+    echo "note: real images (../shared/data/cxr) absent; using generated images"
+    "$r2c" make-data --out "$data" --train_a 8 --train_b 8 --test 8 --size 64 --seed 1
+fi
+
+run=$work/run
+train=("$r2c" train --datasets_dir "$data" --output_dir "$run" --method operational --q 2 --load_size 40
+       --crop_size 32 --epochs 3 --epoch_decay 1 --sample_every 8 --seed 3)
+
+# Start, interrupt after the first checkpoint-worthy progress, and expect a clean exit with a checkpoint.
+"${train[@]}" > "$work/first.log" 2>&1 &
+pid=$!
+for _ in $(seq 1 600); do
+    [[ -f "$run/losses.csv" ]] && (($(wc -l < "$run/losses.csv") >= 4)) && break
+    sleep 0.1
+done
+kill -INT "$pid"
+wait "$pid" || fail "r2c train did not exit 0 after SIGINT: $(cat "$work/first.log")"
+grep -q "stopped by signal" "$work/first.log" || fail "no stop message: $(cat "$work/first.log")"
+stopped=$(ls "$run/checkpoints" | tail -1 | sed 's/ckpt-0*\([0-9]*\).safetensors/\1/')
+echo "interrupted at iteration $stopped"
+((stopped >= 3 && stopped < 24)) || fail "unexpected interruption point $stopped"
+
+# Resume to the end: 3 epochs of 8 iterations.
+"${train[@]}" > "$work/second.log" 2>&1 || fail "resume failed: $(cat "$work/second.log")"
+grep -q "resuming at iteration $stopped" "$work/second.log" || fail "did not resume: $(cat "$work/second.log")"
+rows=$(($(wc -l < "$run/losses.csv") - 1))
+((rows == 24)) || fail "loss log has $rows rows, expected 24"
+[[ "$(tail -1 "$run/losses.csv" | cut -d, -f1)" == 24 ]] || fail "last logged iteration is not 24"
+[[ -f "$run/losses.png" && -f "$run/samples/iter-24.png" ]] || fail "missing loss plot or sample grid"
+(($(ls "$run/checkpoints" | wc -l) <= 5)) || fail "more than 5 checkpoints kept"
+
+"$r2c" test --datasets_dir "$data" --output_dir "$run" --crop_size 32 --saveImages > "$work/test.log" ||
+    fail "r2c test failed"
+grep -q '"accuracy"' "$run/test.json" || fail "test.json has no accuracy"
+(($(ls "$run/test_images" | wc -l) == 8)) || fail "expected 8 test strips"
+
+"$r2c" restore --input "$data/testA" --output "$work/restored" --output_dir "$run" --size 32 > "$work/restore.log" ||
+    fail "r2c restore failed"
+(($(ls "$work/restored"/*.png | wc -l) == 8)) || fail "expected 8 restored images"
+(($(wc -l < "$work/restored/probabilities.csv") == 9)) || fail "probabilities.csv should list 8 images"
+
+# Bad command lines fail before any work with exit code 2.
+set +e
+"$r2c" train --datasets_dir "$data" --output_dir "$work/bad" --q 0 2> /dev/null
+[[ $? == 2 ]] || fail "--q 0 not rejected with exit code 2"
+"$r2c" train --datasets_dir "$data" --output_dir "$work/bad" --no_such_flag 1 2> /dev/null
+[[ $? == 2 ]] || fail "unknown flag not rejected with exit code 2"
+"$r2c" train --datasets_dir "$work/missing" --output_dir "$work/bad" 2> /dev/null
+[[ $? == 1 ]] || fail "missing dataset folder not reported"
+set -e
+echo "cli smoke run passed"
