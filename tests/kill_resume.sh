@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# SIGKILL at random moments, 20 times in a row, resuming each time: the newest checkpoint always loads,
+# the iteration never goes backwards, and the run ends at the same iteration with the same final
+# checkpoint, byte for byte, as a run that was never interrupted.
+# usage: kill_resume.sh R2C_BINARY
+set -euo pipefail
+r2c=$1
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+fail() { echo "FAILED: $*" >&2; exit 1; }
+
+"$r2c" make-data --out "$work/data" --train_a 4 --train_b 4 --test 2 --size 32 --seed 2 > /dev/null
+args=(--datasets_dir "$work/data" --method convolutional-light --load_size 20 --crop_size 16 --epochs 12
+      --epoch_decay 4 --sample_every 0 --seed 7)
+final=ckpt-0000000048.safetensors
+
+"$r2c" train "${args[@]}" --output_dir "$work/straight" > /dev/null 2>&1 || fail "uninterrupted run failed"
+[[ -f "$work/straight/checkpoints/$final" ]] || fail "uninterrupted run did not reach iteration 48"
+
+newest() { ls "$1/checkpoints" 2> /dev/null | tail -1 | sed 's/ckpt-0*\([0-9][0-9]*\).safetensors/\1/'; }
+last=0
+RANDOM=12345
+for round in $(seq 1 20); do
+    "$r2c" train "${args[@]}" --output_dir "$work/killed" > "$work/round.log" 2>&1 &
+    pid=$!
+    sleep "0.$((RANDOM % 10))$((RANDOM % 10))"
+    kill -KILL "$pid" 2> /dev/null || true
+    wait "$pid" 2> /dev/null || true
+    now=$(newest "$work/killed")
+    now=${now:-0}
+    ((now >= last)) || fail "round $round: iteration went backwards ($last -> $now)"
+    last=$now
+done
+echo "after 20 kills the newest checkpoint is at iteration $last"
+"$r2c" train "${args[@]}" --output_dir "$work/killed" > "$work/final.log" 2>&1 || fail "resume failed: $(cat "$work/final.log")"
+cmp "$work/straight/checkpoints/$final" "$work/killed/checkpoints/$final" ||
+    fail "the resumed run's final checkpoint differs from the uninterrupted run's"
+[[ "$(tail -1 "$work/killed/losses.csv" | cut -d, -f1)" == 48 ]] || fail "loss log does not end at 48"
+echo "kill-and-resume passed"
