@@ -22,7 +22,7 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 
 const std::vector<OptionSpec>& make_data_options() {
     static const std::vector<OptionSpec> specs = {
-        {"out", "output folder (gets trainA, trainB, testA, testA_clean, manifest.csv)", "", false},
+        {"out", "output folder (gets trainA, trainB, testA, testA_clean, manifest.csv)", "", false, true},
         {"train_a", "degraded training images (domain A)", "400", false},
         {"train_b", "clean training images (domain B)", "400", false},
         {"test", "degraded test images (clean originals in testA_clean)", "200", false},
@@ -54,8 +54,8 @@ int cmd_make_data(const Args& args) {
 
 const std::vector<OptionSpec>& degrade_options() {
     static const std::vector<OptionSpec> specs = {
-        {"in", "folder of PNG/JPEG images (searched recursively)", "", false},
-        {"out", "output folder: the same relative paths as PNG, plus degradations.csv", "", false},
+        {"in", "folder of PNG/JPEG images (searched recursively)", "", false, true},
+        {"out", "output folder: the same relative paths as PNG, plus degradations.csv", "", false, true},
         {"seed", "random seed", "0", false},
     };
     return specs;

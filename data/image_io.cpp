@@ -1,0 +1,170 @@
+#include "data/image_io.h"
+
+#include <stb_image.h>
+#include <stb_image_write.h>
+
+#include <algorithm>
+#include <climits>
+#include <memory>
+#include <string>
+
+#include "engine/atomic_file.h"
+#include "engine/error.h"
+
+namespace r2c {
+
+Image::Image(int w, int h, int c)
+    : width(w), height(h), channels(c), pixels(static_cast<std::size_t>(w) * h * c, 0) {}
+
+namespace {
+
+enum class Format { Png, Jpeg, Unknown };
+
+Format detect_format(const std::string& b) {
+    static const char kPng[] = "\x89PNG\r\n\x1a\n";
+    if (b.size() >= 8 && b.compare(0, 8, kPng, 8) == 0) return Format::Png;
+    if (b.size() >= 3 && static_cast<unsigned char>(b[0]) == 0xFF &&
+        static_cast<unsigned char>(b[1]) == 0xD8 && static_cast<unsigned char>(b[2]) == 0xFF)
+        return Format::Jpeg;
+    return Format::Unknown;
+}
+
+// A DHT segment's tables: class and slot in range, at most 256 codes each, all inside the segment. The
+// Debian stb_image (2.27) does not check the code count and overruns its tables on a hostile file.
+bool valid_huffman_tables(const std::string& b, std::size_t pos, std::size_t end) {
+    while (pos < end) {
+        if (pos + 17 > end) return false;
+        const auto q = static_cast<unsigned char>(b[pos]);
+        if ((q >> 4) > 1 || (q & 15) > 3) return false;
+        std::size_t codes = 0;
+        for (std::size_t i = 1; i <= 16; ++i)
+            codes += static_cast<unsigned char>(b[pos + i]);
+        if (codes > 256) return false;
+        pos += 17 + codes;
+    }
+    return pos == end;
+}
+
+// Walks every segment of a JPEG before stb sees it; returns what is wrong, or "" when the structure holds.
+// This finds files cut short, which stb decodes without complaint (the missing part comes out gray), and
+// Huffman tables stb would overrun. Segments are walked by their lengths, so the end marker of an EXIF
+// thumbnail inside APP1 is never mistaken for the real one; entropy-coded data after a scan header runs to
+// the next 0xFF that is not a stuffed 0xFF 0x00 or a restart marker.
+std::string jpeg_structure_problem(const std::string& b) {
+    auto byte = [&](std::size_t i) { return static_cast<unsigned char>(b[i]); };
+    bool scanned = false;
+    std::size_t pos = 2;
+    for (;;) {
+        if (pos + 1 >= b.size()) return "truncated JPEG (no end-of-image marker)";
+        if (byte(pos) != 0xFF) return "corrupt JPEG (no marker where a segment should start)";
+        const unsigned char marker = byte(pos + 1);
+        if (marker == 0xFF) {  // fill byte before a marker
+            ++pos;
+            continue;
+        }
+        if (marker == 0xD9) return scanned ? "" : "JPEG without image data";
+        if (marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7)) {  // markers without a length
+            pos += 2;
+            continue;
+        }
+        if (pos + 3 >= b.size()) return "truncated JPEG (in a segment header)";
+        const std::size_t length = (std::size_t{byte(pos + 2)} << 8) | byte(pos + 3);
+        if (length < 2 || pos + 2 + length > b.size()) return "truncated JPEG (a segment runs past the end)";
+        if (marker == 0xC4 && !valid_huffman_tables(b, pos + 4, pos + 2 + length))
+            return "corrupt JPEG (invalid Huffman table)";
+        pos += 2 + length;
+        if (marker == 0xDA) {
+            scanned = true;
+            while (pos + 1 < b.size() && !(byte(pos) == 0xFF && byte(pos + 1) != 0x00 &&
+                                           (byte(pos + 1) < 0xD0 || byte(pos + 1) > 0xD7)))
+                ++pos;
+        }
+    }
+}
+
+struct StbFree {
+    void operator()(void* p) const { stbi_image_free(p); }
+};
+
+[[noreturn]] void fail(const std::string& name, const std::string& why) {
+    throw Error("cannot decode image '" + name + "': " + why);
+}
+
+void append_bytes(void* context, void* data, int size) {
+    static_cast<std::string*>(context)->append(static_cast<const char*>(data),
+                                               static_cast<std::size_t>(size));
+}
+
+void check_encodable(const Image& image, const char* what) {
+    R2C_CHECK(image.width > 0 && image.height > 0 && image.channels >= 1 && image.channels <= 4, what,
+              ": cannot encode a ", image.width, "x", image.height, "x", image.channels, " image");
+    R2C_CHECK(image.pixels.size() == static_cast<std::size_t>(image.width) * image.height * image.channels,
+              what, ": the image holds ", image.pixels.size(), " bytes, expected ", image.width, "x",
+              image.height, "x", image.channels);
+}
+
+}  // namespace
+
+Image decode_image(const std::string& bytes, const std::string& name, std::int64_t max_pixels) {
+    if (bytes.empty()) fail(name, "the file is empty");
+    if (bytes.size() > static_cast<std::size_t>(INT_MAX)) fail(name, "the file is larger than 2 GiB");
+    const Format format = detect_format(bytes);
+    if (format == Format::Unknown) fail(name, "not a PNG or JPEG image (unrecognised content)");
+
+    if (format == Format::Jpeg)
+        if (const std::string problem = jpeg_structure_problem(bytes); !problem.empty()) fail(name, problem);
+
+    const auto* data = reinterpret_cast<const stbi_uc*>(bytes.data());
+    const int len = static_cast<int>(bytes.size());
+    int w = 0, h = 0, comp = 0;
+    if (!stbi_info_from_memory(data, len, &w, &h, &comp))
+        fail(name, std::string("unreadable header (") + stbi_failure_reason() + ")");
+    if (w <= 0 || h <= 0) fail(name, detail::concat("zero-size image (", w, "x", h, ")"));
+    const std::int64_t pixels = std::int64_t{w} * h;
+    if (pixels > max_pixels)
+        fail(name, detail::concat(w, "x", h, " = ", pixels, " pixels exceeds the limit of ", max_pixels));
+
+    Image out(w, h, 3);
+    if (stbi_is_16_bit_from_memory(data, len)) {
+        std::unique_ptr<stbi_us, StbFree> p(stbi_load_16_from_memory(data, len, &w, &h, &comp, 3));
+        if (!p) fail(name, std::string("corrupt or truncated data (") + stbi_failure_reason() + ")");
+        // Rounded to the nearest level (v / 257), not stb's own truncation to the high byte, which comes out
+        // up to one level darker.
+        for (std::size_t i = 0; i < out.pixels.size(); ++i)
+            out.pixels[i] = static_cast<std::uint8_t>((std::uint32_t{p.get()[i]} * 255 + 32767) / 65535);
+    } else {
+        std::unique_ptr<stbi_uc, StbFree> p(stbi_load_from_memory(data, len, &w, &h, &comp, 3));
+        if (!p) fail(name, std::string("corrupt or truncated data (") + stbi_failure_reason() + ")");
+        std::copy(p.get(), p.get() + out.pixels.size(), out.pixels.begin());
+    }
+    return out;
+}
+
+Image read_image(const std::string& path, std::int64_t max_pixels) {
+    return decode_image(read_file(path), path, max_pixels);
+}
+
+std::string encode_png(const Image& image) {
+    check_encodable(image, "encode_png");
+    std::string out;
+    const int ok = stbi_write_png_to_func(append_bytes, &out, image.width, image.height, image.channels,
+                                          image.pixels.data(), image.width * image.channels);
+    R2C_CHECK(ok, "encode_png: stb_image_write failed on a ", image.width, "x", image.height, " image");
+    return out;
+}
+
+std::string encode_jpeg(const Image& image, int quality) {
+    check_encodable(image, "encode_jpeg");
+    R2C_CHECK(quality >= 1 && quality <= 100, "encode_jpeg: quality must be in [1, 100], got ", quality);
+    std::string out;
+    const int ok = stbi_write_jpg_to_func(append_bytes, &out, image.width, image.height, image.channels,
+                                          image.pixels.data(), quality);
+    R2C_CHECK(ok, "encode_jpeg: stb_image_write failed on a ", image.width, "x", image.height, " image");
+    return out;
+}
+
+void write_png(const std::string& path, const Image& image) {
+    write_file_atomic(path, encode_png(image));
+}
+
+}  // namespace r2c

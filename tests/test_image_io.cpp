@@ -1,0 +1,307 @@
+// Image decoding and encoding: PNG in every colour type and bit depth that matters (the 16-bit and palette
+// files are assembled by hand here, since stb_image_write cannot write them), JPEG, format detection from
+// content, rejection of broken and hostile files with the file named, and, when present, every real X-ray
+// of ../shared/data/cxr.
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "data/image_io.h"
+#include "engine/atomic_file.h"
+#include "engine/error.h"
+#include "tests/support.h"
+
+using namespace r2c;
+using Catch::Contains;
+namespace fs = std::filesystem;
+
+namespace {
+
+// A fresh directory under the system temp directory, removed with its contents at scope exit.
+class TempDir {
+  public:
+    TempDir() {
+        static int counter = 0;
+        path_ = fs::temp_directory_path() /
+                ("r2c_test_image_io_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+        fs::remove_all(path_);
+        fs::create_directories(path_);
+    }
+    ~TempDir() { fs::remove_all(path_); }
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+    std::string file(const std::string& name) const { return (path_ / name).string(); }
+
+  private:
+    fs::path path_;
+};
+
+// ---- A minimal PNG writer: stored (uncompressed) deflate blocks, any colour type and bit depth ----
+
+std::uint32_t crc32(const std::string& data) {
+    std::uint32_t c = 0xFFFFFFFFu;
+    for (const unsigned char b : data) {
+        c ^= b;
+        for (int k = 0; k < 8; ++k)
+            c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1u)));
+    }
+    return ~c;
+}
+
+std::string be32(std::uint32_t v) {
+    return {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
+            static_cast<char>(v)};
+}
+
+std::string chunk(const std::string& type, const std::string& data) {
+    return be32(static_cast<std::uint32_t>(data.size())) + type + data + be32(crc32(type + data));
+}
+
+std::string zlib_stored(const std::string& raw) {
+    std::string z = "\x78\x01";
+    std::size_t pos = 0;
+    do {
+        const std::size_t n = std::min<std::size_t>(65535, raw.size() - pos);
+        const bool last = pos + n == raw.size();
+        z += static_cast<char>(last ? 1 : 0);
+        z += static_cast<char>(n & 0xFF);
+        z += static_cast<char>(n >> 8);
+        z += static_cast<char>(~n & 0xFF);
+        z += static_cast<char>((~n >> 8) & 0xFF);
+        z += raw.substr(pos, n);
+        pos += n;
+    } while (pos < raw.size());
+    std::uint32_t a = 1, b = 0;
+    for (const unsigned char c : raw) {
+        a = (a + c) % 65521;
+        b = (b + a) % 65521;
+    }
+    return z + be32((b << 16) | a);
+}
+
+// `rows` holds the raw scanlines without filter bytes; each row gets filter type 0.
+std::string make_png(std::uint32_t w, std::uint32_t h, int bit_depth, int color_type,
+                     const std::vector<std::string>& rows, const std::string& palette = "") {
+    std::string ihdr = be32(w) + be32(h);
+    ihdr += static_cast<char>(bit_depth);
+    ihdr += static_cast<char>(color_type);
+    ihdr += std::string(3, '\0');  // deflate, adaptive filtering, no interlace
+    std::string raw;
+    for (const std::string& r : rows)
+        raw += '\0' + r;
+    std::string png = std::string("\x89PNG\r\n\x1a\n", 8) + chunk("IHDR", ihdr);
+    if (!palette.empty()) png += chunk("PLTE", palette);
+    return png + chunk("IDAT", zlib_stored(raw)) + chunk("IEND", "");
+}
+
+std::string u16(unsigned v) {
+    return {static_cast<char>(v >> 8), static_cast<char>(v & 0xFF)};
+}
+
+Image gradient_image(int w, int h, int channels) {
+    Image im(w, h, channels);
+    for (int y = 0; y < h; ++y)
+        for (int x = 0; x < w; ++x)
+            for (int c = 0; c < channels; ++c)
+                im.at(x, y, c) = static_cast<std::uint8_t>((x * 7 + y * 13 + c * 50) % 256);
+    return im;
+}
+
+// The error message of decoding `bytes` under `name`, or "" if it decodes.
+std::string decode_error(const std::string& bytes, const std::string& name,
+                         std::int64_t max_pixels = kDefaultMaxPixels) {
+    try {
+        decode_image(bytes, name, max_pixels);
+    } catch (const Error& e) {
+        return e.what();
+    }
+    return "";
+}
+
+// The first field of a CSV line, unquoted ("a ""b"".png" -> a "b".png).
+std::string first_csv_field(const std::string& line) {
+    if (line.empty() || line[0] != '"') return line.substr(0, line.find(','));
+    std::string field;
+    for (std::size_t i = 1; i < line.size(); ++i) {
+        if (line[i] != '"') {
+            field += line[i];
+        } else if (i + 1 < line.size() && line[i + 1] == '"') {
+            field += '"';
+            ++i;
+        } else {
+            break;
+        }
+    }
+    return field;
+}
+
+}  // namespace
+
+TEST_CASE("8-bit PNG round trips in gray, gray+alpha, RGB and RGBA", "[image_io]") {
+    for (const int channels : {1, 2, 3, 4}) {
+        CAPTURE(channels);
+        const Image src = gradient_image(17, 9, channels);
+        const Image out = decode_image(encode_png(src), "mem.png");
+        REQUIRE(out.width == 17);
+        REQUIRE(out.height == 9);
+        REQUIRE(out.channels == 3);
+        REQUIRE(out.pixels.size() == 17u * 9u * 3u);
+        bool same = true;
+        for (int y = 0; y < 9; ++y)
+            for (int x = 0; x < 17; ++x)
+                for (int c = 0; c < 3; ++c) {
+                    // Gray (with or without alpha) is replicated; alpha is dropped, never composited.
+                    const int from = channels <= 2 ? 0 : c;
+                    same = same && out.at(x, y, c) == src.at(x, y, from);
+                }
+        CHECK(same);
+    }
+}
+
+TEST_CASE("16-bit PNG samples are rounded to the nearest 8-bit level", "[image_io]") {
+    // 2699 = 10.50 * 257 and 65280 = 254.0 * 257: rounding gives 11 and 254 where taking the high byte would
+    // give 10 and 255.
+    const std::vector<unsigned> samples = {0, 2699, 32896, 65280, 65535};
+    std::string gray_row, rgb_row;
+    for (const unsigned v : samples) {
+        gray_row += u16(v);
+        rgb_row += u16(v) + u16(65535 - v) + u16(v);
+    }
+    const std::vector<int> expected = {0, 11, 128, 254, 255};
+    const Image gray = decode_image(make_png(5, 1, 16, 0, {gray_row}), "gray16.png");
+    const Image rgb = decode_image(make_png(5, 1, 16, 2, {rgb_row}), "rgb16.png");
+    for (int x = 0; x < 5; ++x) {
+        CAPTURE(x);
+        for (int c = 0; c < 3; ++c)
+            CHECK(gray.at(x, 0, c) == expected[x]);
+        CHECK(rgb.at(x, 0, 0) == expected[x]);
+        CHECK(rgb.at(x, 0, 1) == 255 - expected[x]);
+        CHECK(rgb.at(x, 0, 2) == expected[x]);
+    }
+    // 16-bit gray + alpha: the alpha samples are dropped.
+    const Image ga = decode_image(make_png(1, 1, 16, 4, {u16(2699) + u16(0)}), "ga16.png");
+    CHECK(ga.at(0, 0, 0) == 11);
+}
+
+TEST_CASE("palette and low-bit-depth PNGs are expanded to RGB", "[image_io]") {
+    const std::string palette = std::string("\x00\x00\x00", 3) + "\xFF\x80\x10" + "\x20\x40\xFF";
+    const Image p =
+        decode_image(make_png(3, 1, 8, 3, {std::string("\x00\x01\x02", 3)}, palette), "palette.png");
+    CHECK(p.at(1, 0, 0) == 0xFF);
+    CHECK(p.at(1, 0, 1) == 0x80);
+    CHECK(p.at(1, 0, 2) == 0x10);
+    CHECK(p.at(2, 0, 2) == 0xFF);
+    // 1-bit gray: bits 1,0,1,1 -> white, black, white, white.
+    const Image bits =
+        decode_image(make_png(4, 1, 1, 0, {std::string(1, static_cast<char>(0xB0))}), "bits.png");
+    CHECK(bits.at(0, 0, 0) == 255);
+    CHECK(bits.at(1, 0, 0) == 0);
+    CHECK(bits.at(3, 0, 1) == 255);
+}
+
+TEST_CASE("JPEG encodes and decodes close to the original", "[image_io]") {
+    Image src(32, 24, 3);
+    for (int y = 0; y < 24; ++y)
+        for (int x = 0; x < 32; ++x)
+            for (int c = 0; c < 3; ++c)
+                src.at(x, y, c) = static_cast<std::uint8_t>(40 + 4 * x + 2 * y);
+    const std::string jpeg = encode_jpeg(src, 95);
+    REQUIRE(jpeg.size() > 4);
+    CHECK(static_cast<unsigned char>(jpeg[0]) == 0xFF);
+    CHECK(static_cast<unsigned char>(jpeg[1]) == 0xD8);
+    const Image out = decode_image(jpeg, "smooth.jpg");
+    REQUIRE(out.width == 32);
+    REQUIRE(out.height == 24);
+    double err = 0;
+    for (std::size_t i = 0; i < out.pixels.size(); ++i)
+        err += std::abs(out.pixels[i] - src.pixels[i]);
+    CHECK(err / static_cast<double>(out.pixels.size()) < 3.0);
+    CHECK_THROWS_WITH(encode_jpeg(src, 0), Contains("quality"));
+}
+
+TEST_CASE("the format comes from the content, not the file extension", "[image_io]") {
+    TempDir dir;
+    const Image src = gradient_image(8, 8, 3);
+    write_file_atomic(dir.file("really_png.jpg"), encode_png(src));
+    write_file_atomic(dir.file("really_jpeg.png"), encode_jpeg(src, 90));
+    CHECK(read_image(dir.file("really_png.jpg")).pixels == src.pixels);
+    CHECK(read_image(dir.file("really_jpeg.png")).width == 8);
+}
+
+TEST_CASE("broken and hostile files are refused with the file named", "[image_io]") {
+    TempDir dir;
+    const std::string png = encode_png(gradient_image(40, 30, 3));
+    const std::string jpeg = encode_jpeg(gradient_image(40, 30, 3), 90);
+
+    write_file_atomic(dir.file("empty.png"), "");
+    CHECK_THROWS_WITH(read_image(dir.file("empty.png")), Contains("empty.png") && Contains("empty"));
+    write_file_atomic(dir.file("notes.png"), "just some text, not an image");
+    CHECK_THROWS_WITH(read_image(dir.file("notes.png")),
+                      Contains("notes.png") && Contains("not a PNG or JPEG"));
+    CHECK_THROWS_WITH(read_image(dir.file("missing.png")), Contains("missing.png"));
+
+    // Cut anywhere after the header: the data is incomplete.
+    for (const std::size_t keep : {png.size() / 2, png.size() - 13}) {
+        CAPTURE(keep);
+        CHECK_THAT(decode_error(png.substr(0, keep), "cut.png"), Contains("cut.png"));
+    }
+    for (const std::size_t keep : {jpeg.size() / 2, jpeg.size() - 2}) {
+        CAPTURE(keep);
+        CHECK_THAT(decode_error(jpeg.substr(0, keep), "cut.jpg"),
+                   Contains("cut.jpg") && Contains("truncated"));
+    }
+    CHECK_THAT(decode_error(png.substr(0, 12), "stub.png"), Contains("stub.png"));
+
+    // Zero-size and oversized images are refused from the header alone, before any pixel memory exists.
+    CHECK_THAT(decode_error(make_png(0, 5, 8, 0, {}), "zero.png"), Contains("zero.png"));
+    CHECK_THAT(decode_error(make_png(10000, 10000, 8, 0, {"x"}), "bomb.png"),
+               Contains("bomb.png") && Contains("exceeds the limit"));
+    CHECK_THAT(decode_error(png, "small_limit.png", 1000), Contains("1200 pixels exceeds the limit of 1000"));
+    CHECK(decode_error(png, "exact_limit.png", 1200).empty());
+}
+
+TEST_CASE("write_png replaces the file atomically and reads back", "[image_io]") {
+    TempDir dir;
+    const std::string path = dir.file("out.png");
+    write_png(path, gradient_image(5, 4, 3));
+    write_png(path, gradient_image(6, 4, 3));
+    const Image back = read_image(path);
+    CHECK(back.width == 6);
+    CHECK(back.pixels == gradient_image(6, 4, 3).pixels);
+    CHECK_THROWS_WITH(write_png(dir.file("no/such/dir/x.png"), gradient_image(2, 2, 3)),
+                      Contains("no/such/dir"));
+    Image inconsistent(4, 4, 3);
+    inconsistent.pixels.pop_back();
+    CHECK_THROWS_WITH(encode_png(inconsistent), Contains("encode_png"));
+}
+
+TEST_CASE("every real chest X-ray in ../shared/data/cxr decodes", "[image_io][real_data]") {
+    const fs::path root = fs::path(R2C_SOURCE_DIR) / ".." / "shared" / "data" / "cxr";
+    if (!fs::exists(root / "labels.csv"))
+        return test::skip("no real X-rays at " + root.string() +
+                          " (labels.csv missing); decoding not tested on them");
+    std::ifstream csv(root / "labels.csv");
+    std::string line;
+    std::getline(csv, line);  // header
+    int decoded = 0;
+    std::vector<std::string> failures;
+    while (std::getline(csv, line)) {
+        const std::string file = first_csv_field(line);
+        if (file.empty()) continue;
+        try {
+            const Image im = read_image((root / file).string());
+            decoded += im.width > 0 && im.height > 0 && im.channels == 3;
+        } catch (const Error& e) {
+            failures.push_back(e.what());
+        }
+    }
+    std::ostringstream report;
+    for (const std::string& f : failures)
+        report << f << "\n";
+    INFO(decoded << " decoded, " << failures.size() << " failed:\n" << report.str());
+    CHECK(decoded > 1000);
+    CHECK(failures.empty());
+}
