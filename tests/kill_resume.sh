@@ -18,14 +18,21 @@ final=ckpt-0000000048.safetensors
 [[ -f "$work/straight/checkpoints/$final" ]] || fail "uninterrupted run did not reach iteration 48"
 
 newest() { ls "$1/checkpoints" 2> /dev/null | tail -1 | sed 's/ckpt-0*\([0-9][0-9]*\).safetensors/\1/'; }
+last_row() { tail -1 "$1/losses.csv" 2> /dev/null | cut -d, -f1 | grep -E '^[0-9]+$' || echo 0; }
+# Each round runs until a random number of further iterations is logged, then is killed a random fraction
+# of an iteration later: kills land in steps, in loss-log appends and in checkpoint writes.
 last=0
+logged=0
 RANDOM=12345
 for round in $(seq 1 20); do
     "$r2c" train "${args[@]}" --output_dir "$work/killed" > "$work/round.log" 2>&1 &
     pid=$!
-    sleep "0.$((RANDOM % 10))$((RANDOM % 10))"
+    target=$((logged + 1 + RANDOM % 4))
+    while kill -0 "$pid" 2> /dev/null && (($(last_row "$work/killed") < target)); do sleep 0.02; done
+    sleep "0.$((RANDOM % 10))"
     kill -KILL "$pid" 2> /dev/null || true
     wait "$pid" 2> /dev/null || true
+    logged=$(last_row "$work/killed")
     now=$(newest "$work/killed")
     now=${now:-0}
     ((now >= last)) || fail "round $round: iteration went backwards ($last -> $now)"
