@@ -1,0 +1,288 @@
+// Host API of the CUDA operational-convolution kernels (docs/kernels.md describes the kernels).
+//
+//   forward:              y  = act( sum_q conv(x^q, W_q) + b_q )            w [Q,Cout,Cin,k,k], b [Q,Cout]
+//   backward data:        dx = sum_q q x^(q-1) conv_transpose(dz, W_q)       dz = dL/d(pre-activation)
+//   backward weights:     dW_q = corr(x^q, dz), db_q = sum dz
+//   transposed forward:   y  = act( sum_q conv_transpose(x^q, W_q) + b_q )  w [Q,Cin,Cout,k,k], b [Q,Cout]
+//   and its two backward passes.
+//
+// Plain C++: no CUDA header is needed to include this file. Pointers are device pointers to contiguous
+// float32 NCHW tensors; `stream` is a cudaStream_t (nullptr = the default stream). Every output is
+// overwritten (never accumulated into). Calls are asynchronous on the stream, like cuDNN's.
+// The functions are defined in kernels/oper_conv_*.cu and exist only in a CUDA build
+// (R2C_WITH_CUDA); the inline helpers below (geometry, validation, dispatch rule) are plain host code.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "engine/error.h"
+#include "kernels/oper_conv_index.h"
+
+namespace r2c::cuda {
+
+// Sizes of one operational layer. For a convolution, (H, W) is the input and (Hout, Wout) the output;
+// pad_top/pad_left are the zeros added before (TensorFlow `same` puts the odd one after, which the
+// output size implies). For a transposed convolution, (H, W) is its input, (Hout, Wout) its output and
+// pad_top/pad_left the crop at the start of the full transposed output ((H-1)*stride + k).
+struct OperConvGeometry {
+    int N = 0, Cin = 0, H = 0, W = 0;
+    int Cout = 0;
+    int k = 0, stride = 1;
+    int pad_top = 0, pad_left = 0;
+    int Hout = 0, Wout = 0;
+    int Q = 1;
+};
+
+enum class OperVariant {
+    Auto = -1,       // oper_conv_choose picks per pass, shape, precision and device
+    Naive = 0,       // one thread per output element, direct loops: the reference
+    Tiled = 1,       // shared-memory implicit GEMM on CUDA cores, exact FP32
+    TensorCore = 2,  // WMMA implicit GEMM, TF32 or BF16 inputs with FP32 accumulation (sm_80+)
+};
+enum class OperPrecision { FP32, TF32, BF16 };
+enum class OperActivation { None, Tanh, LeakyRelu };  // leaky slope 0.2, as in R2C-GAN
+enum class OperPass {
+    Forward,
+    BackwardData,
+    BackwardWeights,
+    TransposeForward,
+    TransposeBackwardData,
+    TransposeBackwardWeights,
+};
+
+struct OperConvOptions {
+    OperVariant variant = OperVariant::Auto;
+    OperPrecision precision = OperPrecision::FP32;  // the lowest precision the caller accepts
+    void* stream = nullptr;
+};
+
+// What actually runs: Naive and Tiled compute in FP32 whatever was requested.
+struct OperChoice {
+    OperVariant variant;
+    OperPrecision precision;
+};
+
+// The tiled and tensor-core kernels are instantiated for Q <= kOperMaxTiledQ (the paper uses 1, 3, 5)
+// and decompose a transposed gather into stride^2 residue classes for strides <= kOperMaxTiledStride.
+// Outside those limits only the reference kernel runs.
+constexpr int kOperMaxTiledQ = 5;
+constexpr int kOperMaxTiledStride = 4;
+// The tensor-core tiles are 64 channels wide; below this many output channels they are mostly padding.
+constexpr int kOperMinTensorCoreChannels = 16;
+
+// ---- Forward and backward passes (device pointers; b and db may be null) ----
+
+void oper_conv_forward(const OperConvGeometry& g, const float* x, const float* w, const float* b, float* y,
+                       OperActivation act = OperActivation::None, const OperConvOptions& opt = {});
+void oper_conv_backward_data(const OperConvGeometry& g, const float* x, const float* w, const float* dz,
+                             float* dx, const OperConvOptions& opt = {});
+void oper_conv_backward_weights(const OperConvGeometry& g, const float* x, const float* dz, float* dw,
+                                float* db, const OperConvOptions& opt = {});
+
+void oper_conv_transpose_forward(const OperConvGeometry& g, const float* x, const float* w, const float* b,
+                                 float* y, OperActivation act = OperActivation::None,
+                                 const OperConvOptions& opt = {});
+void oper_conv_transpose_backward_data(const OperConvGeometry& g, const float* x, const float* w,
+                                       const float* dz, float* dx, const OperConvOptions& opt = {});
+void oper_conv_transpose_backward_weights(const OperConvGeometry& g, const float* x, const float* dz,
+                                          float* dw, float* db, const OperConvOptions& opt = {});
+
+// dz = dy * act'(z) from the saved post-activation output y (tanh: 1 - y^2; leaky: 1 or 0.2 by the sign
+// of y), n elements: turns dL/dy of a forward with a fused activation into the dL/dz the backward
+// passes take. dz may alias dy.
+void oper_activation_backward(OperActivation act, const float* y, const float* dy, float* dz, std::size_t n,
+                              void* stream = nullptr);
+
+// Compute capability of the current device as major*10 + minor (e.g. 90), for oper_conv_choose.
+int oper_device_compute_capability();
+
+// The materialised form the fused kernels avoid, for running an operational layer through a library
+// that only knows ordinary convolutions (the cuDNN peers of benchmarks/bench_oper_conv_cuda.cpp):
+// xq [N, Q*C, hw] with channel q*C + c = x[n, c]^(q+1), and the chain rule back through it,
+// dx[n, c] = sum_q (q+1) x[n, c]^q * dxq[n, q*C + c]. One launch each; x is read once.
+void oper_power_stack(const float* x, float* xq, int N, int C, int hw, int Q, void* stream = nullptr);
+void oper_power_stack_backward(const float* x, const float* dxq, float* dx, int N, int C, int hw, int Q,
+                               void* stream = nullptr);
+
+// ---- Geometry helpers (TensorFlow semantics) ----
+
+inline OperConvGeometry oper_conv_geometry_same(int N, int Cin, int H, int W, int Cout, int k, int stride,
+                                                int Q) {
+    const oper_index::SamePads h = oper_index::tf_same(H, k, stride);
+    const oper_index::SamePads w = oper_index::tf_same(W, k, stride);
+    return {N, Cin, H, W, Cout, k, stride, h.before, w.before, h.out, w.out, Q};
+}
+inline OperConvGeometry oper_conv_geometry_valid(int N, int Cin, int H, int W, int Cout, int k, int stride,
+                                                 int Q) {
+    return {N, Cin, H, W, Cout, k, stride, 0, 0, (H - k) / stride + 1, (W - k) / stride + 1, Q};
+}
+inline OperConvGeometry oper_conv_transpose_geometry_same(int N, int Cin, int H, int W, int Cout, int k,
+                                                          int stride, int Q) {
+    const oper_index::SamePads h = oper_index::tf_same_transpose(H, k, stride);
+    const oper_index::SamePads w = oper_index::tf_same_transpose(W, k, stride);
+    return {N, Cin, H, W, Cout, k, stride, h.before, w.before, h.out, w.out, Q};
+}
+
+// The convolution whose adjoint a transposed geometry is: its input is the transposed output.
+inline OperConvGeometry oper_adjoint_geometry(const OperConvGeometry& t) {
+    return {t.N, t.Cout, t.Hout, t.Wout, t.Cin, t.k, t.stride, t.pad_top, t.pad_left, t.H, t.W, t.Q};
+}
+
+inline const char* oper_pass_name(OperPass p) {
+    switch (p) {
+        case OperPass::Forward:
+            return "oper_conv_forward";
+        case OperPass::BackwardData:
+            return "oper_conv_backward_data";
+        case OperPass::BackwardWeights:
+            return "oper_conv_backward_weights";
+        case OperPass::TransposeForward:
+            return "oper_conv_transpose_forward";
+        case OperPass::TransposeBackwardData:
+            return "oper_conv_transpose_backward_data";
+        case OperPass::TransposeBackwardWeights:
+            return "oper_conv_transpose_backward_weights";
+    }
+    return "oper_conv";
+}
+inline const char* oper_variant_name(OperVariant v) {
+    switch (v) {
+        case OperVariant::Auto:
+            return "auto";
+        case OperVariant::Naive:
+            return "naive";
+        case OperVariant::Tiled:
+            return "tiled";
+        case OperVariant::TensorCore:
+            return "tensorcore";
+    }
+    return "?";
+}
+inline const char* oper_precision_name(OperPrecision p) {
+    switch (p) {
+        case OperPrecision::FP32:
+            return "fp32";
+        case OperPrecision::TF32:
+            return "tf32";
+        case OperPrecision::BF16:
+            return "bf16";
+    }
+    return "?";
+}
+inline bool oper_pass_is_transposed(OperPass p) {
+    return p == OperPass::TransposeForward || p == OperPass::TransposeBackwardData ||
+           p == OperPass::TransposeBackwardWeights;
+}
+
+// "x[N,Cin,H,W] -> y[N,Cout,Hout,Wout], k=.., stride=.., pad=(top,left), Q=.." for error messages.
+inline std::string oper_geometry_str(const OperConvGeometry& g) {
+    return detail::concat("x[", g.N, ",", g.Cin, ",", g.H, ",", g.W, "] -> y[", g.N, ",", g.Cout, ",", g.Hout,
+                          ",", g.Wout, "], k=", g.k, ", stride=", g.stride, ", pad=(", g.pad_top, ",",
+                          g.pad_left, "), Q=", g.Q);
+}
+
+// Throws r2c::Error naming the pass and the shapes unless g is a geometry the kernels accept: positive
+// sizes, pads in [0, k), every window of the convolution (or of the adjoint convolution of a transposed
+// one) starting inside its input, and every tensor below 2^31 elements (the kernels index with int).
+inline void oper_conv_check_geometry(OperPass pass, const OperConvGeometry& g) {
+    const char* op = oper_pass_name(pass);
+    const auto fail = [&](const std::string& why) {
+        throw Error(detail::concat(op, ": invalid geometry ", oper_geometry_str(g), ": ", why));
+    };
+    if (g.N < 1 || g.Cin < 1 || g.H < 1 || g.W < 1 || g.Cout < 1 || g.Hout < 1 || g.Wout < 1)
+        fail("sizes must be positive");
+    if (g.k < 1 || g.stride < 1) fail("k and stride must be positive");
+    if (g.Q < 1) fail("Q must be at least 1");
+    if (g.pad_top < 0 || g.pad_left < 0 || g.pad_top >= g.k || g.pad_left >= g.k)
+        fail("pads must lie in [0, k)");
+    const OperConvGeometry c = oper_pass_is_transposed(pass) ? oper_adjoint_geometry(g) : g;
+    if (std::int64_t(c.Hout - 1) * c.stride - c.pad_top > c.H - 1 ||
+        std::int64_t(c.Wout - 1) * c.stride - c.pad_left > c.W - 1)
+        fail(oper_pass_is_transposed(pass) ? "the output is too small for the input (the adjoint windows "
+                                             "would start past its end)"
+                                           : "the output is too large for the input (windows would start "
+                                             "past its end)");
+    const std::int64_t limit = std::int64_t(1) << 31;
+    if (std::int64_t(g.N) * g.Cin * g.H * g.W >= limit ||
+        std::int64_t(g.N) * g.Cout * g.Hout * g.Wout >= limit ||
+        std::int64_t(g.Q) * g.Cout * g.Cin * g.k * g.k >= limit)
+        fail("a tensor has 2^31 or more elements");
+}
+
+// The GEMM dimension of a pass that is a channel count and that the tile's columns (rows for the weight
+// gradients) run over: what decides between 64-wide tensor-core tiles and narrow FP32 tiles.
+inline int oper_tile_channels(OperPass pass, const OperConvGeometry& g) {
+    switch (pass) {
+        case OperPass::Forward:
+            return g.Cout;
+        case OperPass::BackwardData:
+            return g.Cin;
+        case OperPass::BackwardWeights:
+            return g.Cout;
+        case OperPass::TransposeForward:
+            return g.Cout;
+        case OperPass::TransposeBackwardData:
+            return g.Cin;
+        case OperPass::TransposeBackwardWeights:
+            return g.Cin;
+    }
+    return 0;
+}
+
+// True for the passes that gather through a transposed window (tiled by residue class).
+inline bool oper_pass_uses_residue_classes(OperPass pass) {
+    return pass == OperPass::BackwardData || pass == OperPass::TransposeForward;
+}
+
+// Why `variant` cannot run this pass (empty when it can). cc: compute capability (major*10 + minor).
+inline std::string oper_variant_unsupported(OperVariant variant, OperPass pass, const OperConvGeometry& g,
+                                            OperPrecision precision, int cc) {
+    if (variant == OperVariant::Naive) return "";
+    if (g.Q > kOperMaxTiledQ)
+        return detail::concat("the ", oper_variant_name(variant),
+                              " kernels are instantiated for Q <= ", kOperMaxTiledQ, " (got Q=", g.Q,
+                              "); use the naive variant");
+    if (oper_pass_uses_residue_classes(pass) && g.stride > kOperMaxTiledStride)
+        return detail::concat("the ", oper_variant_name(variant),
+                              " kernels handle strides <= ", kOperMaxTiledStride, " here (got ", g.stride,
+                              "); use the naive variant");
+    if (variant == OperVariant::TensorCore) {
+        if (precision == OperPrecision::FP32)
+            return "the tensor-core variant computes in TF32 or BF16; FP32 was requested (use the tiled "
+                   "variant)";
+        if (cc < 80)
+            return detail::concat(
+                "the tensor-core variant needs TF32/BF16 WMMA, i.e. compute capability "
+                "8.0 or newer; this device is ",
+                cc / 10, ".", cc % 10);
+    }
+    return "";
+}
+
+// The dispatch rule (documented in docs/kernels.md):
+//   1. Q > kOperMaxTiledQ, or a residue-class pass with stride > kOperMaxTiledStride: naive.
+//   2. FP32 requested: tiled.
+//   3. TF32/BF16 requested on sm_80+ with at least kOperMinTensorCoreChannels tile channels: tensor
+//      cores in that precision.
+//   4. Otherwise (sm_75 or older, or a narrow layer such as 128->3): tiled, i.e. exact FP32.
+// An explicit variant is honoured or rejected with the reason (r2c::Error naming pass and shapes).
+inline OperChoice oper_conv_choose(OperPass pass, const OperConvGeometry& g, const OperConvOptions& opt,
+                                   int cc) {
+    if (opt.variant != OperVariant::Auto) {
+        const std::string why = oper_variant_unsupported(opt.variant, pass, g, opt.precision, cc);
+        if (!why.empty())
+            throw Error(detail::concat(oper_pass_name(pass), ": ", oper_geometry_str(g), ": ", why));
+        return {opt.variant, opt.variant == OperVariant::TensorCore ? opt.precision : OperPrecision::FP32};
+    }
+    if (!oper_variant_unsupported(OperVariant::Tiled, pass, g, opt.precision, cc).empty())
+        return {OperVariant::Naive, OperPrecision::FP32};
+    if (opt.precision != OperPrecision::FP32 &&
+        oper_variant_unsupported(OperVariant::TensorCore, pass, g, opt.precision, cc).empty() &&
+        oper_tile_channels(pass, g) >= kOperMinTensorCoreChannels)
+        return {OperVariant::TensorCore, opt.precision};
+    return {OperVariant::Tiled, OperPrecision::FP32};
+}
+
+}  // namespace r2c::cuda

@@ -1,0 +1,197 @@
+// The public entry points of kernels/oper_conv.h: validate the geometry and pointers, pick the variant
+// (oper_conv_choose), map a transposed pass onto its adjoint convolution, and launch.
+#include "kernels/check.cuh"
+#include "kernels/oper_conv.h"
+#include "kernels/oper_conv_launch.cuh"
+
+namespace r2c::cuda {
+
+using namespace oper_detail;
+
+namespace {
+
+cudaStream_t as_stream(void* s) {
+    return static_cast<cudaStream_t>(s);
+}
+
+void require(OperPass pass, const OperConvGeometry& g, const void* p, const char* what) {
+    R2C_CHECK(p != nullptr, oper_pass_name(pass), ": ", what, " is null (", oper_geometry_str(g), ")");
+}
+
+int multiprocessors() {
+    int dev = 0, sms = 0;
+    R2C_CUDA_CHECK(cudaGetDevice(&dev), "oper_conv");
+    R2C_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev), "oper_conv");
+    return sms;
+}
+
+OperChoice choose(OperPass pass, const OperConvGeometry& g, const OperConvOptions& opt) {
+    oper_conv_check_geometry(pass, g);
+    return oper_conv_choose(pass, g, opt, oper_device_compute_capability());
+}
+
+void zero(float* p, std::size_t n, cudaStream_t stream, const char* op) {
+    R2C_CUDA_CHECK(cudaMemsetAsync(p, 0, n * sizeof(float), stream), op);
+}
+
+std::size_t weight_count(const OperConvGeometry& g) {
+    return std::size_t(g.Q) * g.Cout * g.Cin * g.k * g.k;
+}
+
+}  // namespace
+
+int oper_device_compute_capability() {
+    int dev = 0, major = 0, minor = 0;
+    R2C_CUDA_CHECK(cudaGetDevice(&dev), "oper_device_compute_capability");
+    R2C_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev),
+                   "oper_device_compute_capability");
+    R2C_CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev),
+                   "oper_device_compute_capability");
+    return major * 10 + minor;
+}
+
+void oper_conv_forward(const OperConvGeometry& g, const float* x, const float* w, const float* b, float* y,
+                       OperActivation act, const OperConvOptions& opt) {
+    constexpr OperPass pass = OperPass::Forward;
+    const OperChoice c = choose(pass, g, opt);
+    require(pass, g, x, "x");
+    require(pass, g, w, "w");
+    require(pass, g, y, "y");
+    const cudaStream_t st = as_stream(opt.stream);
+    switch (c.variant) {
+        case OperVariant::Naive:
+            naive_forward(g, x, w, b, y, act, st);
+            return;
+        case OperVariant::Tiled:
+            tiled_window(make_dims(g), true, x, w, b, y, act, st);
+            return;
+        default:
+            wmma_window(make_dims(g), true, x, w, b, y, act, c.precision, st);
+            return;
+    }
+}
+
+void oper_conv_backward_data(const OperConvGeometry& g, const float* x, const float* w, const float* dz,
+                             float* dx, const OperConvOptions& opt) {
+    constexpr OperPass pass = OperPass::BackwardData;
+    const OperChoice c = choose(pass, g, opt);
+    require(pass, g, x, "x");
+    require(pass, g, w, "w");
+    require(pass, g, dz, "dz");
+    require(pass, g, dx, "dx");
+    const cudaStream_t st = as_stream(opt.stream);
+    switch (c.variant) {
+        case OperVariant::Naive:
+            naive_backward_data(g, x, w, dz, dx, st);
+            return;
+        case OperVariant::Tiled:
+            tiled_transposed(make_dims(g), false, dz, w, x, dx, OperActivation::None, st);
+            return;
+        default:
+            wmma_transposed(make_dims(g), false, dz, w, x, dx, OperActivation::None, c.precision, st);
+            return;
+    }
+}
+
+void oper_conv_backward_weights(const OperConvGeometry& g, const float* x, const float* dz, float* dw,
+                                float* db, const OperConvOptions& opt) {
+    constexpr OperPass pass = OperPass::BackwardWeights;
+    const OperChoice c = choose(pass, g, opt);
+    require(pass, g, x, "x");
+    require(pass, g, dz, "dz");
+    require(pass, g, dw, "dw");
+    const cudaStream_t st = as_stream(opt.stream);
+    switch (c.variant) {
+        case OperVariant::Naive:
+            naive_backward_weights(g, x, dz, dw, st);
+            break;
+        case OperVariant::Tiled:
+            zero(dw, weight_count(g), st, oper_pass_name(pass));
+            tiled_weights(make_dims(g), true, x, dz, dw, multiprocessors(), st);
+            break;
+        default:
+            zero(dw, weight_count(g), st, oper_pass_name(pass));
+            wmma_weights(make_dims(g), true, x, dz, dw, multiprocessors(), c.precision, st);
+            break;
+    }
+    if (db != nullptr) bias_grad(dz, db, g.N, g.Cout, g.Hout * g.Wout, g.Q, st);
+}
+
+void oper_conv_transpose_forward(const OperConvGeometry& g, const float* x, const float* w, const float* b,
+                                 float* y, OperActivation act, const OperConvOptions& opt) {
+    constexpr OperPass pass = OperPass::TransposeForward;
+    const OperChoice c = choose(pass, g, opt);
+    require(pass, g, x, "x");
+    require(pass, g, w, "w");
+    require(pass, g, y, "y");
+    const cudaStream_t st = as_stream(opt.stream);
+    const ConvDims adj = make_dims(oper_adjoint_geometry(g));
+    switch (c.variant) {
+        case OperVariant::Naive:
+            naive_transpose_forward(g, x, w, b, y, act, st);
+            return;
+        case OperVariant::Tiled:
+            tiled_transposed(adj, true, x, w, b, y, act, st);
+            return;
+        default:
+            wmma_transposed(adj, true, x, w, b, y, act, c.precision, st);
+            return;
+    }
+}
+
+void oper_conv_transpose_backward_data(const OperConvGeometry& g, const float* x, const float* w,
+                                       const float* dz, float* dx, const OperConvOptions& opt) {
+    constexpr OperPass pass = OperPass::TransposeBackwardData;
+    const OperChoice c = choose(pass, g, opt);
+    require(pass, g, x, "x");
+    require(pass, g, w, "w");
+    require(pass, g, dz, "dz");
+    require(pass, g, dx, "dx");
+    const cudaStream_t st = as_stream(opt.stream);
+    const ConvDims adj = make_dims(oper_adjoint_geometry(g));
+    switch (c.variant) {
+        case OperVariant::Naive:
+            naive_transpose_backward_data(g, x, w, dz, dx, st);
+            return;
+        case OperVariant::Tiled:
+            tiled_window(adj, false, dz, w, x, dx, OperActivation::None, st);
+            return;
+        default:
+            wmma_window(adj, false, dz, w, x, dx, OperActivation::None, c.precision, st);
+            return;
+    }
+}
+
+void oper_conv_transpose_backward_weights(const OperConvGeometry& g, const float* x, const float* dz,
+                                          float* dw, float* db, const OperConvOptions& opt) {
+    constexpr OperPass pass = OperPass::TransposeBackwardWeights;
+    const OperChoice c = choose(pass, g, opt);
+    require(pass, g, x, "x");
+    require(pass, g, dz, "dz");
+    require(pass, g, dw, "dw");
+    const cudaStream_t st = as_stream(opt.stream);
+    const ConvDims adj = make_dims(oper_adjoint_geometry(g));
+    switch (c.variant) {
+        case OperVariant::Naive:
+            naive_transpose_backward_weights(g, x, dz, dw, st);
+            break;
+        case OperVariant::Tiled:
+            zero(dw, weight_count(g), st, oper_pass_name(pass));
+            tiled_weights(adj, false, dz, x, dw, multiprocessors(), st);
+            break;
+        default:
+            zero(dw, weight_count(g), st, oper_pass_name(pass));
+            wmma_weights(adj, false, dz, x, dw, multiprocessors(), c.precision, st);
+            break;
+    }
+    if (db != nullptr) bias_grad(dz, db, g.N, g.Cout, g.Hout * g.Wout, g.Q, st);
+}
+
+void oper_activation_backward(OperActivation act, const float* y, const float* dy, float* dz, std::size_t n,
+                              void* stream) {
+    R2C_CHECK(n == 0 || (dy != nullptr && dz != nullptr && (act == OperActivation::None || y != nullptr)),
+              "oper_activation_backward: null pointer for ", n, " elements");
+    activation_backward(act, y, dy, dz, n, as_stream(stream));
+}
+
+}  // namespace r2c::cuda

@@ -1,0 +1,72 @@
+// The two small kernels every variant shares: the bias gradient (one deterministic reduction, written to
+// all Q bias vectors, whose gradients are equal) and the derivative of the fused activation.
+#include "kernels/check.cuh"
+#include "kernels/oper_conv_launch.cuh"
+
+namespace r2c::cuda::oper_detail {
+
+namespace {
+
+constexpr int kThreads = 256;
+
+__device__ __forceinline__ float warp_sum(float v) {
+    for (int off = 16; off > 0; off /= 2)
+        v += __shfl_down_sync(0xffffffffu, v, off);
+    return v;
+}
+
+// One block per channel c: db[q, c] = sum_{n, i} dz[(n*channels + c)*hw + i], for q = 0..Q-1.
+__global__ void __launch_bounds__(kThreads)
+    bias_grad_kernel(const float* dz, float* db, int n, int channels, int hw, int q_count) {
+    const int c = blockIdx.x;
+    float s = 0.f;
+    for (int b = 0; b < n; ++b) {
+        const float* p = dz + static_cast<std::size_t>(b * channels + c) * hw;
+        for (int i = threadIdx.x; i < hw; i += kThreads)
+            s += p[i];
+    }
+    __shared__ float partial[kThreads / 32];
+    s = warp_sum(s);
+    if (threadIdx.x % 32 == 0) partial[threadIdx.x / 32] = s;
+    __syncthreads();
+    if (threadIdx.x < 32) {
+        s = threadIdx.x < kThreads / 32 ? partial[threadIdx.x] : 0.f;
+        s = warp_sum(s);
+        if (threadIdx.x == 0)
+            for (int q = 0; q < q_count; ++q)
+                db[q * channels + c] = s;
+    }
+}
+
+// dz = dy * act'(z), from y = act(z): tanh' = 1 - y^2; leaky' = 1 where y > 0 (same sign as z), else 0.2.
+__global__ void activation_backward_kernel(OperActivation act, const float* y, const float* dy, float* dz,
+                                           std::size_t n) {
+    for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n;
+         i += std::size_t(gridDim.x) * blockDim.x) {
+        const float g = dy[i];
+        if (act == OperActivation::Tanh)
+            dz[i] = g * (1.f - y[i] * y[i]);
+        else if (act == OperActivation::LeakyRelu)
+            dz[i] = y[i] > 0.f ? g : 0.2f * g;
+        else
+            dz[i] = g;
+    }
+}
+
+}  // namespace
+
+void bias_grad(const float* dz, float* db, int n, int channels, int hw, int q, cudaStream_t stream) {
+    bias_grad_kernel<<<channels, kThreads, 0, stream>>>(dz, db, n, channels, hw, q);
+    R2C_CUDA_LAUNCH_CHECK("bias_grad_kernel");
+}
+
+void activation_backward(OperActivation act, const float* y, const float* dy, float* dz, std::size_t n,
+                         cudaStream_t stream) {
+    if (n == 0) return;
+    const std::size_t blocks = (n + kThreads - 1) / kThreads;
+    activation_backward_kernel<<<static_cast<unsigned>(blocks < 65535 ? blocks : 65535), kThreads, 0,
+                                 stream>>>(act, y, dy, dz, n);
+    R2C_CUDA_LAUNCH_CHECK("activation_backward_kernel");
+}
+
+}  // namespace r2c::cuda::oper_detail

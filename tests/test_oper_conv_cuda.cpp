@@ -1,0 +1,442 @@
+// The CUDA operational-convolution kernels (kernels/oper_conv.h), every variant and pass, against float64
+// references computed here from the definitions (spec: y = act(sum_q conv(x^q, W_q) + b_q), its
+// transposed form, and the gradients). Outputs are poisoned with NaN before each run, so an element a
+// kernel fails to write fails the comparison. Tolerances (relative L2): FP32 1e-5, TF32 5e-3, BF16 2e-2.
+// Without a CUDA device (or in a build without CUDA) the GPU cases report SKIPPED.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <iostream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "engine/device.h"
+#include "engine/rng.h"
+#include "tests/support.h"
+
+#ifdef R2C_WITH_CUDA
+#include <cuda_runtime.h>
+
+#include "kernels/oper_conv.h"
+#endif
+
+using namespace r2c;
+
+#ifdef R2C_WITH_CUDA
+using namespace r2c::cuda;
+
+namespace {
+
+bool gpu_or_skip() {
+    if (cuda::available()) return true;
+    test::skip("no CUDA device: " + cuda::describe());
+    return false;
+}
+
+void cuda_ok(cudaError_t e, const char* what) {
+    if (e != cudaSuccess) FAIL(what << ": " << cudaGetErrorName(e) << " (" << cudaGetErrorString(e) << ")");
+}
+
+// A float device buffer; poison() fills it with NaN (all bits set).
+class DeviceBuffer {
+  public:
+    explicit DeviceBuffer(std::size_t n) : n_(n) { cuda_ok(cudaMalloc(&p_, bytes()), "cudaMalloc"); }
+    explicit DeviceBuffer(const std::vector<float>& v) : DeviceBuffer(v.size()) {
+        cuda_ok(cudaMemcpy(p_, v.data(), bytes(), cudaMemcpyHostToDevice), "cudaMemcpy H2D");
+    }
+    ~DeviceBuffer() { cudaFree(p_); }
+    DeviceBuffer(const DeviceBuffer&) = delete;
+    DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+    float* get() const { return static_cast<float*>(p_); }
+    void poison() { cuda_ok(cudaMemset(p_, 0xff, bytes()), "cudaMemset"); }
+    std::vector<double> download() const {
+        std::vector<float> h(n_);
+        cuda_ok(cudaDeviceSynchronize(), "kernel");
+        cuda_ok(cudaMemcpy(h.data(), p_, bytes(), cudaMemcpyDeviceToHost), "cudaMemcpy D2H");
+        return std::vector<double>(h.begin(), h.end());
+    }
+
+  private:
+    std::size_t bytes() const { return (n_ == 0 ? 1 : n_) * sizeof(float); }
+    void* p_ = nullptr;
+    std::size_t n_;
+};
+
+std::vector<float> uniform(std::size_t n, Rng& rng) {
+    std::vector<float> v(n);
+    for (float& x : v)
+        x = static_cast<float>(rng.uniform(-1.0, 1.0));
+    return v;
+}
+
+double act_ref(double z, OperActivation act) {
+    if (act == OperActivation::Tanh) return std::tanh(z);
+    if (act == OperActivation::LeakyRelu) return z > 0 ? z : 0.2 * z;
+    return z;
+}
+
+// One layer's data and its float64 references.
+struct Case {
+    Case(const OperConvGeometry& geometry, bool is_transposed, bool with_bias, OperActivation activation)
+        : g(geometry), transposed(is_transposed), bias(with_bias), act(activation) {}
+
+    OperConvGeometry g;
+    bool transposed;
+    bool bias;
+    OperActivation act;
+
+    std::vector<float> x, w, b, dz;
+    std::vector<double> y, dx, dw, db;
+
+    std::size_t nx() const { return std::size_t(g.N) * g.Cin * g.H * g.W; }
+    std::size_t ny() const { return std::size_t(g.N) * g.Cout * g.Hout * g.Wout; }
+    std::size_t nw() const { return std::size_t(g.Q) * g.Cout * g.Cin * g.k * g.k; }
+
+    void make(Rng& rng) {
+        x = uniform(nx(), rng);
+        w = uniform(nw(), rng);
+        b = uniform(std::size_t(g.Q) * g.Cout, rng);
+        dz = uniform(ny(), rng);
+        std::vector<double> z(ny(), 0.0);
+        dx.assign(nx(), 0.0);
+        dw.assign(nw(), 0.0);
+        db.assign(std::size_t(g.Q) * g.Cout, 0.0);
+        // Weight index: conv [Q,Cout,Cin,k,k], transposed [Q,Cin,Cout,k,k].
+        const auto wi = [&](int q, int ci, int co, int kh, int kw) {
+            const std::size_t outer = transposed
+                                          ? std::size_t(q) * g.Cin * g.Cout + std::size_t(ci) * g.Cout + co
+                                          : std::size_t(q) * g.Cout * g.Cin + std::size_t(co) * g.Cin + ci;
+            return (outer * g.k + kh) * g.k + kw;
+        };
+        const auto xi = [&](int n, int ci, int ih, int iw) {
+            return ((std::size_t(n) * g.Cin + ci) * g.H + ih) * g.W + iw;
+        };
+        const auto yi = [&](int n, int co, int oh, int ow) {
+            return ((std::size_t(n) * g.Cout + co) * g.Hout + oh) * g.Wout + ow;
+        };
+        // Every connection x[n,ci,ih,iw] -> y[n,co,oh,ow] through tap (kh,kw): conv oh = ih' with
+        // ih = oh*s - pad + kh; transposed oh = ih*s + kh - crop.
+        const auto edge = [&](int n, int ci, int ih, int iw, int co, int oh, int ow, int kh, int kw) {
+            const double xv = x[xi(n, ci, ih, iw)], g_out = dz[yi(n, co, oh, ow)];
+            double xp = 1;
+            for (int q = 0; q < g.Q; ++q) {
+                const double wv = w[wi(q, ci, co, kh, kw)];
+                dx[xi(n, ci, ih, iw)] += g_out * (q + 1) * xp * wv;
+                xp *= xv;
+                z[yi(n, co, oh, ow)] += xp * wv;
+                dw[wi(q, ci, co, kh, kw)] += xp * g_out;
+            }
+        };
+        for (int n = 0; n < g.N; ++n)
+            for (int co = 0; co < g.Cout; ++co)
+                for (int kh = 0; kh < g.k; ++kh)
+                    for (int kw = 0; kw < g.k; ++kw)
+                        for (int ci = 0; ci < g.Cin; ++ci) {
+                            if (!transposed) {
+                                for (int oh = 0; oh < g.Hout; ++oh)
+                                    for (int ow = 0; ow < g.Wout; ++ow) {
+                                        const int ih = oh * g.stride - g.pad_top + kh,
+                                                  iw = ow * g.stride - g.pad_left + kw;
+                                        if (ih >= 0 && ih < g.H && iw >= 0 && iw < g.W)
+                                            edge(n, ci, ih, iw, co, oh, ow, kh, kw);
+                                    }
+                            } else {
+                                for (int ih = 0; ih < g.H; ++ih)
+                                    for (int iw = 0; iw < g.W; ++iw) {
+                                        const int oh = ih * g.stride + kh - g.pad_top,
+                                                  ow = iw * g.stride + kw - g.pad_left;
+                                        if (oh >= 0 && oh < g.Hout && ow >= 0 && ow < g.Wout)
+                                            edge(n, ci, ih, iw, co, oh, ow, kh, kw);
+                                    }
+                            }
+                        }
+        y.resize(ny());
+        for (int n = 0; n < g.N; ++n)
+            for (int co = 0; co < g.Cout; ++co) {
+                double bias_sum = 0;
+                for (int q = 0; q < g.Q; ++q)
+                    bias_sum += bias ? b[std::size_t(q) * g.Cout + co] : 0.0;
+                for (int p = 0; p < g.Hout * g.Wout; ++p) {
+                    const std::size_t i = yi(n, co, 0, 0) + p;
+                    y[i] = act_ref(z[i] + bias_sum, act);
+                    for (int q = 0; q < g.Q; ++q)
+                        db[std::size_t(q) * g.Cout + co] += dz[i];
+                }
+            }
+    }
+};
+
+OperConvGeometry conv_same(int n, int cin, int h, int w, int cout, int k, int s, int q) {
+    return oper_conv_geometry_same(n, cin, h, w, cout, k, s, q);
+}
+
+// Odd sizes, channel counts that are not tile multiples (3, 5, 17, 67), Q = 1..5, strides 1, 2, 4,
+// kernels 3, 4, 7, batches 1 and 3, same and valid padding, k < s for the transposed gather.
+std::vector<Case> conv_cases(bool quick) {
+    std::vector<OperConvGeometry> gs = {
+        conv_same(1, 3, 7, 9, 5, 3, 1, 1),
+        conv_same(3, 5, 13, 11, 67, 3, 2, 2),
+        conv_same(1, 67, 13, 11, 3, 3, 4, 3),
+        conv_same(3, 3, 7, 9, 67, 4, 1, 4),
+        conv_same(1, 5, 13, 11, 5, 4, 2, 5),
+        conv_same(3, 67, 7, 9, 5, 4, 4, 1),
+        conv_same(1, 3, 13, 11, 67, 7, 1, 2),
+        conv_same(3, 5, 7, 9, 3, 7, 2, 3),
+        conv_same(1, 5, 13, 11, 5, 7, 4, 5),
+        oper_conv_geometry_valid(1, 67, 9, 7, 67, 3, 1, 5),
+        oper_conv_geometry_valid(3, 5, 13, 11, 17, 4, 2, 4),
+        conv_same(2, 128, 8, 8, 1, 4, 1, 3),
+    };
+    if (quick) gs = {conv_same(1, 5, 7, 9, 67, 3, 2, 3), conv_same(3, 67, 13, 11, 3, 4, 1, 2)};
+    std::vector<Case> out;
+    const OperActivation acts[] = {OperActivation::None, OperActivation::Tanh, OperActivation::LeakyRelu};
+    for (std::size_t i = 0; i < gs.size(); ++i)
+        out.emplace_back(gs[i], false, i % 2 == 0, acts[i % 3]);
+    return out;
+}
+
+std::vector<Case> transpose_cases(bool quick) {
+    std::vector<OperConvGeometry> gs = {
+        oper_conv_transpose_geometry_same(1, 67, 7, 9, 3, 3, 2, 3),
+        oper_conv_transpose_geometry_same(3, 5, 13, 11, 67, 3, 1, 1),
+        oper_conv_transpose_geometry_same(1, 3, 7, 9, 5, 4, 4, 2),
+        oper_conv_transpose_geometry_same(3, 5, 7, 9, 5, 7, 2, 5),
+        oper_conv_transpose_geometry_same(1, 67, 5, 7, 67, 3, 4, 4),        // k < s: uncovered output phases
+        {1, 3, 7, 9, 17, 4, 2, 0, 0, (7 - 1) * 2 + 4, (9 - 1) * 2 + 4, 3},  // valid: the full output
+    };
+    if (quick) gs = {oper_conv_transpose_geometry_same(1, 67, 7, 9, 3, 3, 2, 3), gs[4]};
+    std::vector<Case> out;
+    const OperActivation acts[] = {OperActivation::Tanh, OperActivation::None, OperActivation::LeakyRelu};
+    for (std::size_t i = 0; i < gs.size(); ++i)
+        out.emplace_back(gs[i], true, i % 2 == 0, acts[i % 3]);
+    return out;
+}
+
+struct Config {
+    OperVariant variant;
+    OperPrecision precision;
+    double tol;
+};
+std::vector<Config> configs() {
+    std::vector<Config> out = {{OperVariant::Naive, OperPrecision::FP32, 1e-5},
+                               {OperVariant::Tiled, OperPrecision::FP32, 1e-5},
+                               {OperVariant::Auto, OperPrecision::FP32, 1e-5}};
+    if (oper_device_compute_capability() >= 80) {
+        out.push_back({OperVariant::TensorCore, OperPrecision::TF32, 5e-3});
+        out.push_back({OperVariant::TensorCore, OperPrecision::BF16, 2e-2});
+        out.push_back({OperVariant::Auto, OperPrecision::BF16, 2e-2});
+    }
+    return out;
+}
+
+// Worst error per (pass, variant, precision), printed at the end of a test case for the record.
+class Worst {
+  public:
+    void add(const std::string& key, double err) {
+        double& w = worst_[key];
+        w = std::max(w, err);
+    }
+    ~Worst() {
+        for (const auto& [key, err] : worst_)
+            std::cout << "  max rel L2 " << key << ": " << err << "\n";
+    }
+
+  private:
+    std::map<std::string, double> worst_;
+};
+
+void check(Worst& worst, const Case& c, const char* pass, const Config& cfg, const char* what,
+           const std::vector<double>& got, const std::vector<double>& want) {
+    const double err = test::rel_l2(got, want);
+    worst.add(std::string(pass) + " " + what + " " + oper_variant_name(cfg.variant) + " " +
+                  oper_precision_name(cfg.precision),
+              err);
+    INFO(pass << " " << what << " " << oper_variant_name(cfg.variant) << "/"
+              << oper_precision_name(cfg.precision) << " " << oper_geometry_str(c.g) << " rel L2 " << err
+              << " tol " << cfg.tol);
+    CHECK(err <= cfg.tol);
+}
+
+void run_case(Worst& worst, Case& c, const Config& cfg, void* stream) {
+    DeviceBuffer x(c.x), w(c.w), b(c.b), dz(c.dz);
+    DeviceBuffer y(c.ny()), dx(c.nx()), dw(c.nw()), db(std::size_t(c.g.Q) * c.g.Cout);
+    const OperConvOptions opt{cfg.variant, cfg.precision, stream};
+    const char* fwd = c.transposed ? "transpose_forward" : "forward";
+    const char* bwd = c.transposed ? "transpose_backward_data" : "backward_data";
+    const char* wgt = c.transposed ? "transpose_backward_weights" : "backward_weights";
+
+    y.poison();
+    if (c.transposed)
+        oper_conv_transpose_forward(c.g, x.get(), w.get(), c.bias ? b.get() : nullptr, y.get(), c.act, opt);
+    else
+        oper_conv_forward(c.g, x.get(), w.get(), c.bias ? b.get() : nullptr, y.get(), c.act, opt);
+    check(worst, c, fwd, cfg, "y", y.download(), c.y);
+
+    dx.poison();
+    if (c.transposed)
+        oper_conv_transpose_backward_data(c.g, x.get(), w.get(), dz.get(), dx.get(), opt);
+    else
+        oper_conv_backward_data(c.g, x.get(), w.get(), dz.get(), dx.get(), opt);
+    check(worst, c, bwd, cfg, "dx", dx.download(), c.dx);
+
+    dw.poison();
+    db.poison();
+    if (c.transposed)
+        oper_conv_transpose_backward_weights(c.g, x.get(), dz.get(), dw.get(), db.get(), opt);
+    else
+        oper_conv_backward_weights(c.g, x.get(), dz.get(), dw.get(), db.get(), opt);
+    check(worst, c, wgt, cfg, "dw", dw.download(), c.dw);
+    check(worst, c, wgt, cfg, "db", db.download(), c.db);
+}
+
+void run_all(std::vector<Case> cases, std::uint64_t seed) {
+    Rng rng(seed);
+    Worst worst;
+    const std::vector<Config> cfgs = configs();
+    for (Case& c : cases) {
+        c.make(rng);
+        for (const Config& cfg : cfgs)
+            run_case(worst, c, cfg, nullptr);
+    }
+}
+
+}  // namespace
+
+TEST_CASE("oper conv kernels: forward, backward data and weights, every variant", "[cuda][oper_conv]") {
+    if (!gpu_or_skip()) return;
+    std::cout << cuda::describe() << "\n";
+    run_all(conv_cases(false), 1);
+}
+
+TEST_CASE("oper transposed conv kernels: forward, backward data and weights, every variant",
+          "[cuda][oper_conv]") {
+    if (!gpu_or_skip()) return;
+    run_all(transpose_cases(false), 2);
+}
+
+// A few shapes of each kind: what tools/gpu_check.sh runs under compute-sanitizer.
+TEST_CASE("oper conv kernels on a few shapes", "[cuda][oper_conv][quick]") {
+    if (!gpu_or_skip()) return;
+    std::vector<Case> cases = conv_cases(true);
+    for (Case& c : transpose_cases(true))
+        cases.push_back(c);
+    run_all(cases, 3);
+}
+
+TEST_CASE("oper conv kernels run on a caller's stream", "[cuda][oper_conv]") {
+    if (!gpu_or_skip()) return;
+    cudaStream_t stream = nullptr;
+    cuda_ok(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "cudaStreamCreate");
+    Rng rng(4);
+    Worst worst;
+    std::vector<Case> cases = conv_cases(true);
+    for (Case& c : transpose_cases(true))
+        cases.push_back(c);
+    for (Case& c : cases) {
+        c.make(rng);
+        for (const Config& cfg : configs())
+            run_case(worst, c, cfg, stream);
+    }
+    cuda_ok(cudaStreamDestroy(stream), "cudaStreamDestroy");
+}
+
+TEST_CASE("oper activation backward turns dL/dy into dL/dz", "[cuda][oper_conv]") {
+    if (!gpu_or_skip()) return;
+    Rng rng(5);
+    const std::size_t n = 1000;
+    std::vector<float> z = uniform(n, rng), dy = uniform(n, rng);
+    for (OperActivation act : {OperActivation::None, OperActivation::Tanh, OperActivation::LeakyRelu}) {
+        std::vector<float> y(n);
+        std::vector<double> want(n);
+        for (std::size_t i = 0; i < n; ++i) {
+            y[i] = static_cast<float>(act_ref(z[i], act));
+            const double slope = act == OperActivation::Tanh        ? 1 - double(y[i]) * y[i]
+                                 : act == OperActivation::LeakyRelu ? (z[i] > 0 ? 1.0 : 0.2)
+                                                                    : 1.0;
+            want[i] = dy[i] * slope;
+        }
+        DeviceBuffer dy_d(dy), y_d(y), dz_d(n);
+        dz_d.poison();
+        oper_activation_backward(act, y_d.get(), dy_d.get(), dz_d.get(), n);
+        CHECK(test::rel_l2(dz_d.download(), want) <= 1e-6);
+        oper_activation_backward(act, y_d.get(), dy_d.get(), dy_d.get(), n);  // in place
+        CHECK(test::rel_l2(dy_d.download(), want) <= 1e-6);
+    }
+}
+
+TEST_CASE("oper power stack materialises x^1..x^Q and its chain rule", "[cuda][oper_conv]") {
+    if (!gpu_or_skip()) return;
+    Rng rng(6);
+    const int n = 2, c = 3, hw = 35, q = 4;
+    const std::vector<float> x = uniform(std::size_t(n) * c * hw, rng),
+                             g = uniform(std::size_t(n) * q * c * hw, rng);
+    std::vector<double> stack(g.size()), dx(x.size(), 0.0);
+    for (int b = 0; b < n; ++b)
+        for (int ch = 0; ch < c; ++ch)
+            for (int p = 0; p < hw; ++p) {
+                const double v = x[(std::size_t(b) * c + ch) * hw + p];
+                double power = 1;
+                for (int i = 0; i < q; ++i) {
+                    const std::size_t s = ((std::size_t(b) * q + i) * c + ch) * hw + p;
+                    dx[(std::size_t(b) * c + ch) * hw + p] += (i + 1) * power * g[s];
+                    power *= v;
+                    stack[s] = power;
+                }
+            }
+    DeviceBuffer x_d(x), g_d(g), stack_d(g.size()), dx_d(x.size());
+    stack_d.poison();
+    dx_d.poison();
+    oper_power_stack(x_d.get(), stack_d.get(), n, c, hw, q);
+    oper_power_stack_backward(x_d.get(), g_d.get(), dx_d.get(), n, c, hw, q);
+    CHECK(test::rel_l2(stack_d.download(), stack) <= 1e-6);
+    CHECK(test::rel_l2(dx_d.download(), dx) <= 1e-6);
+}
+
+TEST_CASE("oper conv errors name the pass, the kernel requirement and the shapes", "[cuda][oper_conv]") {
+    if (!gpu_or_skip()) return;
+    const OperConvGeometry g = oper_conv_geometry_same(1, 4, 8, 8, 32, 3, 1, 2);
+    DeviceBuffer x(std::size_t(g.N) * g.Cin * g.H * g.W), w(std::size_t(g.Q) * g.Cout * g.Cin * 9),
+        y(std::size_t(g.N) * g.Cout * g.Hout * g.Wout);
+    CHECK_THROWS_WITH(oper_conv_forward(g, x.get(), nullptr, nullptr, y.get()),
+                      Catch::Contains("oper_conv_forward") && Catch::Contains("w is null"));
+    CHECK_THROWS_WITH(oper_conv_forward(g, x.get(), w.get(), nullptr, y.get(), OperActivation::None,
+                                        {OperVariant::TensorCore, OperPrecision::FP32, nullptr}),
+                      Catch::Contains("TF32 or BF16"));
+    if (oper_device_compute_capability() < 80)
+        CHECK_THROWS_WITH(oper_conv_forward(g, x.get(), w.get(), nullptr, y.get(), OperActivation::None,
+                                            {OperVariant::TensorCore, OperPrecision::TF32, nullptr}),
+                          Catch::Contains("compute capability 8.0"));
+    OperConvGeometry q7 = g;
+    q7.Q = 7;
+    CHECK_THROWS_WITH(oper_conv_forward(q7, x.get(), w.get(), nullptr, y.get(), OperActivation::None,
+                                        {OperVariant::Tiled, OperPrecision::FP32, nullptr}),
+                      Catch::Contains("Q <= 5"));
+}
+
+#endif  // R2C_WITH_CUDA
+
+// Runs without a device: the geometry is checked before the device is touched.
+TEST_CASE("the oper conv host API rejects invalid geometry with the shapes", "[oper_conv]") {
+#ifdef R2C_WITH_CUDA
+    OperConvGeometry g = oper_conv_geometry_same(2, 3, 7, 9, 5, 3, 2, 3);
+    g.Wout = 6;
+    float* p = nullptr;
+    CHECK_THROWS_WITH(oper_conv_forward(g, p, p, p, p),
+                      Catch::Contains("oper_conv_forward: invalid geometry x[2,3,7,9] -> y[2,5,4,6]"));
+    g = oper_conv_transpose_geometry_same(1, 128, 16, 16, 3, 3, 2, 0);
+    CHECK_THROWS_WITH(oper_conv_transpose_backward_weights(g, p, p, p, p),
+                      Catch::Contains("Q must be at least 1"));
+#else
+    test::skip("built without CUDA (R2C_WITH_CUDA=OFF): the oper conv host API is not compiled");
+#endif
+}
+
+#ifndef R2C_WITH_CUDA
+TEST_CASE("oper conv kernels: forward, backward data and weights, every variant", "[cuda][oper_conv]") {
+    test::skip("built without CUDA (R2C_WITH_CUDA=OFF)");
+}
+#endif

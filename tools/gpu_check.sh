@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# Builds and checks the CUDA operational-convolution kernels on a machine with a GPU: the GPU tests,
+# compute-sanitizer (memcheck, racecheck, synccheck) on a few shapes of them, and the benchmark.
+#
+#   tools/gpu_check.sh [--deps DIR] OUT [STEP...]    STEP: build tests sanitize bench (default: all)
+#   tools/gpu_check.sh pack-deps DIR                 copy the header-only build dependencies (Eigen,
+#                                                    nlohmann_json, Catch2, stb) from this machine's
+#                                                    /usr into DIR, for a GPU machine that lacks them
+#
+# OUT receives at most eight files: summary.txt (device, toolchain, each step's result), build.txt,
+# tests.txt, memcheck.txt, racecheck.txt, synccheck.txt, bench.txt, bench.json.
+# Environment: R2C_CUDA_ARCHS (default: native), R2C_BUILD_DIR (default: build-gpu), R2C_JOBS.
+# cuDNN is looked for in the CUDA toolkit, the system and the pip wheel nvidia-cudnn; when found, the
+# benchmark is built with its cuDNN peers. Exit status: 0 when every step run passed.
+set -u -o pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+
+if [[ ${1:-} == pack-deps ]]; then
+    dir=${2:?usage: tools/gpu_check.sh pack-deps DIR}
+    mkdir -p "$dir/include" "$dir/share/cmake" "$dir/lib/cmake"
+    cp -r /usr/include/eigen3 /usr/include/nlohmann /usr/include/catch2 /usr/include/stb "$dir/include/"
+    cp -r /usr/share/eigen3 "$dir/share/"
+    cp -r /usr/share/cmake/nlohmann_json "$dir/share/cmake/"
+    cp -r /usr/lib/cmake/Catch2 "$dir/lib/cmake/"
+    cp /usr/lib/libCatch2WithMain.a "$dir/lib/"  # named by Catch2's CMake package
+    echo "packed into $dir: pass --deps $dir on the GPU machine"
+    exit 0
+fi
+
+deps=""
+if [[ ${1:-} == --deps ]]; then
+    deps=$(cd "${2:?--deps needs a folder}" && pwd)
+    shift 2
+fi
+out=${1:?usage: tools/gpu_check.sh [--deps DIR] OUT [build tests sanitize bench]}
+shift
+steps=("$@")
+[[ ${#steps[@]} -eq 0 ]] && steps=(build tests sanitize bench)
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+build=${R2C_BUILD_DIR:-$root/build-gpu}
+jobs=${R2C_JOBS:-$(nproc)}
+summary=$out/summary.txt
+status=0
+
+note() { echo "$*" | tee -a "$summary"; }
+# step NAME LOG COMMAND...: runs the command with its output in LOG, records the result.
+step() {
+    local name=$1 log=$2
+    shift 2
+    local start=$SECONDS
+    "$@" >>"$log" 2>&1
+    local rc=$?
+    if [[ $rc -eq 0 ]]; then
+        note "$name: ok ($((SECONDS - start)) s)"
+    else
+        note "$name: FAILED (exit $rc, $((SECONDS - start)) s; see $(basename "$log"))"
+        status=1
+    fi
+    return $rc
+}
+
+find_sanitizer() {
+    command -v compute-sanitizer && return
+    for p in /usr/local/cuda/bin/compute-sanitizer /usr/local/cuda/compute-sanitizer/compute-sanitizer; do
+        [[ -x $p ]] && echo "$p" && return
+    done
+}
+
+# Prints "INCLUDE_DIR LIBRARY" of a cuDNN 9 installation, or nothing.
+find_cudnn() {
+    local dirs=(/usr/local/cuda /usr/local/cuda/targets/x86_64-linux /usr /usr/local)
+    local wheel
+    wheel=$(python3 -c 'import nvidia.cudnn as m; print(list(m.__path__)[0])' 2>/dev/null) && dirs+=("$wheel")
+    for d in "${dirs[@]}"; do
+        local inc="" lib=""
+        for i in "$d/include" "$d/include/x86_64-linux-gnu"; do [[ -f $i/cudnn.h ]] && inc=$i && break; done
+        for l in "$d"/lib64/libcudnn.so* "$d"/lib/libcudnn.so* "$d"/lib/x86_64-linux-gnu/libcudnn.so*; do
+            [[ -e $l ]] && lib=$l && break
+        done
+        [[ -n $inc && -n $lib ]] && echo "$inc $lib" && return
+    done
+}
+
+{
+    echo "== $(date -u +%FT%TZ) tools/gpu_check.sh ${steps[*]}"
+    nvidia-smi --query-gpu=name,compute_cap,driver_version,memory.total --format=csv,noheader 2>&1 || echo "nvidia-smi failed"
+    nvcc --version 2>&1 | tail -2
+    cmake --version 2>&1 | head -1
+} >>"$summary"
+
+for s in "${steps[@]}"; do
+    case $s in
+    build)
+        log=$out/build.txt
+        cxx_flags="" libs=""
+        read -r cudnn_inc cudnn_lib <<<"$(find_cudnn)"
+        if [[ -n ${cudnn_lib:-} ]]; then
+            cxx_flags="-DR2C_HAVE_CUDNN=1 -I$cudnn_inc"
+            libs="$cudnn_lib -Wl,-rpath,$(dirname "$cudnn_lib")"
+            note "cuDNN: $cudnn_lib"
+        else
+            note "cuDNN: not found; the benchmark runs without its cuDNN peers"
+        fi
+        step configure "$log" cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DR2C_WERROR=ON \
+            -DCMAKE_CUDA_ARCHITECTURES="${R2C_CUDA_ARCHS:-native}" ${deps:+-DCMAKE_PREFIX_PATH="$deps"} \
+            -DCMAKE_CXX_FLAGS="$cxx_flags" -DCMAKE_CXX_STANDARD_LIBRARIES="$libs" &&
+            step build "$log" cmake --build "$build" -j "$jobs" --target test_oper_conv_index test_oper_conv_cuda \
+                bench_oper_conv_cuda
+        ;;
+    tests)
+        log=$out/tests.txt
+        step test_oper_conv_index "$log" "$build/tests/test_oper_conv_index"
+        step test_oper_conv_cuda "$log" "$build/tests/test_oper_conv_cuda" --durations yes
+        if grep -q "SKIPPED:" "$log"; then
+            note "tests: some GPU tests were SKIPPED on this machine (see tests.txt)"
+            status=1
+        fi
+        ;;
+    sanitize)
+        san=$(find_sanitizer)
+        if [[ -z $san ]]; then
+            note "sanitize: compute-sanitizer not found"
+            status=1
+            continue
+        fi
+        for tool in memcheck racecheck synccheck; do
+            extra=()
+            [[ $tool == memcheck ]] && extra=(--leak-check full)
+            step "compute-sanitizer $tool" "$out/$tool.txt" "$san" --tool "$tool" --error-exitcode 1 "${extra[@]}" \
+                "$build/tests/test_oper_conv_cuda" "[quick]"
+        done
+        ;;
+    bench)
+        step bench "$out/bench.txt" "$build/benchmarks/bench_oper_conv_cuda" --json "$out/bench.json"
+        ;;
+    *)
+        note "unknown step '$s' (build tests sanitize bench)"
+        status=1
+        ;;
+    esac
+done
+exit $status
