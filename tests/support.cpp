@@ -1,12 +1,37 @@
 #include "tests/support.h"
 
+#include <stdlib.h>
+
 #include <cmath>
 #include <iostream>
+#include <iterator>
 
 #include "engine/autograd.h"
 #include "engine/ops.h"
 
 namespace r2c::test {
+
+TempDir::TempDir() {
+    std::string pattern = (std::filesystem::temp_directory_path() / "r2c_test_XXXXXX").string();
+    R2C_CHECK(mkdtemp(pattern.data()) != nullptr, "TempDir: mkdtemp failed for ", pattern);
+    path_ = pattern;
+}
+
+TempDir::~TempDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+}
+
+std::string TempDir::new_file(const std::string& name) const {
+    const std::filesystem::path p = path_ / name;
+    std::filesystem::create_directories(p.parent_path());
+    return p.string();
+}
+
+std::size_t TempDir::entries() const {
+    return static_cast<std::size_t>(
+        std::distance(std::filesystem::directory_iterator(path_), std::filesystem::directory_iterator()));
+}
 
 void skip(const std::string& why) {
     std::cout << "SKIPPED: " << why << std::endl;

@@ -1,6 +1,8 @@
 // Shared test helpers: visible skips, random tensors, finite-difference gradient checks, comparisons.
 #pragma once
 
+#include <cstddef>
+#include <filesystem>
 #include <functional>
 #include <string>
 #include <vector>
@@ -12,6 +14,25 @@ namespace r2c::test {
 
 // Prints "SKIPPED: <why>"; CTest reports such a test as skipped. Use as: return skip("...");
 void skip(const std::string& why);
+
+// A fresh, uniquely named folder under the system's temporary directory, removed with everything in it
+// when the object goes out of scope.
+class TempDir {
+  public:
+    TempDir();
+    ~TempDir();
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+    const std::filesystem::path& path() const { return path_; }
+    std::string str() const { return path_.string(); }
+    // Path of `name` inside the folder; new_file() also creates the subfolders `name` names.
+    std::string file(const std::string& name) const { return (path_ / name).string(); }
+    std::string new_file(const std::string& name) const;
+    std::size_t entries() const;  // files and folders directly inside
+
+  private:
+    std::filesystem::path path_;
+};
 
 // Random float64 CPU tensor with entries uniform in [lo, hi), requiring a gradient if asked.
 Tensor rand(const Shape& shape, Rng& rng, double lo = -1.0, double hi = 1.0, bool requires_grad = true);

@@ -18,6 +18,7 @@
 #include "data/transform.h"
 #include "engine/atomic_file.h"
 #include "engine/error.h"
+#include "tests/support.h"
 
 using namespace r2c;
 using Catch::Contains;
@@ -25,25 +26,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// A fresh directory under the system temp directory, removed with its contents at scope exit.
-class TempDir {
-  public:
-    TempDir() {
-        static int counter = 0;
-        path_ = fs::temp_directory_path() /
-                ("r2c_test_cxr_synth_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-        fs::remove_all(path_);
-        fs::create_directories(path_);
-    }
-    ~TempDir() { fs::remove_all(path_); }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    std::string str() const { return path_.string(); }
-    std::string file(const std::string& name) const { return (path_ / name).string(); }
-
-  private:
-    fs::path path_;
-};
+using test::TempDir;
 
 Image synth(std::uint64_t seed, bool covid, int size = 96) {
     Rng rng(seed);

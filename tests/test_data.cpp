@@ -13,6 +13,7 @@
 #include "data/transform.h"
 #include "engine/atomic_file.h"
 #include "engine/error.h"
+#include "tests/support.h"
 
 using namespace r2c;
 using Catch::Contains;
@@ -20,29 +21,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// A fresh directory under the system temp directory, removed with its contents at scope exit.
-class TempDir {
-  public:
-    TempDir() {
-        static int counter = 0;
-        path_ = fs::temp_directory_path() /
-                ("r2c_test_data_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-        fs::remove_all(path_);
-        fs::create_directories(path_);
-    }
-    ~TempDir() { fs::remove_all(path_); }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    std::string str() const { return path_.string(); }
-    std::string file(const std::string& name) const {
-        const fs::path p = path_ / name;
-        fs::create_directories(p.parent_path());
-        return p.string();
-    }
-
-  private:
-    fs::path path_;
-};
+using test::TempDir;
 
 ImageF from_rows(const std::vector<std::vector<float>>& rows) {
     ImageF im(static_cast<int>(rows[0].size()), static_cast<int>(rows.size()), 1);
@@ -71,7 +50,7 @@ Image tagged_image(int id, int w = 20, int h = 16) {
 void write_images(const TempDir& dir, const std::string& folder, const std::vector<std::string>& names) {
     int id = 0;
     for (const std::string& n : names)
-        write_png(dir.file(folder + "/" + n), tagged_image(++id));
+        write_png(dir.new_file(folder + "/" + n), tagged_image(++id));
 }
 
 std::vector<std::string> names_of(const std::vector<Sample>& s) {
@@ -159,7 +138,7 @@ TEST_CASE("dataset folders: recursive sorted listing, labels from the path, clea
     TempDir dir;
     write_images(dir, "trainA",
                  {"normal_2.png", "covid_1.PNG", "sub/covid/x.jpeg", "COVID_3.png", "b/normal.jpg"});
-    write_file_atomic(dir.file("trainA/readme.txt"), "not an image");
+    write_file_atomic(dir.new_file("trainA/readme.txt"), "not an image");
     const std::vector<Sample> a = list_domain(dir.str(), "trainA");
     CHECK(names_of(a) == std::vector<std::string>{"COVID_3.png", "b/normal.jpg", "covid_1.PNG",
                                                   "normal_2.png", "sub/covid/x.jpeg"});
@@ -177,7 +156,7 @@ TEST_CASE("dataset folders: recursive sorted listing, labels from the path, clea
 
     CHECK_THROWS_WITH(list_domain(dir.str(), "testA"), Contains("testA") && Contains("does not exist"));
     fs::create_directories(dir.str() + "/trainB/empty_sub");
-    write_file_atomic(dir.file("trainB/notes.txt"), "x");
+    write_file_atomic(dir.new_file("trainB/notes.txt"), "x");
     CHECK_THROWS_WITH(list_domain(dir.str(), "trainB"),
                       Contains("trainB") && Contains("holds no image files"));
     CHECK_THROWS_WITH(list_domain(dir.str(), "trainA/readme.txt"), Contains("is not a folder"));
@@ -263,7 +242,7 @@ TEST_CASE("training batches are fixed by the seed and the epoch", "[loader]") {
 TEST_CASE("an undecodable file is skipped, reported once and counted", "[loader]") {
     TempDir dir;
     write_images(dir, "trainA", {"a1.png", "a2.png"});
-    write_file_atomic(dir.file("trainA/broken.png"), "\x89PNG\r\n\x1a\n but nothing after");
+    write_file_atomic(dir.new_file("trainA/broken.png"), "\x89PNG\r\n\x1a\n but nothing after");
     write_images(dir, "trainB", {"b1.png", "b2.png", "b3.png", "b4.png"});
     TrainLoader loader(list_domain(dir.str(), "trainA"), list_domain(dir.str(), "trainB"),
                        small_options(1, 1));
@@ -273,8 +252,8 @@ TEST_CASE("an undecodable file is skipped, reported once and counted", "[loader]
     CHECK(loader.skipped_files() == 1);
 
     // Every file of a domain bad: an error naming the folder.
-    write_file_atomic(dir.file("bad/trainA/x.png"), "junk");
-    write_file_atomic(dir.file("bad/trainA/y.jpg"), "");
+    write_file_atomic(dir.new_file("bad/trainA/x.png"), "junk");
+    write_file_atomic(dir.new_file("bad/trainA/y.jpg"), "");
     write_images(dir, "bad/trainB", {"b1.png"});
     TrainLoader hopeless(list_domain(dir.str() + "/bad", "trainA"), list_domain(dir.str() + "/bad", "trainB"),
                          small_options(1, 0));
@@ -285,7 +264,7 @@ TEST_CASE("test batches keep the listing order and resize to crop_size", "[loade
     TempDir dir;
     write_images(dir, "testA",
                  {"covid_1.png", "covid_2.png", "normal_1.png", "normal_2.png", "normal_3.png"});
-    write_file_atomic(dir.file("testA/covid_0_broken.png"), "garbage");
+    write_file_atomic(dir.new_file("testA/covid_0_broken.png"), "garbage");
     LoaderOptions o = small_options(2, 0);
     TestLoader loader(list_domain(dir.str(), "testA"), o);
     std::vector<std::string> names;

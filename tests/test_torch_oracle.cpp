@@ -60,25 +60,7 @@ std::string torch_python_or_skip() {
     return "";
 }
 
-// A fresh directory under the system temp directory, removed with everything in it on destruction.
-class TempDir {
-  public:
-    TempDir() {
-        std::string pattern = (fs::temp_directory_path() / "r2c_torch_oracle_XXXXXX").string();
-        R2C_CHECK(mkdtemp(pattern.data()) != nullptr, "mkdtemp failed for ", pattern);
-        path_ = pattern;
-    }
-    ~TempDir() {
-        std::error_code ignored;
-        fs::remove_all(path_, ignored);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    const fs::path& path() const { return path_; }
-
-  private:
-    fs::path path_;
-};
+using test::TempDir;
 
 // Raw little-endian float64, byte by byte so that the host's byte order does not matter.
 void write_f64(const fs::path& file, const std::vector<double>& values) {
