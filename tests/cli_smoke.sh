@@ -54,6 +54,7 @@ rows=$(($(wc -l < "$run/losses.csv") - 1))
 ((rows == 24)) || fail "loss log has $rows rows, expected 24"
 [[ "$(tail -1 "$run/losses.csv" | cut -d, -f1)" == 24 ]] || fail "last logged iteration is not 24"
 [[ -f "$run/losses.png" && -f "$run/samples/iter-24.png" ]] || fail "missing loss plot or sample grid"
+grep -q '"q": "2"' "$run/settings.json" || fail "settings.json does not record the run's settings"
 (($(ls "$run/checkpoints" | wc -l) <= 5)) || fail "more than 5 checkpoints kept"
 
 "$r2c" test --datasets_dir "$data" --output_dir "$run" --crop_size 32 --saveImages > "$work/test.log" ||

@@ -95,3 +95,16 @@ TEST_CASE("construction is reproducible from the seed", "[models]") {
         CHECK(g1->parameters()[i].second.to_vector() == g2->parameters()[i].second.to_vector());
     CHECK_THROWS_WITH(parse_method("cnn"), Catch::Contains("cnn"));
 }
+
+TEST_CASE("at the paper's 256x256 the networks give 256x256 images and 32x32 patch maps", "[models]") {
+    Rng rng(3);
+    const Tensor x = Tensor::uniform({1, 3, 256, 256}, -1, 1, rng);
+    NoGradGuard no_grad;
+    for (Method m : {Method::Operational, Method::Convolutional, Method::ConvolutionalLight}) {
+        INFO(method_name(m));
+        const GeneratorOutput out = make_generator(m, 3, rng)->forward(x);
+        CHECK(out.image.shape() == Shape{1, 3, 256, 256});
+        CHECK(out.probs.shape() == Shape{1, 2});
+        CHECK(make_discriminator(m, 3, rng)->forward(x).shape() == Shape{1, 1, 32, 32});
+    }
+}

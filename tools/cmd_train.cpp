@@ -6,6 +6,7 @@
 #include <csignal>
 #include <cstdio>
 #include <iostream>
+#include <nlohmann/json.hpp>
 
 #include "data/image_io.h"
 #include "data/loader.h"
@@ -68,6 +69,15 @@ void print_progress(std::int64_t it, std::int64_t total, std::int64_t epoch, std
         rate, format_duration(rate > 0 ? (total - it) / rate : 0).c_str(), value_of(log, "g_total"),
         value_of(log, "d_total"), value_of(log, "cycle_A2B2A") + value_of(log, "cycle_B2A2B"));
     std::cerr << (tty ? "\r" : "") << line << (tty ? "" : "\n") << std::flush;
+}
+
+// The run's settings, every option with the value in force, for people and scripts reading the folder.
+void write_settings(const std::string& path, const Args& args, const std::vector<OptionSpec>& specs) {
+    nlohmann::json j;
+    for (const OptionSpec& o : specs)
+        j[o.name] = args.str(o.name);
+    j["r2c_version"] = R2C_VERSION;
+    write_file_atomic(path, j.dump(2) + "\n");
 }
 
 }  // namespace
@@ -142,6 +152,7 @@ int cmd_train(const Args& args) {
 
     Trainer trainer(c);
     const bool resumed = run.resume(trainer);
+    write_settings(run.root() + "/settings.json", args, train_options());
     const std::int64_t total = c.epochs * per_epoch;
     const std::int64_t stop_at = max_iterations > 0 ? std::min(total, max_iterations) : total;
     std::cerr << "r2c train: " << method_name(c.method) << " q=" << c.q << ", " << a.size() << " + "
