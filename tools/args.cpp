@@ -61,6 +61,12 @@ bool Args::flag(const std::string& name) const {
     return values_.count(spec(name).name) > 0;
 }
 
+Device Args::device(const std::string& name) const {
+    const std::string v = str(name);
+    usage_check(v == "cpu" || v == "cuda", "--", name, " must be cpu or cuda, got '", v, "'");
+    return v == "cpu" ? Device::CPU : Device::CUDA;
+}
+
 std::int64_t Args::integer(const std::string& name, std::int64_t lo, std::int64_t hi) const {
     const std::string v = str(name);
     char* end = nullptr;

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/dtype.h"
 #include "engine/error.h"
 
 namespace r2c::cli {
@@ -34,6 +35,7 @@ class Args {
     std::int64_t integer(const std::string& name, std::int64_t lo, std::int64_t hi) const;
     double real(const std::string& name, double lo, double hi) const;
     bool flag(const std::string& name) const;
+    Device device(const std::string& name) const;  // "cpu" or "cuda"
 
     static std::string usage(const std::string& command, const std::vector<OptionSpec>& specs);
 

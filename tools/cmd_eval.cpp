@@ -24,13 +24,6 @@ namespace r2c::cli {
 
 namespace {
 
-Device device_option(const Args& args) {
-    const std::string s = args.str("device");
-    if (s == "cpu") return Device::CPU;
-    if (s == "cuda") return Device::CUDA;
-    throw UsageError("--device must be cpu or cuda, got '" + s + "'");
-}
-
 // --checkpoint FILE, else the newest checkpoint of the run in --output_dir.
 std::string checkpoint_option(const Args& args) {
     if (!args.str("checkpoint").empty()) return args.str("checkpoint");
@@ -117,7 +110,7 @@ const std::vector<OptionSpec>& test_options() {
 }
 
 int cmd_test(const Args& args) {
-    const Device device = device_option(args);
+    const Device device = args.device("device");
     LoaderOptions lo;
     lo.crop_size = static_cast<int>(args.integer("crop_size", 8, 8192));
     lo.batch_size = static_cast<int>(args.integer("batch_size", 1, 4096));
@@ -207,7 +200,7 @@ const std::vector<OptionSpec>& restore_options() {
 }
 
 int cmd_restore(const Args& args) {
-    const Device device = device_option(args);
+    const Device device = args.device("device");
     const int size = static_cast<int>(args.integer("size", 8, 8192));
     const int times = static_cast<int>(args.integer("iterations", 1, 16));
     const std::string input = args.str("input"), output = args.str("output");

@@ -26,12 +26,6 @@ extern "C" void on_stop_signal(int) {
     g_stop = true;
 }
 
-Device parse_device(const std::string& s) {
-    if (s == "cpu") return Device::CPU;
-    if (s == "cuda") return Device::CUDA;
-    throw UsageError("--device must be cpu or cuda, got '" + s + "'");
-}
-
 std::string format_duration(double seconds) {
     const long s = static_cast<long>(seconds);
     char buf[32];
@@ -124,7 +118,7 @@ int cmd_train(const Args& args) {
     c.weights.identity = args.real("identity_loss_weight", 0.0, 1e6);
     c.weights.class_weight = args.real("class_loss_weight", 0.0, 1e6);
     c.pool_size = static_cast<int>(args.integer("pool_size", 0, 100000));
-    c.device = parse_device(args.str("device"));
+    c.device = args.device("device");
     c.seed = static_cast<std::uint64_t>(args.integer("seed", 0, INT64_MAX));
     const std::string on_nan = args.str("on_nan");
     if (on_nan != "stop" && on_nan != "skip")
