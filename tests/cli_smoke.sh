@@ -12,6 +12,7 @@ fail() { echo "FAILED: $*" >&2; exit 1; }
 
 data=$work/data
 if [[ -n "$cxr" && -f "$cxr/labels.csv" ]]; then
+    cxr=$(cd "$cxr" && pwd)  # the links below must not depend on where they are made
     echo "using real images from $cxr"
     mkdir -p "$data/trainA" "$data/trainB" "$data/testA"
     mapfile -t covid < <(ls "$cxr/radiography" | grep '^covid' | head -12)
