@@ -7,13 +7,21 @@
 
 #include "engine/error.h"
 
-#define R2C_CUDA_CHECK(call, op)                                                                     \
-    do {                                                                                             \
-        cudaError_t r2c_err_ = (call);                                                               \
-        if (r2c_err_ != cudaSuccess)                                                                 \
+#define R2C_CUDA_CHECK(call, op)                                                                       \
+    do {                                                                                               \
+        cudaError_t r2c_err_ = (call);                                                                 \
+        if (r2c_err_ != cudaSuccess)                                                                   \
             throw ::r2c::Error(std::string(op) + ": " #call " failed: " + cudaGetErrorName(r2c_err_) + \
-                               " (" + cudaGetErrorString(r2c_err_) + ")");                          \
+                               " (" + cudaGetErrorString(r2c_err_) + ")");                             \
     } while (0)
+
+// A kernel launch: R2C_LAUNCH(grid, block, shared_bytes, stream, kernel)(args...). Under the CPU
+// emulator (kernels/emulator/) the same line runs the kernel there.
+#ifdef R2C_CUDA_EMULATION
+#define R2C_LAUNCH(grid, block, smem, stream, ...) ::r2c_emu::launch(grid, block, smem, stream, __VA_ARGS__)
+#else
+#define R2C_LAUNCH(grid, block, smem, stream, ...) __VA_ARGS__<<<grid, block, smem, stream>>>
+#endif
 
 // After a kernel launch: reports launch-configuration errors immediately.
 #define R2C_CUDA_LAUNCH_CHECK(op) R2C_CUDA_CHECK(cudaGetLastError(), op)

@@ -56,7 +56,7 @@ __global__ void activation_backward_kernel(OperActivation act, const float* y, c
 }  // namespace
 
 void bias_grad(const float* dz, float* db, int n, int channels, int hw, int q, cudaStream_t stream) {
-    bias_grad_kernel<<<channels, kThreads, 0, stream>>>(dz, db, n, channels, hw, q);
+    R2C_LAUNCH(channels, kThreads, 0, stream, bias_grad_kernel)(dz, db, n, channels, hw, q);
     R2C_CUDA_LAUNCH_CHECK("bias_grad_kernel");
 }
 
@@ -64,8 +64,9 @@ void activation_backward(OperActivation act, const float* y, const float* dy, fl
                          cudaStream_t stream) {
     if (n == 0) return;
     const std::size_t blocks = (n + kThreads - 1) / kThreads;
-    activation_backward_kernel<<<static_cast<unsigned>(blocks < 65535 ? blocks : 65535), kThreads, 0,
-                                 stream>>>(act, y, dy, dz, n);
+    R2C_LAUNCH(static_cast<unsigned>(blocks < 65535 ? blocks : 65535), kThreads, 0, stream,
+               activation_backward_kernel)
+    (act, y, dy, dz, n);
     R2C_CUDA_LAUNCH_CHECK("activation_backward_kernel");
 }
 

@@ -202,42 +202,46 @@ __global__ void naive_transpose_backward_weights_kernel(OperConvGeometry g, cons
 
 void naive_forward(const OperConvGeometry& g, const float* x, const float* w, const float* b, float* y,
                    OperActivation act, cudaStream_t stream) {
-    naive_forward_kernel<<<blocks_for(g.N * g.Cout * g.Hout * g.Wout), kThreads, 0, stream>>>(g, x, w, b, y,
-                                                                                              act);
+    R2C_LAUNCH(blocks_for(g.N * g.Cout * g.Hout * g.Wout), kThreads, 0, stream, naive_forward_kernel)
+    (g, x, w, b, y, act);
     R2C_CUDA_LAUNCH_CHECK("naive_forward_kernel");
 }
 
 void naive_backward_data(const OperConvGeometry& g, const float* x, const float* w, const float* dz,
                          float* dx, cudaStream_t stream) {
-    naive_backward_data_kernel<<<blocks_for(g.N * g.Cin * g.H * g.W), kThreads, 0, stream>>>(g, x, w, dz, dx);
+    R2C_LAUNCH(blocks_for(g.N * g.Cin * g.H * g.W), kThreads, 0, stream, naive_backward_data_kernel)
+    (g, x, w, dz, dx);
     R2C_CUDA_LAUNCH_CHECK("naive_backward_data_kernel");
 }
 
 void naive_backward_weights(const OperConvGeometry& g, const float* x, const float* dz, float* dw,
                             cudaStream_t stream) {
-    naive_backward_weights_kernel<<<blocks_for(g.Q * g.Cout * g.Cin * g.k * g.k), kThreads, 0, stream>>>(
-        g, x, dz, dw);
+    R2C_LAUNCH(blocks_for(g.Q * g.Cout * g.Cin * g.k * g.k), kThreads, 0, stream,
+               naive_backward_weights_kernel)
+    (g, x, dz, dw);
     R2C_CUDA_LAUNCH_CHECK("naive_backward_weights_kernel");
 }
 
 void naive_transpose_forward(const OperConvGeometry& g, const float* x, const float* w, const float* b,
                              float* y, OperActivation act, cudaStream_t stream) {
-    naive_transpose_forward_kernel<<<blocks_for(g.N * g.Cout * g.Hout * g.Wout), kThreads, 0, stream>>>(
-        g, x, w, b, y, act);
+    R2C_LAUNCH(blocks_for(g.N * g.Cout * g.Hout * g.Wout), kThreads, 0, stream,
+               naive_transpose_forward_kernel)
+    (g, x, w, b, y, act);
     R2C_CUDA_LAUNCH_CHECK("naive_transpose_forward_kernel");
 }
 
 void naive_transpose_backward_data(const OperConvGeometry& g, const float* x, const float* w, const float* dz,
                                    float* dx, cudaStream_t stream) {
-    naive_transpose_backward_data_kernel<<<blocks_for(g.N * g.Cin * g.H * g.W), kThreads, 0, stream>>>(
-        g, x, w, dz, dx);
+    R2C_LAUNCH(blocks_for(g.N * g.Cin * g.H * g.W), kThreads, 0, stream, naive_transpose_backward_data_kernel)
+    (g, x, w, dz, dx);
     R2C_CUDA_LAUNCH_CHECK("naive_transpose_backward_data_kernel");
 }
 
 void naive_transpose_backward_weights(const OperConvGeometry& g, const float* x, const float* dz, float* dw,
                                       cudaStream_t stream) {
-    naive_transpose_backward_weights_kernel<<<blocks_for(g.Q * g.Cin * g.Cout * g.k * g.k), kThreads, 0,
-                                              stream>>>(g, x, dz, dw);
+    R2C_LAUNCH(blocks_for(g.Q * g.Cin * g.Cout * g.k * g.k), kThreads, 0, stream,
+               naive_transpose_backward_weights_kernel)
+    (g, x, dz, dw);
     R2C_CUDA_LAUNCH_CHECK("naive_transpose_backward_weights_kernel");
 }
 

@@ -176,7 +176,7 @@ inline dim3 tile_grid(const char* kernel, int rows, int cols, int z, int bm, int
 template <class Prob, int kQ, class T>
 void launch_tiled(const Prob& prob, const char* kernel, int rows, int cols, int z, cudaStream_t stream) {
     const dim3 grid = tile_grid(kernel, rows, cols, z, T::BM, T::BN);
-    oper_tiled_kernel<Prob, kQ, T><<<grid, T::kThreads, 0, stream>>>(prob);
+    R2C_LAUNCH(grid, T::kThreads, 0, stream, oper_tiled_kernel<Prob, kQ, T>)(prob);
     R2C_CUDA_LAUNCH_CHECK(detail::concat(kernel, " (tiled ", T::BM, "x", T::BN, ", Q=", kQ, ")"));
 }
 

@@ -186,7 +186,7 @@ __global__ void __launch_bounds__(WmmaTile::kThreads) oper_wmma_kernel(const Pro
 template <class Prob, int kQ, class Prec>
 void launch_wmma(const Prob& prob, const char* kernel, int rows, int cols, int z, cudaStream_t stream) {
     const dim3 grid = tile_grid(kernel, rows, cols, z, WmmaTile::BM, WmmaTile::BN);
-    oper_wmma_kernel<Prob, kQ, Prec><<<grid, WmmaTile::kThreads, 0, stream>>>(prob);
+    R2C_LAUNCH(grid, WmmaTile::kThreads, 0, stream, oper_wmma_kernel<Prob, kQ, Prec>)(prob);
     R2C_CUDA_LAUNCH_CHECK(
         detail::concat(kernel, " (wmma ", std::is_same_v<Prec, Tf32> ? "tf32" : "bf16", ", Q=", kQ, ")"));
 }

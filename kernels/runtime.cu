@@ -8,7 +8,9 @@
 
 namespace r2c::cuda {
 
-bool compiled() { return true; }
+bool compiled() {
+    return true;
+}
 
 bool available() {
     static const bool ok = [] {
@@ -82,19 +84,21 @@ unsigned grid_for(std::size_t n) {
 void fill(void* dst, std::size_t n, double value, DType dtype) {
     if (n == 0) return;
     if (dtype == DType::F32)
-        fill_kernel<<<grid_for(n), 256>>>(static_cast<float*>(dst), n, static_cast<float>(value));
+        R2C_LAUNCH(grid_for(n), 256, 0, nullptr, fill_kernel<float>)
+        (static_cast<float*>(dst), n, static_cast<float>(value));
     else
-        fill_kernel<<<grid_for(n), 256>>>(static_cast<double*>(dst), n, value);
+        R2C_LAUNCH(grid_for(n), 256, 0, nullptr, fill_kernel<double>)(static_cast<double*>(dst), n, value);
     R2C_CUDA_LAUNCH_CHECK("cuda::fill");
 }
 
 void axpy(void* y, const void* x, std::size_t n, double alpha, DType dtype) {
     if (n == 0) return;
     if (dtype == DType::F32)
-        axpy_kernel<<<grid_for(n), 256>>>(static_cast<float*>(y), static_cast<const float*>(x), n,
-                                          static_cast<float>(alpha));
+        R2C_LAUNCH(grid_for(n), 256, 0, nullptr, axpy_kernel<float>)
+        (static_cast<float*>(y), static_cast<const float*>(x), n, static_cast<float>(alpha));
     else
-        axpy_kernel<<<grid_for(n), 256>>>(static_cast<double*>(y), static_cast<const double*>(x), n, alpha);
+        R2C_LAUNCH(grid_for(n), 256, 0, nullptr, axpy_kernel<double>)
+        (static_cast<double*>(y), static_cast<const double*>(x), n, alpha);
     R2C_CUDA_LAUNCH_CHECK("cuda::axpy");
 }
 

@@ -1,0 +1,368 @@
+// The CUDA emulator's scheduler and runtime (kernels/emulator/cuda_runtime.h describes the model).
+#include <ucontext.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "cuda_runtime.h"
+
+thread_local uint3 threadIdx{0, 0, 0};
+thread_local uint3 blockIdx{0, 0, 0};
+thread_local dim3 blockDim;
+thread_local dim3 gridDim;
+
+struct CUstream_st {};
+
+namespace r2c_emu {
+
+namespace {
+
+constexpr std::size_t kStackBytes = 64 * 1024;
+constexpr unsigned kMaxThreads = 1024;
+constexpr std::size_t kLaneBytes = 16;
+
+enum class State { Runnable, AtBarrier, AtWarp, Done };
+
+struct Fiber {
+    ucontext_t ctx;
+    State state = State::Runnable;
+    int parity = 0;  // which of the two exchange buffers this lane's next warp exchange uses
+};
+
+// The threads of the block being run on this OS thread.
+struct Block {
+    ucontext_t main;
+    std::vector<Fiber> fibers;
+    std::unique_ptr<char[]> stacks;
+    std::size_t stack_count = 0;
+    std::vector<unsigned char> exchange;  // [warp][parity][lane][kLaneBytes]
+    int current = 0;
+    void (*body)(void*) = nullptr;
+    void* ctx = nullptr;
+};
+
+thread_local Block* tl_block = nullptr;
+thread_local cudaError_t tl_last_error = cudaSuccess;
+
+void fiber_entry() {
+    Block* b = tl_block;
+    b->body(b->ctx);
+    b->fibers[b->current].state = State::Done;
+}  // returns to b->main through uc_link
+
+void suspend(State s) {
+    Block* b = tl_block;
+    Fiber& f = b->fibers[b->current];
+    f.state = s;
+    swapcontext(&f.ctx, &b->main);
+}
+
+void set_thread_index(unsigned t) {
+    threadIdx = {t % blockDim.x, t / blockDim.x % blockDim.y, t / (blockDim.x * blockDim.y)};
+}
+
+// Releases the threads waiting at a complete barrier; false when none was complete (a deadlock if no
+// thread can run either).
+bool release(Block& b) {
+    const int n = static_cast<int>(b.fibers.size());
+    bool released = false;
+    bool all_at_barrier = true, any_at_barrier = false;
+    for (const Fiber& f : b.fibers) {
+        if (f.state == State::AtBarrier) any_at_barrier = true;
+        if (f.state != State::AtBarrier && f.state != State::Done) all_at_barrier = false;
+    }
+    if (any_at_barrier && all_at_barrier) {
+        for (Fiber& f : b.fibers)
+            if (f.state == State::AtBarrier) f.state = State::Runnable;
+        released = true;
+    }
+    for (int w = 0; w * warpSize < n; ++w) {
+        bool all = true, any = false;
+        for (int i = w * warpSize; i < n && i < (w + 1) * warpSize; ++i) {
+            if (b.fibers[i].state == State::AtWarp) any = true;
+            if (b.fibers[i].state != State::AtWarp && b.fibers[i].state != State::Done) all = false;
+        }
+        if (!any || !all) continue;
+        for (int i = w * warpSize; i < n && i < (w + 1) * warpSize; ++i)
+            if (b.fibers[i].state == State::AtWarp) b.fibers[i].state = State::Runnable;
+        released = true;
+    }
+    return released;
+}
+
+// Runs the threads of one block to completion; false on a deadlock (threads waiting at barriers that
+// the others never reach).
+bool run_block(Block& b, unsigned threads) {
+    if (b.stack_count < threads) {
+        b.stacks.reset(new char[threads * kStackBytes]);
+        b.stack_count = threads;
+    }
+    b.fibers.assign(threads, Fiber{});
+    b.exchange.assign(std::size_t((threads + warpSize - 1) / warpSize) * 2 * warpSize * kLaneBytes, 0);
+    for (unsigned i = 0; i < threads; ++i) {
+        Fiber& f = b.fibers[i];
+        getcontext(&f.ctx);
+        f.ctx.uc_stack.ss_sp = b.stacks.get() + i * kStackBytes;
+        f.ctx.uc_stack.ss_size = kStackBytes;
+        f.ctx.uc_link = &b.main;
+        makecontext(&f.ctx, fiber_entry, 0);
+    }
+    for (;;) {
+        bool ran = false, live = false;
+        for (unsigned i = 0; i < threads; ++i) {
+            if (b.fibers[i].state != State::Runnable) continue;
+            b.current = static_cast<int>(i);
+            set_thread_index(i);
+            swapcontext(&b.main, &b.fibers[i].ctx);
+            ran = true;
+        }
+        for (const Fiber& f : b.fibers)
+            if (f.state != State::Done) live = true;
+        if (!live) return true;
+        if (!release(b) && !ran) return false;
+    }
+}
+
+std::mutex g_memory_mutex;
+std::unordered_map<void*, std::size_t> g_allocations;
+std::size_t g_allocated = 0;
+
+std::size_t memory_limit() {
+    static const std::size_t limit = [] {
+        const char* mb = std::getenv("R2C_EMULATOR_MEMORY_MB");
+        return (mb != nullptr ? std::strtoull(mb, nullptr, 10) : std::size_t(8192)) << 20;
+    }();
+    return limit;
+}
+
+cudaError_t fail(cudaError_t e) {
+    tl_last_error = e;
+    return e;
+}
+
+}  // namespace
+
+void syncthreads() {
+    suspend(State::AtBarrier);
+}
+
+void warp_exchange(const void* value, void* out, std::size_t bytes, int src_lane) {
+    Block* b = tl_block;
+    const int me = b->current;
+    const int warp = me / warpSize, lane = me % warpSize;
+    Fiber& f = b->fibers[me];
+    unsigned char* buf = b->exchange.data() + (std::size_t(warp) * 2 + f.parity) * warpSize * kLaneBytes;
+    std::memcpy(buf + lane * kLaneBytes, value, bytes);
+    f.parity ^= 1;
+    suspend(State::AtWarp);
+    const int n = static_cast<int>(b->fibers.size());
+    const int src = warp * warpSize + src_lane;
+    const bool valid = src_lane >= 0 && src_lane < warpSize && src < n;  // lanes past a partial warp's end
+    std::memcpy(out, buf + (valid ? src_lane : lane) * kLaneBytes, bytes);
+}
+
+void run_grid(dim3 grid, dim3 block, void (*body)(void*), void* ctx) {
+    const unsigned long long threads = 1ull * block.x * block.y * block.z;
+    if (threads == 0 || threads > kMaxThreads || block.z > 64 || grid.x == 0 || grid.y == 0 || grid.z == 0 ||
+        grid.y > 65535 || grid.z > 65535 || grid.x > 0x7fffffffu) {
+        tl_last_error = cudaErrorInvalidConfiguration;
+        return;
+    }
+    const long long blocks = 1ll * grid.x * grid.y * grid.z;
+    bool deadlock = false;
+#pragma omp parallel for schedule(dynamic) reduction(|| : deadlock)
+    for (long long i = 0; i < blocks; ++i) {
+        thread_local Block b;
+        tl_block = &b;
+        b.body = body;
+        b.ctx = ctx;
+        gridDim = grid;
+        blockDim = block;
+        blockIdx = {static_cast<unsigned>(i % grid.x), static_cast<unsigned>(i / grid.x % grid.y),
+                    static_cast<unsigned>(i / (1ll * grid.x * grid.y))};
+        if (!run_block(b, static_cast<unsigned>(threads))) {
+            std::fprintf(stderr, "CUDA emulator: block (%u,%u,%u) deadlocked at a barrier\n", blockIdx.x,
+                         blockIdx.y, blockIdx.z);
+            deadlock = true;
+        }
+    }
+    if (deadlock) tl_last_error = cudaErrorLaunchFailure;
+}
+
+}  // namespace r2c_emu
+
+using r2c_emu::fail;
+
+cudaError_t cudaGetDeviceCount(int* count) {
+    *count = 1;
+    return cudaSuccess;
+}
+
+cudaError_t cudaGetDevice(int* device) {
+    *device = 0;
+    return cudaSuccess;
+}
+
+cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
+    if (device != 0) return fail(cudaErrorInvalidDevice);
+    *prop = {};
+    std::snprintf(prop->name, sizeof prop->name, "CUDA emulator on the CPU");
+    prop->totalGlobalMem = r2c_emu::memory_limit();
+    prop->major = 8;
+    prop->minor = 0;
+    prop->multiProcessorCount = 4;
+    prop->maxThreadsPerBlock = static_cast<int>(r2c_emu::kMaxThreads);
+    return cudaSuccess;
+}
+
+cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int device) {
+    cudaDeviceProp p;
+    if (cudaGetDeviceProperties(&p, device) != cudaSuccess) return fail(cudaErrorInvalidDevice);
+    switch (attr) {
+        case cudaDevAttrMaxThreadsPerBlock:
+            *value = p.maxThreadsPerBlock;
+            return cudaSuccess;
+        case cudaDevAttrMultiProcessorCount:
+            *value = p.multiProcessorCount;
+            return cudaSuccess;
+        case cudaDevAttrComputeCapabilityMajor:
+            *value = p.major;
+            return cudaSuccess;
+        case cudaDevAttrComputeCapabilityMinor:
+            *value = p.minor;
+            return cudaSuccess;
+    }
+    return fail(cudaErrorInvalidValue);
+}
+
+cudaError_t cudaDeviceSynchronize() {
+    return cudaSuccess;
+}
+
+cudaError_t cudaGetLastError() {
+    const cudaError_t e = r2c_emu::tl_last_error;
+    r2c_emu::tl_last_error = cudaSuccess;
+    return e;
+}
+
+cudaError_t cudaPeekAtLastError() {
+    return r2c_emu::tl_last_error;
+}
+
+const char* cudaGetErrorName(cudaError_t e) {
+    switch (e) {
+        case cudaSuccess:
+            return "cudaSuccess";
+        case cudaErrorInvalidValue:
+            return "cudaErrorInvalidValue";
+        case cudaErrorMemoryAllocation:
+            return "cudaErrorMemoryAllocation";
+        case cudaErrorInvalidConfiguration:
+            return "cudaErrorInvalidConfiguration";
+        case cudaErrorInvalidDevice:
+            return "cudaErrorInvalidDevice";
+        case cudaErrorLaunchFailure:
+            return "cudaErrorLaunchFailure";
+    }
+    return "cudaErrorUnknown";
+}
+
+const char* cudaGetErrorString(cudaError_t e) {
+    switch (e) {
+        case cudaSuccess:
+            return "no error";
+        case cudaErrorInvalidValue:
+            return "invalid argument";
+        case cudaErrorMemoryAllocation:
+            return "out of memory";
+        case cudaErrorInvalidConfiguration:
+            return "invalid configuration argument";
+        case cudaErrorInvalidDevice:
+            return "invalid device ordinal";
+        case cudaErrorLaunchFailure:
+            return "unspecified launch failure";
+    }
+    return "unknown error";
+}
+
+cudaError_t cudaMalloc(void** p, std::size_t bytes) {
+    const std::size_t rounded = (bytes + 255) / 256 * 256;
+    std::lock_guard<std::mutex> lock(r2c_emu::g_memory_mutex);
+    if (rounded == 0 || r2c_emu::g_allocated + rounded > r2c_emu::memory_limit())
+        return fail(rounded == 0 ? cudaErrorInvalidValue : cudaErrorMemoryAllocation);
+    *p = std::aligned_alloc(256, rounded);
+    if (*p == nullptr) return fail(cudaErrorMemoryAllocation);
+    r2c_emu::g_allocations[*p] = rounded;
+    r2c_emu::g_allocated += rounded;
+    return cudaSuccess;
+}
+
+cudaError_t cudaFree(void* p) {
+    if (p == nullptr) return cudaSuccess;
+    std::lock_guard<std::mutex> lock(r2c_emu::g_memory_mutex);
+    const auto it = r2c_emu::g_allocations.find(p);
+    if (it == r2c_emu::g_allocations.end()) return fail(cudaErrorInvalidValue);
+    r2c_emu::g_allocated -= it->second;
+    r2c_emu::g_allocations.erase(it);
+    std::free(p);
+    return cudaSuccess;
+}
+
+cudaError_t cudaMallocHost(void** p, std::size_t bytes) {
+    *p = std::malloc(bytes == 0 ? 1 : bytes);
+    return *p != nullptr ? cudaSuccess : fail(cudaErrorMemoryAllocation);
+}
+
+cudaError_t cudaFreeHost(void* p) {
+    std::free(p);
+    return cudaSuccess;
+}
+
+cudaError_t cudaMemGetInfo(std::size_t* free_bytes, std::size_t* total_bytes) {
+    std::lock_guard<std::mutex> lock(r2c_emu::g_memory_mutex);
+    *total_bytes = r2c_emu::memory_limit();
+    *free_bytes = *total_bytes - r2c_emu::g_allocated;
+    return cudaSuccess;
+}
+
+cudaError_t cudaMemcpy(void* dst, const void* src, std::size_t bytes, cudaMemcpyKind) {
+    if (bytes != 0) std::memmove(dst, src, bytes);
+    return cudaSuccess;
+}
+
+cudaError_t cudaMemcpyAsync(void* dst, const void* src, std::size_t bytes, cudaMemcpyKind kind,
+                            cudaStream_t) {
+    return cudaMemcpy(dst, src, bytes, kind);
+}
+
+cudaError_t cudaMemset(void* p, int value, std::size_t bytes) {
+    if (bytes != 0) std::memset(p, value, bytes);
+    return cudaSuccess;
+}
+
+cudaError_t cudaMemsetAsync(void* p, int value, std::size_t bytes, cudaStream_t) {
+    return cudaMemset(p, value, bytes);
+}
+
+cudaError_t cudaStreamCreate(cudaStream_t* stream) {
+    *stream = new CUstream_st;
+    return cudaSuccess;
+}
+
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned) {
+    return cudaStreamCreate(stream);
+}
+
+cudaError_t cudaStreamDestroy(cudaStream_t stream) {
+    delete stream;
+    return cudaSuccess;
+}
+
+cudaError_t cudaStreamSynchronize(cudaStream_t) {
+    return cudaSuccess;
+}

@@ -1,0 +1,108 @@
+// The CUDA emulator itself (kernels/emulator/): block barriers, shared memory per block, warp shuffles,
+// atomics across blocks running in parallel, launch-configuration errors and deadlock detection. The
+// emulated kernel tests elsewhere rely on these; they exist only in a -DR2C_CUDA_EMULATION=ON build.
+#include <catch2/catch.hpp>
+
+#include <numeric>
+#include <vector>
+
+#include "tests/support.h"
+
+#ifdef R2C_CUDA_EMULATION
+#include "kernels/check.cuh"
+
+namespace {
+
+constexpr int kSlice = 64;
+
+// Reverses each block's slice through shared memory: correct only if the barrier holds every thread
+// until all have stored, and if each block has its own shared array.
+__global__ void reverse_kernel(const int* in, int* out) {
+    __shared__ int s[kSlice];
+    const int t = threadIdx.x, base = blockIdx.x * kSlice;
+    s[t] = in[base + t];
+    __syncthreads();
+    out[base + t] = s[kSlice - 1 - t];
+}
+
+// Lane 0 of each warp writes the warp's sum (shuffle down); every lane writes the butterfly sum (xor).
+__global__ void warp_sums_kernel(const float* in, float* down, float* butterfly) {
+    const int i = blockIdx.x * blockDim.x + threadIdx.x;
+    float d = in[i], b = in[i];
+    for (int off = 16; off > 0; off /= 2) {
+        d += __shfl_down_sync(0xffffffffu, d, off);
+        b += __shfl_xor_sync(0xffffffffu, b, off);
+    }
+    if (threadIdx.x % 32 == 0) down[i / 32] = d;
+    butterfly[i] = b;
+}
+
+__global__ void count_kernel(float* counter) {
+    atomicAdd(counter, 1.f);
+}
+
+// Odd lanes wait at the block barrier, even lanes at a shuffle: neither can complete.
+__global__ void deadlock_kernel(float* out) {
+    if (threadIdx.x % 2 == 1)
+        __syncthreads();
+    else
+        out[threadIdx.x] = __shfl_down_sync(0xffffffffu, 1.f, 1);
+}
+
+}  // namespace
+
+TEST_CASE("emulated barriers order shared-memory stores before loads, per block", "[emulator]") {
+    const int blocks = 5;
+    std::vector<int> in(blocks * kSlice), out(in.size(), -1);
+    std::iota(in.begin(), in.end(), 0);
+    R2C_LAUNCH(blocks, kSlice, 0, nullptr, reverse_kernel)(in.data(), out.data());
+    REQUIRE(cudaGetLastError() == cudaSuccess);
+    for (int b = 0; b < blocks; ++b)
+        for (int t = 0; t < kSlice; ++t)
+            REQUIRE(out[b * kSlice + t] == b * kSlice + kSlice - 1 - t);
+}
+
+TEST_CASE("emulated warp shuffles exchange values between lanes", "[emulator]") {
+    const int blocks = 3, threads = 96;
+    std::vector<float> in(blocks * threads), down(in.size() / 32, -1.f), butterfly(in.size(), -1.f);
+    for (std::size_t i = 0; i < in.size(); ++i)
+        in[i] = static_cast<float>(i % 7) + 0.5f;
+    R2C_LAUNCH(blocks, threads, 0, nullptr, warp_sums_kernel)(in.data(), down.data(), butterfly.data());
+    REQUIRE(cudaGetLastError() == cudaSuccess);
+    for (std::size_t w = 0; w < down.size(); ++w) {
+        const float expect = std::accumulate(in.begin() + w * 32, in.begin() + (w + 1) * 32, 0.f);
+        REQUIRE(down[w] == expect);
+        for (std::size_t lane = 0; lane < 32; ++lane)
+            REQUIRE(butterfly[w * 32 + lane] == expect);
+    }
+}
+
+TEST_CASE("emulated atomics add exactly across parallel blocks", "[emulator]") {
+    float counter = 0.f;
+    R2C_LAUNCH(dim3(40, 3), 128, 0, nullptr, count_kernel)(&counter);
+    REQUIRE(cudaGetLastError() == cudaSuccess);
+    REQUIRE(counter == 40.f * 3 * 128);
+}
+
+TEST_CASE("the emulator reports bad launch configurations and barrier deadlocks as CUDA errors",
+          "[emulator]") {
+    float counter = 0.f;
+    R2C_LAUNCH(1, 2048, 0, nullptr, count_kernel)(&counter);
+    REQUIRE(cudaGetLastError() == cudaErrorInvalidConfiguration);
+    REQUIRE(counter == 0.f);
+    R2C_LAUNCH(dim3(1, 70000), 32, 0, nullptr, count_kernel)(&counter);
+    REQUIRE(cudaGetLastError() == cudaErrorInvalidConfiguration);
+    REQUIRE(cudaGetLastError() == cudaSuccess);  // reading the error clears it
+
+    std::vector<float> out(32, 0.f);
+    R2C_LAUNCH(1, 32, 0, nullptr, deadlock_kernel)(out.data());
+    REQUIRE(cudaGetLastError() == cudaErrorLaunchFailure);
+}
+
+#else
+
+TEST_CASE("the CUDA emulator", "[emulator]") {
+    test::skip("not an emulation build (configure with -DR2C_CUDA_EMULATION=ON to test the CUDA emulator)");
+}
+
+#endif
