@@ -2,6 +2,11 @@
 
 #include <cmath>
 #include <set>
+#include <vector>
+
+#ifdef R2C_WITH_CUDA
+#include "kernels/adam.h"
+#endif
 
 namespace r2c {
 
@@ -117,8 +122,8 @@ void Adam::step() {
         const Tensor g = params_[i].grad();
         if (!g.defined()) continue;
         any_grad = true;
-        R2C_CHECK(params_[i].device() == Device::CPU, "Adam::step: parameter ", i, " is ", params_[i].str(),
-                  "; the CUDA Adam kernel is not implemented yet");
+        R2C_CHECK(params_[i].device() == Device::CPU || params_[i].dtype() == DType::F32,
+                  "Adam::step: parameter ", i, " is ", params_[i].str(), "; CUDA parameters must be float32");
         R2C_CHECK(g.shape() == params_[i].shape() && g.dtype() == params_[i].dtype() &&
                       g.device() == params_[i].device(),
                   "Adam::step: parameter ", i, " is ", params_[i].str(), " but its gradient is ", g.str());
@@ -127,13 +132,31 @@ void Adam::step() {
 
     const double rate = lr();
     const std::int64_t t = iterations_ + 1;
+#ifdef R2C_WITH_CUDA
+    std::vector<cuda::AdamTensor> on_device;
+#endif
     for (std::size_t i = 0; i < params_.size(); ++i) {
-        if (!params_[i].grad().defined()) continue;
+        const Tensor g = params_[i].grad();
+        if (!g.defined()) continue;
+#ifdef R2C_WITH_CUDA
+        if (params_[i].device() == Device::CUDA) {
+            const auto f = [](const Tensor& x) { return static_cast<float*>(x.raw_data()); };
+            on_device.push_back({f(params_[i]), f(m_[i]), f(v_[i]), f(g), params_[i].numel()});
+            continue;
+        }
+#endif
         if (params_[i].dtype() == DType::F32)
             apply_update(params_[i], m_[i], v_[i], coefficients<float>(rate, options_, t));
         else
             apply_update(params_[i], m_[i], v_[i], coefficients<double>(rate, options_, t));
     }
+#ifdef R2C_WITH_CUDA
+    if (!on_device.empty()) {
+        const Coefficients<float> c = coefficients<float>(rate, options_, t);
+        cuda::adam_update(on_device.data(), static_cast<int>(on_device.size()),
+                          {c.alpha, c.one_minus_beta1, c.one_minus_beta2, c.epsilon});
+    }
+#endif
     iterations_ = t;
 }
 

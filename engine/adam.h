@@ -52,7 +52,8 @@ class Adam {
 
     // Updates the parameters that have a gradient; those without one, and their moments, are left as they
     // are. At least one parameter must have a gradient (Keras raises otherwise). The update works on the
-    // raw buffers and records nothing for autograd. CPU only for now: a CUDA parameter is an error.
+    // raw buffers and records nothing for autograd. CUDA parameters (float32) are updated together by one
+    // multi-tensor kernel launch (kernels/adam.h).
     void step();
     // Drops every parameter's gradient.
     void zero_grad();

@@ -10,14 +10,24 @@
 
 namespace r2c::cuda {
 
-bool compiled();    // the engine was built with CUDA
-bool available();   // compiled and a usable device is present
+bool compiled();         // the engine was built with CUDA
+bool available();        // compiled and a usable device is present
 std::string describe();  // one line per device, or why there is none
 
 CachingAllocator& allocator();  // throws when CUDA is not available
 
 enum class CopyKind { HostToDevice, DeviceToHost, DeviceToDevice };
 void copy(void* dst, const void* src, std::size_t bytes, CopyKind kind);
+
+// The arithmetic the CUDA operational convolutions may use: FP32 exact (CUDA cores), or tensor cores with
+// TF32 or BF16 operands and FP32 accumulation. A process-wide setting (engine/device.cpp), TF32 unless set;
+// layers too narrow for tensor cores, and devices older than sm_80, compute in FP32 whatever is set.
+enum class MathPrecision { FP32, TF32, BF16 };
+void set_math_precision(MathPrecision p);
+MathPrecision math_precision();
+const char* math_precision_name(MathPrecision p);
+// "fp32", "tf32" or "bf16"; throws r2c::Error naming the accepted values otherwise.
+MathPrecision parse_math_precision(const std::string& name);
 
 // Elementwise helpers used by the engine itself (gradient accumulation, fills).
 void fill(void* dst, std::size_t n, double value, DType dtype);

@@ -13,6 +13,7 @@
 #include "engine/autograd.h"
 #include "engine/ops.h"
 #include "engine/ops/common.h"
+#include "engine/ops/conv_cuda.h"
 #include "engine/ops/im2col.h"
 
 #ifdef _OPENMP
@@ -87,7 +88,6 @@ OperShape check_oper_args(const char* op, const Tensor& x, const Tensor& w, cons
     R2C_CHECK(!b.defined() || (b.dim(0) == s.q && b.dim(1) == s.cout), op, ": b ", b.str(),
               " must be [Q,Cout] = [", s.q, ",", s.cout, "] for w ", w.str());
     R2C_CHECK(stride >= 1, op, ": stride must be >= 1, got ", stride);
-    if (x.device() == Device::CUDA) ops::no_cuda_kernel(op);
     return s;
 }
 
@@ -434,6 +434,9 @@ Tensor record_oper(Tensor y, const char* op, const Tensor& x, const Tensor& w, c
 Tensor oper_conv2d(const Tensor& x, const Tensor& w, const Tensor& b, int stride, Padding padding) {
     const OperShape s = check_oper_args(kConv, x, w, b, stride, false);
     const ops::ConvGeometry g = conv_geometry(x, s, stride, padding);
+#ifdef R2C_WITH_CUDA
+    if (x.device() == Device::CUDA) return ops::oper_conv_cuda(kConv, x, w, b, g, s.q, s.cout, false);
+#endif
     Tensor y = Tensor::empty({s.n, s.cout, g.out_h, g.out_w}, x.dtype());
     ops::dispatch_float(x.dtype(), [&](auto tag) {
         using T = decltype(tag);
@@ -446,6 +449,9 @@ Tensor oper_conv2d(const Tensor& x, const Tensor& w, const Tensor& b, int stride
 Tensor oper_conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& b, int stride, Padding padding) {
     const OperShape s = check_oper_args(kConvT, x, w, b, stride, true);
     const ops::ConvGeometry g = transpose_geometry(x, s, stride, padding);
+#ifdef R2C_WITH_CUDA
+    if (x.device() == Device::CUDA) return ops::oper_conv_cuda(kConvT, x, w, b, g, s.q, s.cout, true);
+#endif
     Tensor y = Tensor::empty({s.n, s.cout, g.in_h, g.in_w}, x.dtype());
     ops::dispatch_float(x.dtype(), [&](auto tag) {
         using T = decltype(tag);

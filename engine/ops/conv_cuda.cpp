@@ -1,0 +1,101 @@
+// The operational convolutions on CUDA tensors: geometry for the kernels, the precision setting, the
+// three passes, and errors that name the op, the shapes and what to try.
+#ifdef R2C_WITH_CUDA
+#include "engine/ops/conv_cuda.h"
+
+#include <climits>
+
+#include "engine/autograd.h"
+#include "engine/device.h"
+#include "engine/error.h"
+#include "kernels/oper_conv.h"
+
+namespace r2c::ops {
+
+namespace {
+
+float* device_floats(const Tensor& t) {
+    return t.defined() ? static_cast<float*>(t.raw_data()) : nullptr;
+}
+
+cuda::OperConvOptions options() {
+    cuda::OperConvOptions opt;
+    switch (cuda::math_precision()) {
+        case cuda::MathPrecision::FP32:
+            opt.precision = cuda::OperPrecision::FP32;
+            break;
+        case cuda::MathPrecision::TF32:
+            opt.precision = cuda::OperPrecision::TF32;
+            break;
+        case cuda::MathPrecision::BF16:
+            opt.precision = cuda::OperPrecision::BF16;
+            break;
+    }
+    return opt;
+}
+
+// Runs f, turning any error into one that names the op, its tensors and a hint.
+template <typename F>
+void with_context(const char* op, const char* pass, const Tensor& x, const Tensor& w, F f) {
+    try {
+        f();
+    } catch (const Error& e) {
+        throw Error(detail::concat(op, " (", pass, ") on CUDA with x ", x.str(), ", w ", w.str(), ": ",
+                                   e.what(),
+                                   ". If the device ran out of memory, a smaller batch size fits; an "
+                                   "asynchronous launch failure is pinned to its op by rerunning with "
+                                   "CUDA_LAUNCH_BLOCKING=1"));
+    }
+}
+
+}  // namespace
+
+Tensor oper_conv_cuda(const char* op, const Tensor& x, const Tensor& w, const Tensor& b,
+                      const ConvGeometry& g, std::int64_t q, std::int64_t cout, bool transposed) {
+    R2C_CHECK(x.dtype() == DType::F32, op, ": CUDA ops take float32 tensors, got x ", x.str());
+    for (std::int64_t v : {x.dim(0), x.dim(1), g.in_h, g.in_w, g.out_h, g.out_w, cout, q})
+        R2C_CHECK(v <= INT_MAX, op, ": x ", x.str(), " is too large for the CUDA kernels");
+    const auto i = [](std::int64_t v) { return static_cast<int>(v); };
+    // Conv: x is the image side. Transposed: x is the column side and the image side is the output.
+    const cuda::OperConvGeometry cg =
+        transposed
+            ? cuda::OperConvGeometry{i(x.dim(0)), i(x.dim(1)),  i(g.out_h),    i(g.out_w), i(cout),   i(g.k),
+                                     i(g.stride), i(g.pad_top), i(g.pad_left), i(g.in_h),  i(g.in_w), i(q)}
+            : cuda::OperConvGeometry{i(x.dim(0)), i(x.dim(1)),  i(g.in_h),     i(g.in_w),  i(cout),    i(g.k),
+                                     i(g.stride), i(g.pad_top), i(g.pad_left), i(g.out_h), i(g.out_w), i(q)};
+    const cuda::OperConvOptions opt = options();
+    Tensor y = Tensor::empty({cg.N, cg.Cout, cg.Hout, cg.Wout}, DType::F32, Device::CUDA);
+    with_context(op, "forward", x, w, [&] {
+        (transposed ? cuda::oper_conv_transpose_forward : cuda::oper_conv_forward)(
+            cg, device_floats(x), device_floats(w), device_floats(b), device_floats(y),
+            cuda::OperActivation::None, opt);
+    });
+    const bool need_dx = x.requires_grad(), need_dw = w.requires_grad();
+    const bool need_db = b.defined() && b.requires_grad();
+    auto backward = [op, xd = x.detach(), wd = w.detach(), cg, opt, transposed, need_dx, need_dw,
+                     need_db](const Tensor& dy) {
+        Tensor dx, dw, db;
+        if (need_dx) {
+            dx = Tensor::empty(xd.shape(), DType::F32, Device::CUDA);
+            with_context(op, "backward data", xd, wd, [&] {
+                (transposed ? cuda::oper_conv_transpose_backward_data : cuda::oper_conv_backward_data)(
+                    cg, device_floats(xd), device_floats(wd), device_floats(dy), device_floats(dx), opt);
+            });
+        }
+        if (need_dw || need_db) {
+            // The bias gradient comes with the weight pass; dw is computed even when only db is wanted.
+            dw = Tensor::empty(wd.shape(), DType::F32, Device::CUDA);
+            if (need_db) db = Tensor::empty({cg.Q, cg.Cout}, DType::F32, Device::CUDA);
+            with_context(op, "backward weights", xd, wd, [&] {
+                (transposed ? cuda::oper_conv_transpose_backward_weights : cuda::oper_conv_backward_weights)(
+                    cg, device_floats(xd), device_floats(dy), device_floats(dw), device_floats(db), opt);
+            });
+            if (!need_dw) dw = Tensor();
+        }
+        return std::vector<Tensor>{dx, dw, db};
+    };
+    return record(y, op, {x, w, b}, backward);
+}
+
+}  // namespace r2c::ops
+#endif  // R2C_WITH_CUDA
