@@ -74,6 +74,8 @@ set +e
 [[ $? == 2 ]] || fail "--q 0 not rejected with exit code 2"
 "$r2c" train --datasets_dir "$data" --output_dir "$work/bad" --no_such_flag 1 2> /dev/null
 [[ $? == 2 ]] || fail "unknown flag not rejected with exit code 2"
+"$r2c" restore --checkpoint "$work/none.safetensors" --input "$data" --output "$work/bad" --precision fp16 2> /dev/null
+[[ $? == 2 ]] || fail "--precision fp16 not rejected with exit code 2"
 "$r2c" train --datasets_dir "$work/missing" --output_dir "$work/bad" 2> /dev/null
 [[ $? == 1 ]] || fail "missing dataset folder not reported"
 set -e

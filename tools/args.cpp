@@ -67,6 +67,13 @@ Device Args::device(const std::string& name) const {
     return v == "cpu" ? Device::CPU : Device::CUDA;
 }
 
+cuda::MathPrecision Args::precision(const std::string& name) const {
+    const std::string v = str(name);
+    usage_check(v == "fp32" || v == "tf32" || v == "bf16", "--", name, " must be fp32, tf32 or bf16, got '",
+                v, "'");
+    return cuda::parse_math_precision(v);
+}
+
 std::int64_t Args::integer(const std::string& name, std::int64_t lo, std::int64_t hi) const {
     const std::string v = str(name);
     char* end = nullptr;

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/device.h"
 #include "engine/dtype.h"
 #include "engine/error.h"
 
@@ -35,7 +36,8 @@ class Args {
     std::int64_t integer(const std::string& name, std::int64_t lo, std::int64_t hi) const;
     double real(const std::string& name, double lo, double hi) const;
     bool flag(const std::string& name) const;
-    Device device(const std::string& name) const;  // "cpu" or "cuda"
+    Device device(const std::string& name) const;                  // "cpu" or "cuda"
+    cuda::MathPrecision precision(const std::string& name) const;  // "fp32", "tf32" or "bf16"
 
     static std::string usage(const std::string& command, const std::vector<OptionSpec>& specs);
 

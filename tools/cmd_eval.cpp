@@ -103,6 +103,8 @@ const std::vector<OptionSpec>& test_options() {
         {"batch_size", "images per forward pass", "1", false},
         {"iterations", "times G is applied for the restoration scores and images", "3", false},
         {"device", "cpu or cuda", "cpu", false},
+        {"precision", "CUDA convolution arithmetic: fp32 (exact), tf32 or bf16 (tensor cores)", "tf32",
+         false},
         {"json", "where the metrics go (- for standard output); default OUTPUT_DIR/test.json", "", false},
         {"saveImages", "write [input | G | G(G) | G(G(G))] strips to OUTPUT_DIR/test_images", "", true},
     };
@@ -111,6 +113,7 @@ const std::vector<OptionSpec>& test_options() {
 
 int cmd_test(const Args& args) {
     const Device device = args.device("device");
+    cuda::set_math_precision(args.precision("precision"));
     LoaderOptions lo;
     lo.crop_size = static_cast<int>(args.integer("crop_size", 8, 8192));
     lo.batch_size = static_cast<int>(args.integer("batch_size", 1, 4096));
@@ -195,12 +198,15 @@ const std::vector<OptionSpec>& restore_options() {
         {"size", "images are resized to this before restoration", "256", false},
         {"iterations", "times G is applied", "3", false},
         {"device", "cpu or cuda", "cpu", false},
+        {"precision", "CUDA convolution arithmetic: fp32 (exact), tf32 or bf16 (tensor cores)", "tf32",
+         false},
     };
     return specs;
 }
 
 int cmd_restore(const Args& args) {
     const Device device = args.device("device");
+    cuda::set_math_precision(args.precision("precision"));
     const int size = static_cast<int>(args.integer("size", 8, 8192));
     const int times = static_cast<int>(args.integer("iterations", 1, 16));
     const std::string input = args.str("input"), output = args.str("output");

@@ -95,6 +95,8 @@ const std::vector<OptionSpec>& train_options() {
         {"crop_size", "then randomly cropped to this", "256", false},
         {"batch_size", "images per domain per iteration", "1", false},
         {"device", "cpu or cuda", "cpu", false},
+        {"precision", "CUDA convolution arithmetic: fp32 (exact), tf32 or bf16 (tensor cores)", "tf32",
+         false},
         {"seed", "seed of initialisation, shuffling, augmentation and the pool", "0", false},
         {"max_iterations", "stop (with a checkpoint) after this many iterations in total; 0 = no limit", "0",
          false},
@@ -119,6 +121,7 @@ int cmd_train(const Args& args) {
     c.weights.class_weight = args.real("class_loss_weight", 0.0, 1e6);
     c.pool_size = static_cast<int>(args.integer("pool_size", 0, 100000));
     c.device = args.device("device");
+    cuda::set_math_precision(args.precision("precision"));
     c.seed = static_cast<std::uint64_t>(args.integer("seed", 0, INT64_MAX));
     const std::string on_nan = args.str("on_nan");
     if (on_nan != "stop" && on_nan != "skip")
