@@ -4,12 +4,9 @@
 # counted. Uses a few real chest X-rays (linked, not copied) when the shared data folder is present,
 # generated images otherwise.
 # usage: cli_smoke.sh R2C_BINARY [CXR_FOLDER]
-set -euo pipefail
+source "$(dirname "$0")/common.sh"
 r2c=$1
 cxr=${2:-}
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-fail() { echo "FAILED: $*" >&2; exit 1; }
 
 data=$work/data
 if [[ -n "$cxr" && -f "$cxr/labels.csv" ]]; then
