@@ -45,14 +45,35 @@ bool valid_huffman_tables(const std::string& b, std::size_t pos, std::size_t end
     return pos == end;
 }
 
-// Walks every segment of a JPEG before stb sees it; returns what is wrong, or "" when the structure holds.
-// This finds files cut short, which stb decodes without complaint (the missing part comes out gray), and
-// Huffman tables stb would overrun. Segments are walked by their lengths, so the end marker of an EXIF
-// thumbnail inside APP1 is never mistaken for the real one; entropy-coded data after a scan header runs to
-// the next 0xFF that is not a stuffed 0xFF 0x00 or a restart marker.
+// stb decodes a 4-component JPEG as Adobe writes them: transform 0 is CMYK, 2 is YCCK (YCbCr of the
+// inverted C, M, Y, then K), the inks stored inverted (0 = full ink), as Photoshop and libjpeg-based tools
+// store them. Any other transform, or none, it decodes as YCbCr and drops K, which gives wrong colours; what
+// such a file means is not agreed on (libjpeg takes it as CMYK, but not whether inverted), so it is refused.
+std::string cmyk_problem(int adobe_transform) {
+    if (adobe_transform == 0 || adobe_transform == 2) return "";
+    const std::string why = adobe_transform < 0
+                                ? "without an Adobe APP14 marker"
+                                : detail::concat("with Adobe colour transform ", adobe_transform);
+    return "4-channel (CMYK) JPEG " + why +
+           ": its colours are ambiguous, so it is not decoded; convert it to RGB or grayscale";
+}
+
+// Start-of-frame markers (SOF0..SOF15 less DHT, JPG and DAC): their segment gives the component count.
+bool is_start_of_frame(unsigned char marker) {
+    return marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC;
+}
+
+// Walks every segment of a JPEG before stb sees it; returns what is wrong, or "" when the file can be
+// handed to stb. This finds files cut short, which stb decodes without complaint (the missing part comes
+// out gray), Huffman tables stb would overrun, and 4-component files stb would decode with wrong colours.
+// Segments are walked by their lengths, so the end marker of an EXIF thumbnail inside APP1 is never
+// mistaken for the real one; entropy-coded data after a scan header runs to the next 0xFF that is not a
+// stuffed 0xFF 0x00 or a restart marker.
 std::string jpeg_structure_problem(const std::string& b) {
     auto byte = [&](std::size_t i) { return static_cast<unsigned char>(b[i]); };
     bool scanned = false;
+    int components = 0;
+    int adobe_transform = -1;  // the colour transform of the Adobe APP14 segment; -1: there is none
     std::size_t pos = 2;
     for (;;) {
         if (pos + 1 >= b.size()) return "truncated JPEG (no end-of-image marker)";
@@ -62,7 +83,10 @@ std::string jpeg_structure_problem(const std::string& b) {
             ++pos;
             continue;
         }
-        if (marker == 0xD9) return scanned ? "" : "JPEG without image data";
+        if (marker == 0xD9) {
+            if (!scanned) return "JPEG without image data";
+            return components == 4 ? cmyk_problem(adobe_transform) : "";
+        }
         if (marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7)) {  // markers without a length
             pos += 2;
             continue;
@@ -72,6 +96,10 @@ std::string jpeg_structure_problem(const std::string& b) {
         if (length < 2 || pos + 2 + length > b.size()) return "truncated JPEG (a segment runs past the end)";
         if (marker == 0xC4 && !valid_huffman_tables(b, pos + 4, pos + 2 + length))
             return "corrupt JPEG (invalid Huffman table)";
+        if (is_start_of_frame(marker) && length >= 8) components = byte(pos + 9);
+        // As stb reads it: "Adobe\0" (the version's high byte), version, two flag words, the transform.
+        if (marker == 0xEE && length >= 14 && b.compare(pos + 4, 6, "Adobe\0", 6) == 0)
+            adobe_transform = byte(pos + 15);
         pos += 2 + length;
         if (marker == 0xDA) {
             scanned = true;

@@ -30,8 +30,10 @@ struct Image {
 constexpr std::int64_t kDefaultMaxPixels = std::int64_t{1} << 26;
 
 // Decodes a PNG or JPEG held in `bytes`; the format is recognised from the content, never from a file
-// extension. Every input becomes 3-channel 8-bit RGB: gray is replicated, alpha is dropped (not composited),
-// palettes are expanded, 16-bit samples are rounded to the nearest 8-bit value (v * 255 / 65535).
+// extension; baseline and progressive JPEG, interlaced and plain PNG. Every input becomes 3-channel 8-bit
+// RGB: gray is replicated, alpha is dropped (not composited), palettes are expanded, 16-bit samples are
+// rounded to the nearest 8-bit value (v * 255 / 65535), CMYK and YCCK JPEGs with an Adobe APP14 marker are
+// converted (inks stored inverted, as Adobe writes them); other 4-channel JPEGs are refused as ambiguous.
 // EXIF orientation tags are ignored (pixels are returned as stored). `name` only labels errors: every
 // failure (empty input, unknown format, zero or too many pixels, corrupt or truncated data) is an
 // r2c::Error that names it and gives the reason.

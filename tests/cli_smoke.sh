@@ -1,14 +1,12 @@
 #!/usr/bin/env bash
 # End-to-end smoke run of the r2c tool on the CPU: train a few dozen iterations on small crops, stop it
-# with SIGINT part-way, resume to the end, then r2c test and r2c restore. Uses a few real chest X-rays
-# (linked, not copied) when the shared data folder is present, generated images otherwise.
+# with SIGINT part-way, resume to the end, then r2c test and r2c restore; undecodable images skipped and
+# counted. Uses a few real chest X-rays (linked, not copied) when the shared data folder is present,
+# generated images otherwise.
 # usage: cli_smoke.sh R2C_BINARY [CXR_FOLDER]
-set -euo pipefail
+source "$(dirname "$0")/common.sh"
 r2c=$1
 cxr=${2:-}
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-fail() { echo "FAILED: $*" >&2; exit 1; }
 
 data=$work/data
 if [[ -n "$cxr" && -f "$cxr/labels.csv" ]]; then
@@ -67,6 +65,30 @@ grep -q '"accuracy"' "$run/test.json" || fail "test.json has no accuracy"
     fail "r2c restore failed"
 (($(ls "$work/restored"/*.png | wc -l) == 8)) || fail "expected 8 restored images"
 (($(wc -l < "$work/restored/probabilities.csv") == 9)) || fail "probabilities.csv should list 8 images"
+
+# An image the loader refuses (a CMYK JPEG without the Adobe marker) in trainA and testA: skipped with its
+# name and the reason, and counted in the summaries of train and test.
+mixed=$work/mixed
+mkdir -p "$mixed/trainA" "$mixed/trainB" "$mixed/testA"
+for folder in trainA testA; do
+    cp "$(dirname "$0")/data/cmyk_plain.jpg" "$mixed/$folder/covid_cmyk.jpg"
+    for f in $(ls "$data/$folder" | head -2); do cp -P "$data/$folder/$f" "$mixed/$folder/"; done
+done
+for f in $(ls "$data/trainB" | head -3); do cp -P "$data/trainB/$f" "$mixed/trainB/"; done
+"$r2c" train --datasets_dir "$mixed" --output_dir "$work/mixed_run" --method convolutional-light --load_size 20 \
+    --crop_size 16 --epochs 1 --epoch_decay 0 --sample_every 0 > "$work/mixed_train.log" 2>&1 ||
+    fail "training with an undecodable file failed: $(cat "$work/mixed_train.log")"
+grep -q "skipped: .*trainA/covid_cmyk.jpg.*CMYK" "$work/mixed_train.log" ||
+    fail "the refused training file is not named: $(cat "$work/mixed_train.log")"
+grep -q "done at iteration 3; 1 undecodable file(s) skipped" "$work/mixed_train.log" ||
+    fail "r2c train does not report the skipped file: $(cat "$work/mixed_train.log")"
+"$r2c" test --datasets_dir "$mixed" --output_dir "$work/mixed_run" --crop_size 16 > "$work/mixed_test.log" 2>&1 ||
+    fail "r2c test with an undecodable file failed: $(cat "$work/mixed_test.log")"
+grep -q "skipped: .*testA/covid_cmyk.jpg.*CMYK" "$work/mixed_test.log" ||
+    fail "the refused test file is not named: $(cat "$work/mixed_test.log")"
+grep -q "^1 undecodable file(s) skipped" "$work/mixed_test.log" ||
+    fail "r2c test does not report the skipped file: $(cat "$work/mixed_test.log")"
+grep -q '"skipped_files": 1' "$work/mixed_run/test.json" || fail "test.json does not count the skipped file"
 
 # Bad command lines fail before any work with exit code 2.
 set +e

@@ -3,11 +3,8 @@
 # the iteration never goes backwards, and the run ends at the same iteration with the same final
 # checkpoint, byte for byte, as a run that was never interrupted.
 # usage: kill_resume.sh R2C_BINARY
-set -euo pipefail
+source "$(dirname "$0")/common.sh"
 r2c=$1
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-fail() { echo "FAILED: $*" >&2; exit 1; }
 
 "$r2c" make-data --out "$work/data" --train_a 4 --train_b 4 --test 2 --size 32 --seed 2 > /dev/null
 args=(--datasets_dir "$work/data" --method convolutional-light --load_size 20 --crop_size 16 --epochs 12

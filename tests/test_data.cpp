@@ -1,6 +1,6 @@
 // Transforms (bilinear resize against hand-computed values, flip, crop, the [-1, 1] tensor conversion) and
 // dataset loading: folder layout errors, labels from paths, epoch length and cycling, determinism per seed,
-// and undecodable files skipped and counted.
+// undecodable files skipped and counted, and 1 x 1 images through the loaders and the degradations.
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -8,6 +8,7 @@
 #include <set>
 
 #include "data/dataset.h"
+#include "data/degrade.h"
 #include "data/image_io.h"
 #include "data/loader.h"
 #include "data/transform.h"
@@ -258,6 +259,37 @@ TEST_CASE("an undecodable file is skipped, reported once and counted", "[loader]
     TrainLoader hopeless(list_domain(dir.str() + "/bad", "trainA"), list_domain(dir.str() + "/bad", "trainB"),
                          small_options(1, 0));
     CHECK_THROWS_WITH(hopeless.next(), Contains("none of the 2 image files") && Contains("trainA"));
+}
+
+TEST_CASE("1 x 1 images pass through the loaders and every degradation", "[loader][degrade]") {
+    TempDir dir;
+    Image one(1, 1, 3);
+    one.pixels = {200, 100, 50};
+    for (const char* folder : {"trainA", "trainB", "testA"})
+        write_png(dir.new_file(std::string(folder) + "/covid_1.png"), one);
+    TrainLoader train(list_domain(dir.str(), "trainA"), list_domain(dir.str(), "trainB"),
+                      small_options(1, 0));
+    const Batch b = train.next();
+    REQUIRE(b.a.shape() == Shape{1, 3, 8, 8});
+    // Resized, every pixel is the one pixel: 200 -> 200 / 127.5 - 1 in the [-1, 1] tensor.
+    CHECK(b.a.to_vector().front() == Approx(200 / 127.5 - 1).margin(1e-6));
+    TestLoader test(list_domain(dir.str(), "testA"), small_options(1, 0));
+    CHECK(test.next()->images.shape() == Shape{1, 3, 8, 8});
+    CHECK(train.skipped_files() + test.skipped_files() == 0);
+
+    // Blur kernels, JPEG blocks and resolution loss are all larger than the image; any seed picks a mix.
+    const ImageF f = to_float(one);
+    for (std::uint64_t seed = 0; seed < 40; ++seed) {
+        Rng rng(seed);
+        const Degraded d = degrade(f, rng);
+        CAPTURE(d.recipe);
+        REQUIRE(d.image.width == 1);
+        REQUIRE(d.image.height == 1);
+        for (const float v : d.image.values) {
+            CHECK(v >= 0.0f);
+            CHECK(v <= 255.0f);
+        }
+    }
 }
 
 TEST_CASE("test batches keep the listing order and resize to crop_size", "[loader]") {

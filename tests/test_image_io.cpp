@@ -1,17 +1,20 @@
-// Image decoding and encoding: PNG in every colour type and bit depth that matters (the 16-bit and palette
-// files are assembled by hand here, since stb_image_write cannot write them), JPEG, format detection from
-// content, rejection of broken and hostile files with the file named, and, when present, every real X-ray
-// of ../shared/data/cxr.
+// Image decoding and encoding: PNG in every colour type and bit depth that matters, plain and Adam7
+// interlaced (the 16-bit, palette and interlaced files are assembled by hand here, since stb_image_write
+// cannot write them), JPEG baseline, progressive, CMYK and YCCK (libjpeg-written fixtures in tests/data),
+// 1 x 1 images, format detection from content, rejection of broken, hostile and ambiguous files with the
+// file named, and, when present, every real X-ray of ../shared/data/cxr.
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <sstream>
 
 #include "data/image_io.h"
 #include "engine/atomic_file.h"
 #include "engine/error.h"
+#include "tests/image_pattern.h"
 #include "tests/support.h"
 
 using namespace r2c;
@@ -65,13 +68,16 @@ std::string zlib_stored(const std::string& raw) {
     return z + be32((b << 16) | a);
 }
 
-// `rows` holds the raw scanlines without filter bytes; each row gets filter type 0.
+// `rows` holds the raw scanlines without filter bytes (for an interlaced image those of every pass, in
+// order: see scanlines()); each row gets filter type 0.
 std::string make_png(std::uint32_t w, std::uint32_t h, int bit_depth, int color_type,
-                     const std::vector<std::string>& rows, const std::string& palette = "") {
+                     const std::vector<std::string>& rows, const std::string& palette = "",
+                     bool adam7 = false) {
     std::string ihdr = be32(w) + be32(h);
     ihdr += static_cast<char>(bit_depth);
     ihdr += static_cast<char>(color_type);
-    ihdr += std::string(3, '\0');  // deflate, adaptive filtering, no interlace
+    ihdr += std::string(2, '\0');  // deflate, adaptive filtering
+    ihdr += static_cast<char>(adam7 ? 1 : 0);
     std::string raw;
     for (const std::string& r : rows)
         raw += '\0' + r;
@@ -82,6 +88,63 @@ std::string make_png(std::uint32_t w, std::uint32_t h, int bit_depth, int color_
 
 std::string u16(unsigned v) {
     return {static_cast<char>(v >> 8), static_cast<char>(v & 0xFF)};
+}
+
+// The scanlines of a w x h image, plain or Adam7 interlaced (pass after pass, each a reduced image; a pass
+// without pixels has no rows). `row(xs, y)` gives the scanline of the pixels of row y at columns xs.
+std::vector<std::string> scanlines(int w, int h, bool adam7,
+                                   const std::function<std::string(const std::vector<int>&, int)>& row) {
+    struct Pass {
+        int x0, dx, y0, dy;
+    };
+    const std::vector<Pass> passes =
+        adam7 ? std::vector<Pass>{{0, 8, 0, 8}, {4, 8, 0, 8}, {0, 4, 4, 8}, {2, 4, 0, 4},
+                                  {0, 2, 2, 4}, {1, 2, 0, 2}, {0, 1, 1, 2}}
+              : std::vector<Pass>{{0, 1, 0, 1}};
+    std::vector<std::string> rows;
+    for (const Pass& p : passes) {
+        std::vector<int> xs;
+        for (int x = p.x0; x < w; x += p.dx)
+            xs.push_back(x);
+        if (xs.empty()) continue;
+        for (int y = p.y0; y < h; y += p.dy)
+            rows.push_back(row(xs, y));
+    }
+    return rows;
+}
+
+// The picture of tests/image_pattern.h (any size) as 8-bit RGB.
+Image pattern_image(int w, int h) {
+    Image im(w, h, 3);
+    for (int y = 0; y < h; ++y)
+        for (int x = 0; x < w; ++x)
+            for (int c = 0; c < 3; ++c)
+                im.at(x, y, c) = static_cast<std::uint8_t>(test::pattern(x, y, c));
+    return im;
+}
+
+// A fixture of tests/data (written by tests/make_image_fixtures.cpp).
+std::string fixture(const std::string& name) {
+    return (fs::path(R2C_SOURCE_DIR) / "tests" / "data" / name).string();
+}
+
+// Mean and largest absolute difference of a 20 x 12 decoded fixture from the picture it holds.
+struct Deviation {
+    double mean = 0;
+    int max = 0;
+};
+Deviation deviation_from_pattern(const Image& im) {
+    REQUIRE(im.width == test::kPatternWidth);
+    REQUIRE(im.height == test::kPatternHeight);
+    const Image expected = pattern_image(im.width, im.height);
+    Deviation d;
+    for (std::size_t i = 0; i < im.pixels.size(); ++i) {
+        const int diff = std::abs(im.pixels[i] - expected.pixels[i]);
+        d.mean += diff;
+        d.max = std::max(d.max, diff);
+    }
+    d.mean /= static_cast<double>(im.pixels.size());
+    return d;
 }
 
 Image gradient_image(int w, int h, int channels) {
@@ -183,6 +246,104 @@ TEST_CASE("palette and low-bit-depth PNGs are expanded to RGB", "[image_io]") {
     CHECK(bits.at(0, 0, 0) == 255);
     CHECK(bits.at(1, 0, 0) == 0);
     CHECK(bits.at(3, 0, 1) == 255);
+}
+
+TEST_CASE("Adam7-interlaced PNGs decode to the same pixels as plain ones", "[image_io]") {
+    // 20 x 12 fills every pass; 3 x 2 leaves passes 2, 3 and 5 empty; 1 x 1 has only pass 1.
+    for (const auto& [w, h] : std::vector<std::pair<int, int>>{{20, 12}, {3, 2}, {1, 1}}) {
+        CAPTURE(w, h);
+        const Image expected = pattern_image(w, h);
+        auto rgb8 = [](const std::vector<int>& xs, int y) {
+            std::string r;
+            for (const int x : xs)
+                for (int c = 0; c < 3; ++c)
+                    r += static_cast<char>(test::pattern(x, y, c));
+            return r;
+        };
+        // 16-bit gray: the red ramp times 257, which rounds back to it exactly.
+        auto gray16 = [](const std::vector<int>& xs, int y) {
+            std::string r;
+            for (const int x : xs)
+                r += u16(static_cast<unsigned>(test::pattern(x, y, 0)) * 257);
+            return r;
+        };
+        // 2-bit gray, four pixels to a byte, most significant first: levels (x + y) % 4, i.e. 0, 85, 170,
+        // 255.
+        auto gray2 = [](const std::vector<int>& xs, int y) {
+            std::string r((xs.size() + 3) / 4, '\0');
+            for (std::size_t i = 0; i < xs.size(); ++i)
+                r[i / 4] = static_cast<char>(r[i / 4] | (((xs[i] + y) % 4) << (6 - 2 * (i % 4))));
+            return r;
+        };
+        for (const bool adam7 : {false, true}) {
+            CAPTURE(adam7);
+            const Image rgb =
+                decode_image(make_png(w, h, 8, 2, scanlines(w, h, adam7, rgb8), "", adam7), "rgb.png");
+            CHECK(rgb.pixels == expected.pixels);
+            const Image g16 =
+                decode_image(make_png(w, h, 16, 0, scanlines(w, h, adam7, gray16), "", adam7), "gray16.png");
+            const Image g2 =
+                decode_image(make_png(w, h, 2, 0, scanlines(w, h, adam7, gray2), "", adam7), "gray2.png");
+            bool same = true;
+            for (int y = 0; y < h; ++y)
+                for (int x = 0; x < w; ++x)
+                    for (int c = 0; c < 3; ++c)
+                        same = same && g16.at(x, y, c) == expected.at(x, y, 0) &&
+                               g2.at(x, y, c) == (x + y) % 4 * 85;
+            CHECK(same);
+        }
+    }
+}
+
+TEST_CASE("progressive JPEG decodes to the same pixels as baseline JPEG", "[image_io]") {
+    // libjpeg quantises both files identically; progressive only orders the coefficients differently
+    // (spectral selection, successive approximation), so the decoded pixels must agree exactly.
+    const Image baseline = read_image(fixture("baseline.jpg"));
+    const Image progressive = read_image(fixture("progressive.jpg"));
+    const Deviation d = deviation_from_pattern(baseline);
+    CHECK(d.mean < 2.0);
+    CHECK(d.max <= 16);
+    CHECK(progressive.pixels == baseline.pixels);
+    const Image one = read_image(fixture("one_pixel_progressive.jpg"));
+    REQUIRE(one.width == 1);
+    REQUIRE(one.height == 1);
+    for (int c = 0; c < 3; ++c)
+        CHECK(std::abs(one.at(0, 0, c) - test::pattern(0, 0, c)) <= 2);
+}
+
+TEST_CASE("CMYK and YCCK JPEGs are converted to RGB when Adobe-marked, refused when ambiguous",
+          "[image_io]") {
+    // The fixtures hold the RGB picture as Adobe-inverted inks; decoded right they give the picture back.
+    for (const char* name : {"cmyk_adobe.jpg", "ycck_adobe.jpg"}) {
+        CAPTURE(name);
+        const Deviation d = deviation_from_pattern(read_image(fixture(name)));
+        CHECK(d.mean < 2.0);
+        CHECK(d.max <= 16);
+    }
+    // The same inks without the Adobe marker: stb would decode them as YCbCr with K dropped.
+    const std::string plain = fixture("cmyk_plain.jpg");
+    CHECK_THROWS_WITH(read_image(plain),
+                      Contains(plain) && Contains("CMYK") && Contains("without an Adobe APP14 marker"));
+    // Adobe transform 1 (YCbCr) is defined for three components only.
+    std::string transform1 = read_file(fixture("cmyk_adobe.jpg"));
+    const std::size_t adobe = transform1.find(std::string("Adobe\0", 6));
+    REQUIRE(adobe != std::string::npos);
+    transform1[adobe + 11] = 1;
+    CHECK_THAT(decode_error(transform1, "transform1.jpg"),
+               Contains("transform1.jpg") && Contains("CMYK") && Contains("Adobe colour transform 1"));
+}
+
+TEST_CASE("1 x 1 images decode in every format", "[image_io]") {
+    Image gray(1, 1, 1);
+    gray.pixels = {77};
+    const Image from_gray = decode_image(encode_png(gray), "gray.png");
+    CHECK(from_gray.pixels == std::vector<std::uint8_t>{77, 77, 77});
+    const Image rgb = pattern_image(1, 1);
+    CHECK(decode_image(encode_png(rgb), "rgb.png").pixels == rgb.pixels);
+    const Image jpeg = decode_image(encode_jpeg(rgb, 95), "rgb.jpg");
+    REQUIRE(jpeg.pixels.size() == 3);
+    for (int c = 0; c < 3; ++c)
+        CHECK(std::abs(jpeg.pixels[c] - rgb.pixels[c]) <= 3);
 }
 
 TEST_CASE("JPEG encodes and decodes close to the original", "[image_io]") {

@@ -184,6 +184,7 @@ int cmd_test(const Args& args) {
         for (const auto& st : result["restoration"]["stages"])
             std::cout << "restoration " << std::setw(6) << st["stage"].get<std::string>() << " PSNR "
                       << st["psnr"].get<double>() << " dB  SSIM " << st["ssim"].get<double>() << "\n";
+    std::cout << loader.skipped_files() << " undecodable file(s) skipped\n";
     write_json(json_path, result);
     if (json_path != "-") std::cout << "metrics written to " << json_path << "\n";
     return 0;

@@ -195,7 +195,8 @@ int cmd_train(const Args& args) {
         if (epoch_end || trainer.iteration() == stop_at || g_stop) run.save_checkpoint(trainer, keep);
         if (g_stop) {
             std::cerr << (tty ? "\n" : "") << "r2c train: stopped by signal after iteration "
-                      << trainer.iteration() << "; checkpoint written, run again to resume\n";
+                      << trainer.iteration() << " (" << loader.skipped_files()
+                      << " undecodable file(s) skipped); checkpoint written, run again to resume\n";
             return 0;
         }
     }

@@ -60,7 +60,14 @@ std::vector<std::string> RunDir::checkpoints() const {
 }
 
 void RunDir::save_checkpoint(const Trainer& trainer, int keep) const {
-    trainer.save_checkpoint(checkpoint_path(trainer.iteration()));
+    const std::vector<std::string> before = checkpoints();
+    try {
+        trainer.save_checkpoint(checkpoint_path(trainer.iteration()));
+    } catch (const Error& e) {
+        throw Error(detail::concat(e.what(), "; ",
+                                   before.empty() ? "there is no earlier checkpoint"
+                                                  : "started again, the run resumes from " + before.back()));
+    }
     const std::vector<std::string> all = checkpoints();
     for (std::size_t i = 0; i + static_cast<std::size_t>(keep) < all.size(); ++i) {
         std::error_code ec;

@@ -18,7 +18,8 @@ class RunDir {
     std::string checkpoint_path(std::int64_t iteration) const;
     // Checkpoint files, oldest first (by the iteration in their name).
     std::vector<std::string> checkpoints() const;
-    // Writes a checkpoint for the trainer's iteration, then deletes all but the newest `keep`.
+    // Writes a checkpoint for the trainer's iteration, then deletes all but the newest `keep`. When the write
+    // fails (e.g. the disk is full), nothing is deleted and the error names the checkpoint to resume from.
     void save_checkpoint(const Trainer& trainer, int keep) const;
     // Loads the newest checkpoint that loads; returns false when there is none. A newer file that fails to
     // load (e.g. damaged outside r2c) is reported on stderr and the next older one is tried.
