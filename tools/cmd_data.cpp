@@ -36,17 +36,17 @@ const std::vector<OptionSpec>& make_data_options() {
 int cmd_make_data(const Args& args) {
     const std::string out = args.str("out");
     const auto start = std::chrono::steady_clock::now();
-    const SyntheticDatasetCounts c = make_synthetic_dataset(
+    const DatasetCounts c = make_synthetic_dataset(
         out, static_cast<int>(args.integer("train_a", 1, 1000000)),
         static_cast<int>(args.integer("train_b", 1, 1000000)),
         static_cast<int>(args.integer("test", 1, 1000000)), static_cast<int>(args.integer("size", 16, 8192)),
         args.real("covid_fraction", 0, 1), static_cast<std::uint64_t>(args.integer("seed", 0, kMaxSeed)));
     std::cout << "wrote " << out << " in " << seconds_since(start) << " s\n"
-              << "  trainA       " << c.train_a_covid << " covid + " << c.train_a_normal
+              << "  trainA       " << c.train_a_covid << " covid + " << c.train_a_control
               << " normal (degraded)\n"
-              << "  trainB       " << c.train_b_covid << " covid + " << c.train_b_normal
+              << "  trainB       " << c.train_b_covid << " covid + " << c.train_b_control
               << " normal (clean)\n"
-              << "  testA        " << c.test_covid << " covid + " << c.test_normal << " normal (degraded)\n"
+              << "  testA        " << c.test_covid << " covid + " << c.test_control << " normal (degraded)\n"
               << "  testA_clean  the clean original of every testA image\n"
               << "  manifest.csv finding and degradation of every image\n";
     return 0;
