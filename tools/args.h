@@ -35,6 +35,7 @@ class Args {
     std::int64_t integer(const std::string& name, std::int64_t lo, std::int64_t hi) const;
     double real(const std::string& name, double lo, double hi) const;
     bool flag(const std::string& name) const;
+    bool given(const std::string& name) const;     // on the command line, not left to its default
     Device device(const std::string& name) const;  // "cpu" or "cuda"
 
     static std::string usage(const std::string& command, const std::vector<OptionSpec>& specs);
