@@ -73,6 +73,16 @@ ImageF resize_bilinear(const ImageF& image, int width, int height) {
     return out;
 }
 
+ImageF resize_antialiased(const ImageF& image, int width, int height) {
+    R2C_CHECK(width > 0 && height > 0, "resize_antialiased: target size must be positive, got ", width, "x",
+              height);
+    ImageF im = image;
+    while (im.width >= 2 * width || im.height >= 2 * height)
+        im = resize_bilinear(im, im.width >= 2 * width ? im.width / 2 : im.width,
+                             im.height >= 2 * height ? im.height / 2 : im.height);
+    return resize_bilinear(im, width, height);
+}
+
 ImageF flip_horizontal(const ImageF& image) {
     ImageF out(image.width, image.height, image.channels);
     for (int y = 0; y < image.height; ++y)

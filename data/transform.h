@@ -36,6 +36,11 @@ Image to_uint8(const ImageF& image);
 // floor(s) and ceil(s) clamped to the image (edge pixels repeat), weight s - floor(s), interpolated along x
 // then y in float32 exactly as TF does. No antialiasing: shrinking by more than 2x skips input pixels.
 ImageF resize_bilinear(const ImageF& image, int width, int height);
+// For shrinking originals much larger than the target (making datasets): while the image is at least twice
+// the target along an axis it is halved along that axis (bilinear sampling at exactly half size averages
+// each pair of pixels), then resize_bilinear makes the last step. A 1024-pixel radiograph shrunk to 64 so
+// averages its pixels instead of sampling one in sixteen, whose fine detail would alias.
+ImageF resize_antialiased(const ImageF& image, int width, int height);
 ImageF flip_horizontal(const ImageF& image);
 // The width x height window whose top-left pixel is (x, y); it must lie inside the image.
 ImageF crop(const ImageF& image, int x, int y, int width, int height);

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end smoke run of the r2c tool on the CPU: train a few dozen iterations on small crops, stop it
 # with SIGINT part-way, resume to the end, then r2c test and r2c restore; undecodable images skipped and
-# counted. Uses a few real chest X-rays (linked, not copied) when the shared data folder is present,
-# generated images otherwise.
+# counted; make-data --from a labelled folder and its bad inputs. Trains on a few real chest X-rays
+# (linked, not copied) when the shared data folder is present, generated images otherwise.
 # usage: cli_smoke.sh R2C_BINARY [CXR_FOLDER]
 source "$(dirname "$0")/common.sh"
 r2c=$1
@@ -90,8 +90,40 @@ grep -q "^1 undecodable file(s) skipped" "$work/mixed_test.log" ||
     fail "r2c test does not report the skipped file: $(cat "$work/mixed_test.log")"
 grep -q '"skipped_files": 1' "$work/mixed_run/test.json" || fail "test.json does not count the skipped file"
 
-# Bad command lines fail before any work with exit code 2.
+# make-data --from: a labelled folder (12 generated images, their labels in a CSV) split into the layout.
+"$r2c" make-data --out "$work/gen" --train_a 1 --train_b 12 --test 1 --size 32 --seed 2 > /dev/null
+labelled=$work/gen/trainB
+{
+    echo "file,label,notes"
+    for f in "$labelled"/*.png; do
+        name=$(basename "$f")
+        echo "$name,${name%%_*},\"generated, clean\""
+    done
+} > "$labelled/labels.csv"
+"$r2c" make-data --from "$labelled" --out "$work/from" --test_fraction 0.25 --size 32 --seed 4 > "$work/from.log" ||
+    fail "make-data --from failed: $(cat "$work/from.log")"
+split=$(for d in trainA trainB testA; do ls "$work/from/$d" | wc -l; done | xargs)
+[[ "$split" == "4 4 4" ]] || fail "make-data --from split 12 images as $split, expected 4 4 4"
+[[ "$(ls "$work/from/testA")" == "$(ls "$work/from/testA_clean")" ]] || fail "testA_clean does not mirror testA"
+grep -q '"source": "covid_0001.png"' "$work/from/manifest.json" || fail "manifest.json does not name the sources"
+
+# ... and its bad inputs: a bad CSV row fails naming the file and line; misused flags are usage errors.
 set +e
+sed -i '3s/,covid,/,covid-ish,/;3s/,normal,/,normal-ish,/' "$labelled/labels.csv"
+"$r2c" make-data --from "$labelled" --out "$work/bad_from" 2> "$work/bad_from.log"
+[[ $? == 1 ]] || fail "an unknown label was not reported with exit code 1"
+grep -q "labels.csv:3: unknown label" "$work/bad_from.log" || fail "no file:line in: $(cat "$work/bad_from.log")"
+"$r2c" make-data --from "$work/missing" --out "$work/bad_from" 2> /dev/null
+[[ $? == 1 ]] || fail "a missing --from folder was not reported with exit code 1"
+"$r2c" make-data --out "$work/bad_from" --labels "$labelled/labels.csv" 2> /dev/null
+[[ $? == 2 ]] || fail "--labels without --from not rejected with exit code 2"
+"$r2c" make-data --from "$labelled" --out "$work/bad_from" --train_a 5 2> /dev/null
+[[ $? == 2 ]] || fail "--train_a with --from not rejected with exit code 2"
+"$r2c" make-data --from "$labelled" --out "$work/bad_from" --test_fraction 1 2> /dev/null
+[[ $? == 2 ]] || fail "--test_fraction 1 not rejected with exit code 2"
+[[ ! -e "$work/bad_from" ]] || fail "a failed make-data --from wrote $work/bad_from"
+
+# Bad command lines fail before any work with exit code 2.
 "$r2c" train --datasets_dir "$data" --output_dir "$work/bad" --q 0 2> /dev/null
 [[ $? == 2 ]] || fail "--q 0 not rejected with exit code 2"
 "$r2c" train --datasets_dir "$data" --output_dir "$work/bad" --no_such_flag 1 2> /dev/null

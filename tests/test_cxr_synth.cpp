@@ -250,11 +250,11 @@ TEST_CASE("random degradation mixes are fixed by the seed and keep gray images g
 TEST_CASE("the synthetic dataset has the authors' layout, both classes and clean test originals",
           "[dataset_maker]") {
     TempDir dir;
-    const SyntheticDatasetCounts c = make_synthetic_dataset(dir.str(), 6, 4, 4, 48, 0.5, 9);
+    const DatasetCounts c = make_synthetic_dataset(dir.str(), 6, 4, 4, 48, 0.5, 9);
     CHECK(c.train_a_covid == 3);
-    CHECK(c.train_a_normal == 3);
+    CHECK(c.train_a_control == 3);
     CHECK(c.train_b_covid == 2);
-    CHECK(c.test_normal == 2);
+    CHECK(c.test_control == 2);
     const std::vector<Sample> a = list_domain(dir.str(), "trainA"), b = list_domain(dir.str(), "trainB"),
                               test = list_domain(dir.str(), "testA"),
                               clean = list_domain(dir.str(), "testA_clean");

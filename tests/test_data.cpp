@@ -1,8 +1,10 @@
-// Transforms (bilinear resize against hand-computed values, flip, crop, the [-1, 1] tensor conversion) and
-// dataset loading: folder layout errors, labels from paths, epoch length and cycling, determinism per seed,
-// undecodable files skipped and counted, and 1 x 1 images through the loaders and the degradations.
+// Transforms (bilinear resize against hand-computed values, the antialiased shrink, flip, crop, the [-1, 1]
+// tensor conversion) and dataset loading: folder layout errors, labels from paths, epoch length and
+// cycling, determinism per seed, undecodable files skipped and counted, and 1 x 1 images through the
+// loaders and the degradations.
 #include <unistd.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <set>
@@ -88,6 +90,29 @@ TEST_CASE("bilinear resize matches TensorFlow's half-pixel-centre sampling", "[t
     const ImageF same = from_rows({{1, 2, 3}, {4, 5, 6}});
     CHECK(plane(resize_bilinear(same, 3, 2)) == same.values);
     CHECK_THROWS_WITH(resize_bilinear(same, 0, 2), Contains("resize_bilinear"));
+}
+
+TEST_CASE("the antialiased resize averages what a large shrink would skip", "[transform]") {
+    // Columns alternating 0 and 200 over a vertical ramp, shrunk 3x across: bilinear alone samples every
+    // third column (aliasing into new stripes); halving first averages each pair. The rows, not shrunk,
+    // keep their values.
+    ImageF stripes(48, 6, 1);
+    for (int y = 0; y < 6; ++y)
+        for (int x = 0; x < 48; ++x)
+            stripes.at(x, y, 0) = (x % 2 == 0 ? 0.0f : 200.0f) + 10.0f * y;
+    const std::vector<float> aliased = plane(resize_bilinear(stripes, 16, 6));
+    CHECK(*std::min_element(aliased.begin(), aliased.end()) == 0.0f);
+    CHECK(*std::max_element(aliased.begin(), aliased.end()) == 250.0f);
+    const ImageF smooth = resize_antialiased(stripes, 16, 6);
+    REQUIRE(smooth.width == 16);
+    REQUIRE(smooth.height == 6);
+    for (int y = 0; y < 6; ++y)
+        for (int x = 0; x < 16; ++x)
+            CHECK(smooth.at(x, y, 0) == Approx(100 + 10 * y).margin(1e-3));
+    // Shrinking by less than 2x is resize_bilinear itself.
+    const ImageF rows = from_rows({{0, 40, 80}, {120, 160, 200}});
+    CHECK(plane(resize_antialiased(rows, 2, 2)) == plane(resize_bilinear(rows, 2, 2)));
+    CHECK_THROWS_WITH(resize_antialiased(rows, 0, 2), Contains("resize_antialiased"));
 }
 
 TEST_CASE("flip and crop move the right pixels", "[transform]") {

@@ -58,6 +58,10 @@ std::string Args::str(const std::string& name) const {
 }
 
 bool Args::flag(const std::string& name) const {
+    return given(name);
+}
+
+bool Args::given(const std::string& name) const {
     return values_.count(spec(name).name) > 0;
 }
 

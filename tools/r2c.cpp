@@ -23,7 +23,7 @@ const Command kCommands[] = {
      r2c::cli::test_options, r2c::cli::cmd_test},
     {"restore", "restore images with a trained G and report their COVID-19 probability",
      r2c::cli::restore_options, r2c::cli::cmd_restore},
-    {"make-data", "write a synthetic chest X-ray dataset (trainA, trainB, testA, testA_clean)",
+    {"make-data", "write a dataset (trainA, trainB, testA, testA_clean): synthetic, or --from real images",
      r2c::cli::make_data_options, r2c::cli::cmd_make_data},
     {"degrade", "write degraded copies of a folder of images (blind degradation model)",
      r2c::cli::degrade_options, r2c::cli::cmd_degrade},
