@@ -45,10 +45,11 @@ bool valid_huffman_tables(const std::string& b, std::size_t pos, std::size_t end
     return pos == end;
 }
 
-// stb decodes a 4-component JPEG as Adobe writes them: transform 0 is CMYK, 2 is YCCK (YCbCr of the
-// inverted C, M, Y, then K), the inks stored inverted (0 = full ink), as Photoshop and libjpeg-based tools
-// store them. Any other transform, or none, it decodes as YCbCr and drops K, which gives wrong colours; what
-// such a file means is not agreed on (libjpeg takes it as CMYK, but not whether inverted), so it is refused.
+// stb decodes 4-component JPEGs the way Adobe writes them: Adobe transform 0 is CMYK and 2 is YCCK (the
+// YCbCr of 255 - C, 255 - M, 255 - Y, and K as is), every ink stored inverted (255 = no ink). Without the
+// Adobe marker, or with another transform, it takes the first three components for YCbCr and drops K:
+// wrong colours. What such a file holds is not agreed on (libjpeg reads it as CMYK but leaves open whether
+// inverted, and a wrong guess turns a radiograph into its negative), so it is refused.
 std::string cmyk_problem(int adobe_transform) {
     if (adobe_transform == 0 || adobe_transform == 2) return "";
     const std::string why = adobe_transform < 0

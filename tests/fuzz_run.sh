@@ -1,12 +1,11 @@
 #!/usr/bin/env bash
 # Runs one libFuzzer target for R2C_FUZZ_SECONDS (default 60) on a fresh corpus seeded with generated
-# files and, for the image decoder, the real chest X-rays of CXR_FOLDER when present.
+# files and, for the image decoder, the JPEG fixtures of tests/data and the real chest X-rays of CXR_FOLDER
+# when present.
 # usage: fuzz_run.sh FUZZ_BINARY [CXR_FOLDER]
-set -euo pipefail
+source "$(dirname "$0")/common.sh"
 target=$1
 cxr=${2:-}
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/corpus" "$work/seeds"
 
 case "$(basename "$target")" in
@@ -21,8 +20,9 @@ fuzz_image)
         # One file of each kind the collection holds (PNG, JPEG, gray, RGBA, wrong extensions): small ones.
         find "$cxr/ieee8023" -type f -size -60k | head -40 | while read -r f; do cp "$f" "$work/seeds/"; done
     else
-        echo "note: real images absent; seeding with a minimal PNG only"
+        echo "note: real images absent; seeding with the fixtures and a minimal PNG only"
     fi
+    cp "$(dirname "$0")"/data/*.jpg "$work/seeds/"
     printf '\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x00\x00\x00\x00:~\x9bU\x00\x00\x00\nIDATx\x9cc`\x00\x00\x00\x02\x00\x01H\xaf\xa4q\x00\x00\x00\x00IEND\xaeB`\x82' \
         > "$work/seeds/one_pixel.png"
     ;;

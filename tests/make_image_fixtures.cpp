@@ -4,7 +4,7 @@
 //   progressive.jpg    progressive YCbCr, libjpeg's default script (spectral selection and successive
 //                      approximation), quantised exactly as baseline.jpg
 //   cmyk_adobe.jpg     CMYK with the Adobe APP14 marker, transform 0; inks stored inverted, as Photoshop
-//                      and libjpeg-based tools write CMYK
+//                      writes CMYK
 //   ycck_adobe.jpg     the same inks as YCCK (Adobe transform 2)
 //   cmyk_plain.jpg     the same inks as CMYK without an Adobe marker
 // and one_pixel_progressive.jpg, a 1 x 1 progressive JPEG of the colour pattern(0, 0).

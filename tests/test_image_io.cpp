@@ -267,8 +267,7 @@ TEST_CASE("Adam7-interlaced PNGs decode to the same pixels as plain ones", "[ima
                 r += u16(static_cast<unsigned>(test::pattern(x, y, 0)) * 257);
             return r;
         };
-        // 2-bit gray, four pixels to a byte, most significant first: levels (x + y) % 4, i.e. 0, 85, 170,
-        // 255.
+        // 2-bit gray, four pixels a byte, most significant first: level (x + y) % 4, 85 apart in 8 bits.
         auto gray2 = [](const std::vector<int>& xs, int y) {
             std::string r((xs.size() + 3) / 4, '\0');
             for (std::size_t i = 0; i < xs.size(); ++i)

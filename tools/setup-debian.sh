@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian packages r2c needs that are missing (build: compiler, CMake, Catch2, Eigen, stb,
-# nlohmann-json; with --test also PyTorch, the independent oracle of the test suite). The CUDA toolkit is
-# not a Debian package: without nvcc the build is CPU only.
+# nlohmann-json; with --test also PyTorch, the independent oracle of the test suite, and clang with its
+# libFuzzer and sanitizer runtimes for the fuzz runs). The CUDA toolkit is not a Debian package: without nvcc
+# the build is CPU only.
 set -euo pipefail
 
 packages=(g++ make cmake catch2 libeigen3-dev libstb-dev nlohmann-json3-dev)
 if [[ "${1:-}" == "--test" ]]; then
-    packages+=(python3 python3-numpy python3-torch)
+    packages+=(python3 python3-numpy python3-torch clang libclang-rt-dev)
 fi
 
 missing=()
