@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "engine/autograd.h"
+#include "engine/finite.h"
 #include "engine/safetensors.h"
 
 namespace r2c {
@@ -74,12 +75,6 @@ std::string require_meta(const SafetensorsFile& f, const std::string& key) {
     return it->second;
 }
 
-bool all_finite(const Tensor& t) {
-    for (double v : t.to_vector())
-        if (!std::isfinite(v)) return false;
-    return true;
-}
-
 StepLog to_log(const LossTerms& l, const char* total_name) {
     StepLog log{{total_name, l.total.item()}};
     for (const auto& [name, t] : l.terms)
@@ -115,16 +110,26 @@ Trainer::Trainer(const TrainConfig& config)
 bool Trainer::guarded_update(const char* which, const LossTerms& loss,
                              std::initializer_list<const Module*> modules,
                              const std::vector<const char*>& module_names, Adam& opt) {
+    // One check over every loss term and gradient (on CUDA: one launch per 32 tensors, flags copied back).
+    std::vector<Tensor> checked{loss.total};
+    for (const auto& term : loss.terms)
+        checked.push_back(term.second);
+    for (const Module* m : modules)
+        for (const auto& param : m->parameters())
+            checked.push_back(param.second.grad());
+    const std::vector<bool> flags = nonfinite(checked);
     std::string bad;
-    if (!all_finite(loss.total))
-        for (const auto& [name, t] : loss.terms)
-            if (!all_finite(t)) bad += " loss " + name + " = " + std::to_string(t.item()) + ";";
+    std::size_t i = 1;
+    for (const auto& [name, t] : loss.terms)
+        if (flags[i++]) bad += " loss " + name + " = " + std::to_string(t.item()) + ";";
+    if (flags[0] && bad.empty()) bad = " loss total = " + std::to_string(loss.total.item()) + ";";
     std::size_t k = 0;
     for (const Module* m : modules) {
-        for (const auto& [name, t] : m->parameters())
-            if (t.grad().defined() && !all_finite(t.grad())) {
-                bad += std::string(" gradient of ") + module_names[k] + "." + name + ";";
-                break;
+        bool reported = false;
+        for (const auto& param : m->parameters())
+            if (flags[i++] && !reported) {
+                bad += std::string(" gradient of ") + module_names[k] + "." + param.first + ";";
+                reported = true;
             }
         ++k;
     }

@@ -1,11 +1,15 @@
-// Tensors and the caching allocator (exercised on the CPU with malloc standing in for cudaMalloc).
+// Tensors, the caching allocator (exercised on the CPU with malloc standing in for cudaMalloc) and the
+// finite check.
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <cstdlib>
 #include <set>
+#include <vector>
 
 #include "engine/allocator.h"
 #include "engine/device.h"
+#include "engine/finite.h"
 #include "engine/rng.h"
 #include "engine/tensor.h"
 #include "tests/support.h"
@@ -123,4 +127,29 @@ TEST_CASE("CUDA tensors round-trip through device memory", "[tensor][cuda]") {
     Tensor f = Tensor::full({1000}, 2.5, DType::F32, Device::CUDA);
     CHECK(f.to_vector() == std::vector<double>(1000, 2.5));
     CHECK(cuda::allocator().stats().bytes_in_use > before.bytes_in_use);
+}
+
+TEST_CASE("nonfinite flags the tensors holding a NaN or an infinity, on the CPU and on CUDA",
+          "[tensor][finite]") {
+    // More tensors than one CUDA launch takes, sizes around its chunk of 1024, the bad value at either end.
+    const std::vector<std::int64_t> sizes = {1, 1023, 1024, 1025, 3000};
+    std::vector<Tensor> ts;
+    std::vector<bool> expected;
+    for (int i = 0; i < 40; ++i) {
+        std::vector<double> v(static_cast<std::size_t>(sizes[i % sizes.size()]), 0.5);
+        const int kind = i % 4;  // 0: finite, 1: NaN last, 2: +inf first, 3: -inf last
+        if (kind == 1) v.back() = std::nan("");
+        if (kind == 2) v.front() = HUGE_VAL;
+        if (kind == 3) v.back() = -HUGE_VAL;
+        ts.push_back(Tensor::from_vector(v, {static_cast<std::int64_t>(v.size())}, DType::F32));
+        expected.push_back(kind != 0);
+    }
+    ts.push_back(Tensor());
+    expected.push_back(false);
+    CHECK(nonfinite(ts) == expected);
+    if (!cuda::available()) return test::skip("no CUDA device: " + cuda::describe());
+    std::vector<Tensor> on_device;
+    for (const Tensor& t : ts)
+        on_device.push_back(t.defined() ? t.to(Device::CUDA) : Tensor());
+    CHECK(nonfinite(on_device) == expected);
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds and checks the CUDA operational-convolution kernels on a machine with a GPU: the GPU tests,
-# compute-sanitizer (memcheck, racecheck, synccheck) on a few shapes of them, and the benchmark.
+# Builds and checks the CUDA code on a machine with a GPU: the GPU tests (the operational-convolution
+# kernels, every op on CUDA tensors against the CPU, Adam, five whole training steps), compute-sanitizer
+# (memcheck, racecheck, synccheck) on a few kernel shapes and the CUDA ops, and the kernel benchmark.
 #
 #   tools/gpu_check.sh [--deps DIR] OUT [STEP...]    STEP: build tests sanitize bench (default: all)
 #   tools/gpu_check.sh pack-deps DIR                 copy the header-only build dependencies (Eigen,
@@ -107,12 +108,16 @@ for s in "${steps[@]}"; do
             -DCMAKE_CUDA_ARCHITECTURES="${R2C_CUDA_ARCHS:-native}" ${deps:+-DCMAKE_PREFIX_PATH="$deps"} \
             -DCMAKE_CXX_FLAGS="$cxx_flags" -DCMAKE_CXX_STANDARD_LIBRARIES="$libs" &&
             step build "$log" cmake --build "$build" -j "$jobs" --target test_oper_conv_index test_oper_conv_cuda \
-                bench_oper_conv_cuda
+                test_conv_cuda test_ops_cuda test_step_cuda test_adam bench_oper_conv_cuda
         ;;
     tests)
         log=$out/tests.txt
         step test_oper_conv_index "$log" "$build/tests/test_oper_conv_index"
         step test_oper_conv_cuda "$log" "$build/tests/test_oper_conv_cuda" --durations yes
+        for t in test_conv_cuda test_ops_cuda test_step_cuda; do
+            step "$t" "$log" "$build/tests/$t" --durations yes
+        done
+        step "test_adam [cuda]" "$log" "$build/tests/test_adam" "[cuda]"
         if grep -q "SKIPPED:" "$log"; then
             note "tests: some GPU tests were SKIPPED on this machine (see tests.txt)"
             status=1
@@ -130,6 +135,8 @@ for s in "${steps[@]}"; do
             [[ $tool == memcheck ]] && extra=(--leak-check full)
             step "compute-sanitizer $tool" "$out/$tool.txt" "$san" --tool "$tool" --error-exitcode 1 "${extra[@]}" \
                 "$build/tests/test_oper_conv_cuda" "[quick]"
+            step "compute-sanitizer $tool (ops)" "$out/$tool.txt" "$san" --tool "$tool" --error-exitcode 1 \
+                "${extra[@]}" "$build/tests/test_ops_cuda"
         done
         ;;
     bench)

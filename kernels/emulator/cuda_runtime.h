@@ -114,6 +114,10 @@ cudaError_t cudaMalloc(T** p, std::size_t bytes) {
 
 // ---- Device functions ----
 
+using std::isfinite;
+using std::isinf;
+using std::isnan;
+
 inline float __fdividef(float a, float b) {
     return a / b;
 }
