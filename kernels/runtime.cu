@@ -5,6 +5,7 @@
 
 #include "engine/device.h"
 #include "kernels/check.cuh"
+#include "kernels/ops_device.cuh"
 
 namespace r2c::cuda {
 
@@ -60,45 +61,37 @@ void copy(void* dst, const void* src, std::size_t bytes, CopyKind kind) {
 
 namespace {
 
+using namespace ops_detail;
+
 template <typename T>
 __global__ void fill_kernel(T* dst, std::size_t n, T value) {
-    for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n;
-         i += std::size_t(gridDim.x) * blockDim.x)
+    for (std::size_t i = global_index(); i < n; i += grid_stride())
         dst[i] = value;
 }
 
 template <typename T>
 __global__ void axpy_kernel(T* y, const T* x, std::size_t n, T alpha) {
-    for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n;
-         i += std::size_t(gridDim.x) * blockDim.x)
+    for (std::size_t i = global_index(); i < n; i += grid_stride())
         y[i] += alpha * x[i];
-}
-
-unsigned grid_for(std::size_t n) {
-    const std::size_t blocks = (n + 255) / 256;
-    return static_cast<unsigned>(blocks < 65535 ? (blocks == 0 ? 1 : blocks) : 65535);
 }
 
 }  // namespace
 
 void fill(void* dst, std::size_t n, double value, DType dtype) {
     if (n == 0) return;
-    if (dtype == DType::F32)
-        R2C_LAUNCH(grid_for(n), 256, 0, nullptr, fill_kernel<float>)
-        (static_cast<float*>(dst), n, static_cast<float>(value));
-    else
-        R2C_LAUNCH(grid_for(n), 256, 0, nullptr, fill_kernel<double>)(static_cast<double*>(dst), n, value);
+    if (dtype == DType::F32) R2C_LAUNCH(elementwise_grid(n), kThreads, 0, nullptr, fill_kernel<float>)
+    (static_cast<float*>(dst), n, static_cast<float>(value));
+    else R2C_LAUNCH(elementwise_grid(n), kThreads, 0, nullptr, fill_kernel<double>)(static_cast<double*>(dst),
+                                                                                    n, value);
     R2C_CUDA_LAUNCH_CHECK("cuda::fill");
 }
 
 void axpy(void* y, const void* x, std::size_t n, double alpha, DType dtype) {
     if (n == 0) return;
-    if (dtype == DType::F32)
-        R2C_LAUNCH(grid_for(n), 256, 0, nullptr, axpy_kernel<float>)
-        (static_cast<float*>(y), static_cast<const float*>(x), n, static_cast<float>(alpha));
-    else
-        R2C_LAUNCH(grid_for(n), 256, 0, nullptr, axpy_kernel<double>)
-        (static_cast<double*>(y), static_cast<const double*>(x), n, alpha);
+    if (dtype == DType::F32) R2C_LAUNCH(elementwise_grid(n), kThreads, 0, nullptr, axpy_kernel<float>)
+    (static_cast<float*>(y), static_cast<const float*>(x), n, static_cast<float>(alpha));
+    else R2C_LAUNCH(elementwise_grid(n), kThreads, 0, nullptr, axpy_kernel<double>)(
+        static_cast<double*>(y), static_cast<const double*>(x), n, alpha);
     R2C_CUDA_LAUNCH_CHECK("cuda::axpy");
 }
 

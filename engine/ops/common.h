@@ -13,6 +13,18 @@ void check_same_kind(const char* op, std::initializer_list<Tensor> tensors);
 void check_ndim(const char* op, const char* what, const Tensor& t, int ndim);
 // The op has no CUDA implementation yet.
 [[noreturn]] void no_cuda_kernel(const char* op);
+// The CUDA kernels take float32 only: a CUDA tensor of another dtype is an error naming the op.
+void check_cuda_float32(const char* op, const Tensor& t);
+
+// The CUDA kernels take sizes as int: a CUDA tensor t with more elements than an int holds is an error
+// naming the op (every size derived from t then fits).
+void check_kernel_size(const char* op, const Tensor& t);
+
+// The float32 elements of t wherever they live (a device pointer for a CUDA tensor); null when t is
+// undefined. For the CUDA kernels, whose pointers Tensor::data() (host only) cannot give.
+inline float* f32(const Tensor& t) {
+    return t.defined() ? static_cast<float*>(t.raw_data()) : nullptr;
+}
 
 // Calls f(T{}) with T = float or double according to dtype; inside: using T = decltype(tag);
 template <typename F>

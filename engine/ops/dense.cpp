@@ -1,4 +1,5 @@
-// The dense class head: fully connected layer and softmax. CPU reference implementations.
+// The dense class head: fully connected layer and softmax. CPU reference implementations and the dispatch
+// of CUDA tensors to kernels/dense.cu.
 #include <Eigen/Core>
 #include <algorithm>
 #include <cmath>
@@ -7,6 +8,7 @@
 #include "engine/autograd.h"
 #include "engine/ops.h"
 #include "engine/ops/common.h"
+#include "kernels/ops.h"
 
 namespace r2c {
 
@@ -42,15 +44,25 @@ void check_linear(const Tensor& x, const Tensor& w, const Tensor& b) {
     R2C_CHECK(w.dim(1) == x.dim(1), op, ": w ", w.str(), " must be [Cout,Cin] for x ", x.str());
     R2C_CHECK(!b.defined() || b.dim(0) == w.dim(0), op, ": b ", b.str(), " must have Cout entries for w ",
               w.str());
-    if (x.device() == Device::CUDA) ops::no_cuda_kernel(op);
+    ops::check_cuda_float32(op, x);
+    ops::check_kernel_size(op, x);
+    ops::check_kernel_size(op, w);
 }
 
 // dx = g w, dw = g^T x, db = column sums of g; each only when its input requires a gradient.
 std::vector<Tensor> linear_backward(const Tensor& g, const Tensor& x, const Tensor& w, bool need_dx,
                                     bool need_dw, bool need_db) {
-    Tensor dx = need_dx ? Tensor::empty(x.shape(), x.dtype()) : Tensor();
-    Tensor dw = need_dw ? Tensor::empty(w.shape(), w.dtype()) : Tensor();
-    Tensor db = need_db ? Tensor::empty({w.dim(0)}, w.dtype()) : Tensor();
+    Tensor dx = need_dx ? Tensor::empty(x.shape(), x.dtype(), x.device()) : Tensor();
+    Tensor dw = need_dw ? Tensor::empty(w.shape(), w.dtype(), w.device()) : Tensor();
+    Tensor db = need_db ? Tensor::empty({w.dim(0)}, w.dtype(), w.device()) : Tensor();
+#ifdef R2C_WITH_CUDA
+    if (g.device() == Device::CUDA) {
+        cuda::linear_backward(ops::f32(g), ops::f32(x), ops::f32(w), static_cast<int>(x.dim(0)),
+                              static_cast<int>(x.dim(1)), static_cast<int>(w.dim(0)), ops::f32(dx),
+                              ops::f32(dw), ops::f32(db));
+        return {dx, dw, db};
+    }
+#endif
     ops::dispatch_float(g.dtype(), [&](auto tag) {
         using T = decltype(tag);
         if (need_dx) as_matrix<T>(dx).noalias() = as_matrix<T>(g) * as_matrix<T>(w);
@@ -63,7 +75,8 @@ std::vector<Tensor> linear_backward(const Tensor& g, const Tensor& x, const Tens
 void check_softmax(const Tensor& x) {
     ops::check_ndim("softmax", "x", x, 2);
     R2C_CHECK(x.dim(1) > 0, "softmax: x ", x.str(), " has no classes");
-    if (x.device() == Device::CUDA) ops::no_cuda_kernel("softmax");
+    ops::check_cuda_float32("softmax", x);
+    ops::check_kernel_size("softmax", x);
 }
 
 // One row: subtracting the maximum keeps exp() from overflowing without changing the result.
@@ -83,8 +96,15 @@ void softmax_row(const T* x, T* y, std::int64_t k) {
 
 // dx = y * (g - <g, y>) row by row.
 Tensor softmax_backward(const Tensor& g, const Tensor& y) {
-    Tensor dx = Tensor::empty(y.shape(), y.dtype());
+    Tensor dx = Tensor::empty(y.shape(), y.dtype(), y.device());
     const std::int64_t rows = y.dim(0), k = y.dim(1);
+#ifdef R2C_WITH_CUDA
+    if (y.device() == Device::CUDA) {
+        cuda::softmax_backward(ops::f32(y), ops::f32(g), static_cast<int>(rows), static_cast<int>(k),
+                               ops::f32(dx));
+        return dx;
+    }
+#endif
     ops::dispatch_float(y.dtype(), [&](auto tag) {
         using T = decltype(tag);
         for (std::int64_t r = 0; r < rows; ++r) {
@@ -105,13 +125,19 @@ Tensor softmax_backward(const Tensor& g, const Tensor& y) {
 
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
     check_linear(x, w, b);
-    Tensor y = Tensor::empty({x.dim(0), w.dim(0)}, x.dtype());
-    ops::dispatch_float(x.dtype(), [&](auto tag) {
-        using T = decltype(tag);
-        auto out = as_matrix<T>(y);
-        out.noalias() = as_matrix<T>(x) * as_matrix<T>(w).transpose();
-        if (b.defined()) out.rowwise() += as_row<T>(b);
-    });
+    Tensor y = Tensor::empty({x.dim(0), w.dim(0)}, x.dtype(), x.device());
+#ifdef R2C_WITH_CUDA
+    if (x.device() == Device::CUDA)
+        cuda::linear_forward(ops::f32(x), ops::f32(w), ops::f32(b), static_cast<int>(x.dim(0)),
+                             static_cast<int>(x.dim(1)), static_cast<int>(w.dim(0)), ops::f32(y));
+#endif
+    if (x.device() == Device::CPU)
+        ops::dispatch_float(x.dtype(), [&](auto tag) {
+            using T = decltype(tag);
+            auto out = as_matrix<T>(y);
+            out.noalias() = as_matrix<T>(x) * as_matrix<T>(w).transpose();
+            if (b.defined()) out.rowwise() += as_row<T>(b);
+        });
     const bool need_dx = x.requires_grad(), need_dw = w.requires_grad(),
                need_db = b.defined() && b.requires_grad();
     return record(y, "linear", {x, w, b},
@@ -122,13 +148,18 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
 
 Tensor softmax(const Tensor& x) {
     check_softmax(x);
-    Tensor y = Tensor::empty(x.shape(), x.dtype());
+    Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
     const std::int64_t rows = x.dim(0), k = x.dim(1);
-    ops::dispatch_float(x.dtype(), [&](auto tag) {
-        using T = decltype(tag);
-        for (std::int64_t r = 0; r < rows; ++r)
-            softmax_row(x.data<T>() + r * k, y.data<T>() + r * k, k);
-    });
+#ifdef R2C_WITH_CUDA
+    if (x.device() == Device::CUDA)
+        cuda::softmax_forward(ops::f32(x), static_cast<int>(rows), static_cast<int>(k), ops::f32(y));
+#endif
+    if (x.device() == Device::CPU)
+        ops::dispatch_float(x.dtype(), [&](auto tag) {
+            using T = decltype(tag);
+            for (std::int64_t r = 0; r < rows; ++r)
+                softmax_row(x.data<T>() + r * k, y.data<T>() + r * k, k);
+        });
     return record(y, "softmax", {x}, [yd = y.detach()](const Tensor& g) {
         return std::vector<Tensor>{softmax_backward(g, yd)};
     });

@@ -1,10 +1,12 @@
-// Instance normalisation: CPU reference implementation.
+// Instance normalisation: CPU reference implementation and the dispatch of CUDA tensors to
+// kernels/instance_norm.cu.
 #include <cmath>
 #include <vector>
 
 #include "engine/autograd.h"
 #include "engine/ops.h"
 #include "engine/ops/common.h"
+#include "kernels/ops.h"
 
 namespace r2c {
 
@@ -21,7 +23,8 @@ void check_args(const Tensor& x, const Tensor& gamma, const Tensor& beta, double
               beta.str(), " need one entry per channel of x ", x.str());
     R2C_CHECK(x.dim(2) * x.dim(3) > 0, kOp, ": x ", x.str(), " has empty planes");
     R2C_CHECK(eps > 0, kOp, ": eps must be positive, got ", eps);
-    if (x.device() == Device::CUDA) ops::no_cuda_kernel(kOp);
+    ops::check_cuda_float32(kOp, x);
+    ops::check_kernel_size(kOp, x);
 }
 
 // Normalises one plane of m values: xhat = (x - mean) * rstd, y = gamma * xhat + beta; returns rstd.
@@ -67,8 +70,18 @@ void plane_backward(const T* g, const T* xhat, std::int64_t m, T gamma, T rstd, 
 std::vector<Tensor> instance_norm_backward(const Tensor& g, const Tensor& xhat, const Tensor& rstd,
                                            const Tensor& gamma, bool need_dx) {
     const std::int64_t n = xhat.dim(0), c = xhat.dim(1), m = xhat.dim(2) * xhat.dim(3);
-    Tensor dx = need_dx ? Tensor::empty(xhat.shape(), xhat.dtype()) : Tensor();
-    Tensor dgamma = Tensor::empty({c}, xhat.dtype()), dbeta = Tensor::empty({c}, xhat.dtype());
+    const Device dev = xhat.device();
+    Tensor dx = need_dx ? Tensor::empty(xhat.shape(), xhat.dtype(), dev) : Tensor();
+    Tensor dgamma = Tensor::empty({c}, xhat.dtype(), dev), dbeta = Tensor::empty({c}, xhat.dtype(), dev);
+#ifdef R2C_WITH_CUDA
+    if (dev == Device::CUDA) {
+        Tensor plane_sums = Tensor::empty({2, n * c}, xhat.dtype(), dev);
+        cuda::instance_norm_backward(ops::f32(g), ops::f32(xhat), ops::f32(rstd), ops::f32(gamma),
+                                     static_cast<int>(n), static_cast<int>(c), static_cast<int>(m),
+                                     ops::f32(dx), ops::f32(dgamma), ops::f32(dbeta), ops::f32(plane_sums));
+        return {dx, dgamma, dbeta};
+    }
+#endif
     ops::dispatch_float(xhat.dtype(), [&](auto tag) {
         using T = decltype(tag);
         const T* pg = g.data<T>();
@@ -100,22 +113,29 @@ std::vector<Tensor> instance_norm_backward(const Tensor& g, const Tensor& xhat, 
 Tensor instance_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps) {
     check_args(x, gamma, beta, eps);
     const std::int64_t n = x.dim(0), c = x.dim(1), m = x.dim(2) * x.dim(3);
-    Tensor y = Tensor::empty(x.shape(), x.dtype());
-    Tensor xhat = Tensor::empty(x.shape(), x.dtype());
-    Tensor rstd = Tensor::empty({n, c}, x.dtype());
-    ops::dispatch_float(x.dtype(), [&](auto tag) {
-        using T = decltype(tag);
-        const T* px = x.data<T>();
-        const T* pgamma = gamma.data<T>();
-        const T* pbeta = beta.data<T>();
-        T* pxhat = xhat.data<T>();
-        T* py = y.data<T>();
-        T* prstd = rstd.data<T>();
+    Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
+    Tensor xhat = Tensor::empty(x.shape(), x.dtype(), x.device());
+    Tensor rstd = Tensor::empty({n, c}, x.dtype(), x.device());
+#ifdef R2C_WITH_CUDA
+    if (x.device() == Device::CUDA)
+        cuda::instance_norm_forward(ops::f32(x), ops::f32(gamma), ops::f32(beta), static_cast<int>(n),
+                                    static_cast<int>(c), static_cast<int>(m), static_cast<float>(eps),
+                                    ops::f32(y), ops::f32(xhat), ops::f32(rstd));
+#endif
+    if (x.device() == Device::CPU)
+        ops::dispatch_float(x.dtype(), [&](auto tag) {
+            using T = decltype(tag);
+            const T* px = x.data<T>();
+            const T* pgamma = gamma.data<T>();
+            const T* pbeta = beta.data<T>();
+            T* pxhat = xhat.data<T>();
+            T* py = y.data<T>();
+            T* prstd = rstd.data<T>();
 #pragma omp parallel for
-        for (std::int64_t p = 0; p < n * c; ++p)
-            prstd[p] =
-                normalise_plane(px + p * m, pxhat + p * m, py + p * m, m, pgamma[p % c], pbeta[p % c], eps);
-    });
+            for (std::int64_t p = 0; p < n * c; ++p)
+                prstd[p] = normalise_plane(px + p * m, pxhat + p * m, py + p * m, m, pgamma[p % c],
+                                           pbeta[p % c], eps);
+        });
     const bool need_dx = x.requires_grad();
     return record(y, kOp, {x, gamma, beta}, [xhat, rstd, gd = gamma.detach(), need_dx](const Tensor& g) {
         return instance_norm_backward(g, xhat, rstd, gd, need_dx);

@@ -1,7 +1,8 @@
-// Reflect padding: CPU reference implementation.
+// Reflect padding: CPU reference implementation and the dispatch of CUDA tensors to kernels/reflect_pad.cu.
 #include "engine/autograd.h"
 #include "engine/ops.h"
 #include "engine/ops/common.h"
+#include "kernels/ops.h"
 
 namespace r2c {
 
@@ -14,7 +15,8 @@ void check_args(const Tensor& x, int pad) {
     R2C_CHECK(pad >= 0, kOp, ": pad must be non-negative, got ", pad);
     R2C_CHECK(pad < x.dim(2) && pad < x.dim(3), kOp, ": pad ", pad,
               " must be smaller than height and width of ", x.str());
-    if (x.device() == Device::CUDA) ops::no_cuda_kernel(kOp);
+    ops::check_cuda_float32(kOp, x);
+    ops::check_kernel_size(kOp, x);
 }
 
 // Index into the unpadded dimension of size n for position i of the padded one: the mirror without
@@ -47,8 +49,20 @@ void for_each_reflection(const Shape& in, std::int64_t pad, F f) {
 Tensor reflect_pad(const Tensor& x, int pad) {
     check_args(x, pad);
     const Shape in_shape = x.shape();
-    Tensor y =
-        Tensor::empty({in_shape[0], in_shape[1], in_shape[2] + 2 * pad, in_shape[3] + 2 * pad}, x.dtype());
+    Tensor y = Tensor::empty({in_shape[0], in_shape[1], in_shape[2] + 2 * pad, in_shape[3] + 2 * pad},
+                             x.dtype(), x.device());
+#ifdef R2C_WITH_CUDA
+    if (x.device() == Device::CUDA) {
+        const int planes = static_cast<int>(in_shape[0] * in_shape[1]), h = static_cast<int>(in_shape[2]),
+                  w = static_cast<int>(in_shape[3]);
+        cuda::reflect_pad_forward(ops::f32(x), planes, h, w, pad, ops::f32(y));
+        return record(y, kOp, {x}, [in_shape, planes, h, w, pad](const Tensor& g) {
+            Tensor dx = Tensor::empty(in_shape, g.dtype(), g.device());
+            cuda::reflect_pad_backward(ops::f32(g), planes, h, w, pad, ops::f32(dx));
+            return std::vector<Tensor>{dx};
+        });
+    }
+#endif
     ops::dispatch_float(x.dtype(), [&](auto tag) {
         using T = decltype(tag);
         const T* px = x.data<T>();

@@ -1,9 +1,12 @@
-// Global max pooling: CPU reference implementation.
+// Global max pooling: CPU reference implementation and the dispatch of CUDA tensors to kernels/pool.cu.
+#include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "engine/autograd.h"
 #include "engine/ops.h"
 #include "engine/ops/common.h"
+#include "kernels/ops.h"
 
 namespace r2c {
 
@@ -14,7 +17,8 @@ constexpr const char* kOp = "global_max_pool";
 void check_args(const Tensor& x) {
     ops::check_ndim(kOp, "x", x, 4);
     R2C_CHECK(x.dim(2) * x.dim(3) > 0, kOp, ": x ", x.str(), " has empty planes");
-    if (x.device() == Device::CUDA) ops::no_cuda_kernel(kOp);
+    ops::check_cuda_float32(kOp, x);
+    ops::check_kernel_size(kOp, x);
 }
 
 // Position of the first maximal value among m values (strict comparison keeps the first of ties).
@@ -32,7 +36,23 @@ Tensor global_max_pool(const Tensor& x) {
     check_args(x);
     const Shape in_shape = x.shape();
     const std::int64_t planes = in_shape[0] * in_shape[1], m = in_shape[2] * in_shape[3];
-    Tensor y = Tensor::empty({in_shape[0], in_shape[1]}, x.dtype());
+    Tensor y = Tensor::empty({in_shape[0], in_shape[1]}, x.dtype(), x.device());
+#ifdef R2C_WITH_CUDA
+    if (x.device() == Device::CUDA) {
+        // Position in its plane of each plane's maximum, kept on the device for the backward pass.
+        auto argmax =
+            std::make_shared<Storage>(static_cast<std::size_t>(planes) * sizeof(std::int32_t), Device::CUDA);
+        auto* pos = static_cast<std::int32_t*>(argmax->data());
+        cuda::global_max_pool_forward(ops::f32(x), static_cast<int>(planes), static_cast<int>(m), ops::f32(y),
+                                      pos);
+        return record(y, kOp, {x}, [in_shape, planes, m, argmax](const Tensor& g) {
+            Tensor dx = Tensor::empty(in_shape, g.dtype(), g.device());
+            cuda::global_max_pool_backward(ops::f32(g), static_cast<const std::int32_t*>(argmax->data()),
+                                           static_cast<int>(planes), static_cast<int>(m), ops::f32(dx));
+            return std::vector<Tensor>{dx};
+        });
+    }
+#endif
     // Absolute index into x of each plane's maximum: where the backward pass sends the gradient.
     std::vector<std::int64_t> argmax(static_cast<std::size_t>(planes));
     ops::dispatch_float(x.dtype(), [&](auto tag) {
