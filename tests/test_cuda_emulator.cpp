@@ -102,7 +102,8 @@ TEST_CASE("the emulator reports bad launch configurations and barrier deadlocks 
 #else
 
 TEST_CASE("the CUDA emulator", "[emulator]") {
-    test::skip("not an emulation build (configure with -DR2C_CUDA_EMULATION=ON to test the CUDA emulator)");
+    r2c::test::skip(
+        "not an emulation build (configure with -DR2C_CUDA_EMULATION=ON to test the CUDA emulator)");
 }
 
 #endif
