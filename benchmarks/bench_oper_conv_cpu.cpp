@@ -16,18 +16,20 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <ctime>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
+#include "benchmarks/bench_support.h"
 #include "engine/autograd.h"
 #include "engine/ops.h"
 #include "engine/rng.h"
 
 using namespace r2c;
+using bench::cpu_ms;
+using bench::median;
 
 namespace {
 
@@ -69,18 +71,6 @@ Options parse(int argc, char** argv) {
     return o;
 }
 
-double median(std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    const std::size_t m = v.size() / 2;
-    return v.size() % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
-}
-
-double cpu_ms() {
-    timespec ts{};
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return static_cast<double>(ts.tv_sec) * 1e3 + static_cast<double>(ts.tv_nsec) * 1e-6;
-}
-
 struct Timing {
     double wall_ms, cpu_ms;  // medians
 };
@@ -116,13 +106,8 @@ nlohmann::json time_torch(const Options& o) {
                             R2C_SOURCE_DIR "/benchmarks/oper_conv_torch.py --threads " +
                             std::to_string(o.threads) + " --reps " + std::to_string(o.reps) + " --warmup " +
                             std::to_string(o.warmup) + " 2>&1";
-    FILE* pipe = popen(cmd.c_str(), "r");
-    if (pipe == nullptr) return nullptr;
-    std::string out;
-    char buf[4096];
-    for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, pipe)) > 0;)
-        out.append(buf, n);
-    const int status = pclose(pipe);
+    int status = 0;
+    const std::string out = bench::command_output(cmd, status);
     if (status == 0) {
         try {
             return nlohmann::json::parse(out);

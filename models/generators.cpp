@@ -2,6 +2,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "engine/autograd.h"
 #include "models/networks.h"
 
 namespace r2c {
@@ -170,6 +171,14 @@ std::unique_ptr<Generator> make_generator(Method method, int q, Rng& rng) {
             return std::make_unique<ConvCompGenerator>(rng);
     }
     throw Error("make_generator: unknown method");
+}
+
+std::int64_t num_classify_parameters(const Generator& g) {
+    const GeneratorOutput out = g.forward(Tensor::zeros({1, 3, 16, 16}));
+    std::int64_t n = 0;
+    for (const auto& t : reachable_leaves(out.probs))
+        n += shape_numel(t->shape);
+    return n;
 }
 
 }  // namespace r2c

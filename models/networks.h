@@ -2,6 +2,7 @@
 // PatchGAN discriminators, for the three methods of the paper.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -35,5 +36,9 @@ class Discriminator : public Module {
 // q is used by the operational method only.
 std::unique_ptr<Generator> make_generator(Method method, int q, Rng& rng);
 std::unique_ptr<Discriminator> make_discriminator(Method method, int q, Rng& rng);
+
+// The parameters the class output depends on (Table V's "classify only"), found on the recorded graph of
+// a small forward pass.
+std::int64_t num_classify_parameters(const Generator& g);
 
 }  // namespace r2c

@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -12,10 +13,12 @@
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "engine/autograd.h"
 #include "engine/ops.h"
+#include "models/networks.h"
 #include "tests/support.h"
 
 using namespace r2c;
@@ -274,4 +277,35 @@ TEST_CASE("oper_conv_transpose2d matches torch", "[oracle][conv]") {
     cases.push_back(oper_case(true, 3, 3, 2, Padding::same(), false, rng));
     cases.push_back(oper_case(true, 3, 3, 2, Padding::valid(), true, rng));
     check_against_torch(cases);
+}
+
+// benchmarks/r2cgan_torch.py, the PyTorch peer of bench_train_step, must build the same networks.
+TEST_CASE("the PyTorch R2C-GAN of the benchmarks has our parameter counts", "[oracle][models]") {
+    const std::string python = torch_python_or_skip();
+    if (python.empty()) return;
+    const std::string cmd =
+        shell_quote(python) + " " + R2C_SOURCE_DIR "/benchmarks/r2cgan_torch.py --params-only";
+    FILE* pipe = popen(cmd.c_str(), "r");
+    REQUIRE(pipe != nullptr);
+    std::string out;
+    char buf[4096];
+    for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, pipe)) > 0;)
+        out.append(buf, n);
+    REQUIRE(pclose(pipe) == 0);
+    const nlohmann::json peer = nlohmann::json::parse(out);
+    const std::vector<std::tuple<std::string, Method, int>> methods = {
+        {"q1", Method::Operational, 1},
+        {"q3", Method::Operational, 3},
+        {"q5", Method::Operational, 5},
+        {"cnn", Method::Convolutional, 1},
+        {"cnn-light", Method::ConvolutionalLight, 1}};
+    for (const auto& [key, method, q] : methods) {
+        INFO(key);
+        Rng rng(0);
+        const auto g = make_generator(method, q, rng);
+        const auto d = make_discriminator(method, q, rng);
+        CHECK(peer[key]["generator"].get<std::int64_t>() == g->num_parameters());
+        CHECK(peer[key]["generator_classify"].get<std::int64_t>() == num_classify_parameters(*g));
+        CHECK(peer[key]["discriminator"].get<std::int64_t>() == d->num_parameters());
+    }
 }

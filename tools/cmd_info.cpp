@@ -2,7 +2,6 @@
 #include <iomanip>
 #include <iostream>
 
-#include "engine/autograd.h"
 #include "engine/device.h"
 #include "models/networks.h"
 #include "tools/commands.h"
@@ -50,13 +49,8 @@ int cmd_info(const Args& args) {
     std::cout << "\n\n";
     print_network("generator (restore + classify)", *g);
 
-    // The parameters the class output depends on, found on the recorded graph of a small forward pass.
-    const GeneratorOutput out = g->forward(Tensor::zeros({1, 3, 16, 16}));
-    std::int64_t classify = 0;
-    for (const auto& t : reachable_leaves(out.probs))
-        classify += shape_numel(t->shape);
     std::cout << "  " << std::left << std::setw(44) << "classify only (up to the class head)" << std::right
-              << std::setw(12) << classify << "\n\n";
+              << std::setw(12) << num_classify_parameters(*g) << "\n\n";
     print_network("discriminator", *d);
     return 0;
 }
