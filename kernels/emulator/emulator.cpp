@@ -1,5 +1,7 @@
 // The CUDA emulator's scheduler and runtime (kernels/emulator/cuda_runtime.h describes the model).
+#if !defined(__x86_64__)
 #include <ucontext.h>
+#endif
 
 #include <cstdio>
 #include <cstdlib>
@@ -28,15 +30,106 @@ constexpr std::size_t kLaneBytes = 16;
 
 enum class State { Runnable, AtBarrier, AtWarp, Done };
 
+}  // namespace
+}  // namespace r2c_emu
+
+// Fiber contexts. On x86-64 a switch saves the callee-saved registers and the FP control words on the
+// current stack and swaps stack pointers (no system call, unlike swapcontext, which saves the signal
+// mask: a block of 256 threads with a barrier per tile costs thousands of switches). Elsewhere ucontext.
+extern "C" void r2c_emu_fiber_main();
+#if defined(__x86_64__)
+extern "C" void r2c_emu_switch(void** save_sp, void* load_sp);
+asm(R"(
+    .pushsection .text
+    .globl r2c_emu_switch
+    .type r2c_emu_switch, @function
+r2c_emu_switch:
+    pushq %rbp
+    pushq %rbx
+    pushq %r12
+    pushq %r13
+    pushq %r14
+    pushq %r15
+    subq $8, %rsp
+    stmxcsr (%rsp)
+    fnstcw 4(%rsp)
+    movq %rsp, (%rdi)
+    movq %rsi, %rsp
+    ldmxcsr (%rsp)
+    fldcw 4(%rsp)
+    addq $8, %rsp
+    popq %r15
+    popq %r14
+    popq %r13
+    popq %r12
+    popq %rbx
+    popq %rbp
+    ret
+    .size r2c_emu_switch, .-r2c_emu_switch
+    .globl r2c_emu_fiber_start
+    .type r2c_emu_fiber_start, @function
+r2c_emu_fiber_start:
+    call r2c_emu_fiber_main@PLT
+    ud2
+    .size r2c_emu_fiber_start, .-r2c_emu_fiber_start
+    .popsection
+)");
+extern "C" void r2c_emu_fiber_start();
+#endif
+
+namespace r2c_emu {
+namespace {
+
+#if defined(__x86_64__)
+struct Context {
+    void* sp = nullptr;
+};
+
+// A fresh context whose first switch enters r2c_emu_fiber_main on the given stack: the frame that
+// r2c_emu_switch pops (FP control words, six registers, return address), with the stack 16-byte aligned
+// at the call.
+void init_context(Context& c, char* stack, std::size_t bytes) {
+    auto top = reinterpret_cast<std::uintptr_t>(stack + bytes) & ~std::uintptr_t(15);
+    auto* slot = reinterpret_cast<void**>(top - 8);
+    *slot = reinterpret_cast<void*>(&r2c_emu_fiber_start);
+    for (int i = 1; i <= 6; ++i)
+        slot[-i] = nullptr;
+    auto* control = reinterpret_cast<std::uint32_t*>(slot - 7);
+    control[0] = 0x1f80;  // MXCSR: all exceptions masked, round to nearest
+    control[1] = 0x037f;  // x87 control word: the same
+    c.sp = slot - 7;
+}
+
+void switch_context(Context& from, Context& to) {
+    r2c_emu_switch(&from.sp, to.sp);
+}
+#else
+struct Context {
+    ucontext_t uc;
+};
+
+void init_context(Context& c, char* stack, std::size_t bytes) {
+    getcontext(&c.uc);
+    c.uc.uc_stack.ss_sp = stack;
+    c.uc.uc_stack.ss_size = bytes;
+    c.uc.uc_link = nullptr;
+    makecontext(&c.uc, r2c_emu_fiber_main, 0);
+}
+
+void switch_context(Context& from, Context& to) {
+    swapcontext(&from.uc, &to.uc);
+}
+#endif
+
 struct Fiber {
-    ucontext_t ctx;
+    Context ctx;
     State state = State::Runnable;
     int parity = 0;  // which of the two exchange buffers this lane's next warp exchange uses
 };
 
 // The threads of the block being run on this OS thread.
 struct Block {
-    ucontext_t main;
+    Context main;
     std::vector<Fiber> fibers;
     std::unique_ptr<char[]> stacks;
     std::size_t stack_count = 0;
@@ -49,17 +142,11 @@ struct Block {
 thread_local Block* tl_block = nullptr;
 thread_local cudaError_t tl_last_error = cudaSuccess;
 
-void fiber_entry() {
-    Block* b = tl_block;
-    b->body(b->ctx);
-    b->fibers[b->current].state = State::Done;
-}  // returns to b->main through uc_link
-
 void suspend(State s) {
     Block* b = tl_block;
     Fiber& f = b->fibers[b->current];
     f.state = s;
-    swapcontext(&f.ctx, &b->main);
+    switch_context(f.ctx, b->main);
 }
 
 void set_thread_index(unsigned t) {
@@ -104,21 +191,15 @@ bool run_block(Block& b, unsigned threads) {
     }
     b.fibers.assign(threads, Fiber{});
     b.exchange.assign(std::size_t((threads + warpSize - 1) / warpSize) * 2 * warpSize * kLaneBytes, 0);
-    for (unsigned i = 0; i < threads; ++i) {
-        Fiber& f = b.fibers[i];
-        getcontext(&f.ctx);
-        f.ctx.uc_stack.ss_sp = b.stacks.get() + i * kStackBytes;
-        f.ctx.uc_stack.ss_size = kStackBytes;
-        f.ctx.uc_link = &b.main;
-        makecontext(&f.ctx, fiber_entry, 0);
-    }
+    for (unsigned i = 0; i < threads; ++i)
+        init_context(b.fibers[i].ctx, b.stacks.get() + i * kStackBytes, kStackBytes);
     for (;;) {
         bool ran = false, live = false;
         for (unsigned i = 0; i < threads; ++i) {
             if (b.fibers[i].state != State::Runnable) continue;
             b.current = static_cast<int>(i);
             set_thread_index(i);
-            swapcontext(&b.main, &b.fibers[i].ctx);
+            switch_context(b.main, b.fibers[i].ctx);
             ran = true;
         }
         for (const Fiber& f : b.fibers)
@@ -195,6 +276,15 @@ void run_grid(dim3 grid, dim3 block, void (*body)(void*), void* ctx) {
 }
 
 }  // namespace r2c_emu
+
+// Runs one CUDA thread of the current block, then hands control back for good.
+extern "C" void r2c_emu_fiber_main() {
+    r2c_emu::Block* b = r2c_emu::tl_block;
+    b->body(b->ctx);
+    r2c_emu::Fiber& f = b->fibers[b->current];
+    f.state = r2c_emu::State::Done;
+    r2c_emu::switch_context(f.ctx, b->main);
+}
 
 using r2c_emu::fail;
 
