@@ -1,0 +1,86 @@
+// oper_conv2d and oper_conv_transpose2d on CUDA tensors against the same ops on the CPU: outputs and the
+// gradients of x, w and b for a random upstream gradient. Tolerances (relative L2): FP32 1e-5; TF32 5e-3
+// and BF16 2e-2 where the layer is wide enough for tensor cores (kernels/oper_conv.h's dispatch rule).
+#include <catch2/catch.hpp>
+
+#include "engine/device.h"
+#include "engine/ops.h"
+#include "tests/support.h"
+
+using namespace r2c;
+
+namespace {
+
+struct Layer {
+    bool transposed;
+    std::int64_t n, cin, h, w, cout, k;
+    int stride, q;
+    Padding padding;
+    bool bias;
+};
+
+void check_layer(const Layer& l, cuda::MathPrecision precision, double tolerance) {
+    INFO((l.transposed ? "transposed " : "conv ")
+         << l.n << "x" << l.cin << "x" << l.h << "x" << l.w << " -> " << l.cout << ", k " << l.k
+         << ", stride " << l.stride << ", Q " << l.q << ", " << cuda::math_precision_name(precision));
+    cuda::set_math_precision(precision);
+    Rng rng(static_cast<std::uint64_t>(l.cin * 31 + l.cout * 7 + l.q));
+    const Tensor x = test::rand({l.n, l.cin, l.h, l.w}, rng, -1, 1, false).to(DType::F32);
+    const Shape ws = l.transposed ? Shape{l.q, l.cin, l.cout, l.k, l.k} : Shape{l.q, l.cout, l.cin, l.k, l.k};
+    const Tensor w = test::rand(ws, rng, -0.3, 0.3, false).to(DType::F32);
+    const Tensor b = l.bias ? test::rand({l.q, l.cout}, rng, -1, 1, false).to(DType::F32) : Tensor();
+    const auto run = [&](Device d, const Tensor& r) {
+        Tensor xd = x.to(d).set_requires_grad(true), wd = w.to(d).set_requires_grad(true);
+        Tensor bd = l.bias ? b.to(d).set_requires_grad(true) : Tensor();
+        const Tensor y = l.transposed ? oper_conv_transpose2d(xd, wd, bd, l.stride, l.padding)
+                                      : oper_conv2d(xd, wd, bd, l.stride, l.padding);
+        const Tensor upstream = r.defined() ? r.to(d) : Tensor();
+        if (upstream.defined()) sum(mul(y, upstream)).backward();
+        return std::vector<Tensor>{y, xd.grad(), wd.grad(), bd.defined() ? bd.grad() : Tensor()};
+    };
+    const std::vector<Tensor> cpu_y = run(Device::CPU, Tensor());
+    const Tensor r = test::rand(cpu_y[0].shape(), rng, -1, 1, false).to(DType::F32);
+    const std::vector<Tensor> cpu = run(Device::CPU, r), gpu = run(Device::CUDA, r);
+    const char* names[] = {"y", "dx", "dw", "db"};
+    for (std::size_t i = 0; i < cpu.size(); ++i) {
+        if (!cpu[i].defined()) continue;
+        INFO(names[i]);
+        REQUIRE(gpu[i].defined());
+        REQUIRE(gpu[i].device() == Device::CUDA);
+        CHECK(test::rel_l2(gpu[i].to(Device::CPU), cpu[i]) <= tolerance);
+    }
+    cuda::set_math_precision(cuda::MathPrecision::TF32);
+}
+
+const Layer kLayers[] = {
+    {false, 2, 3, 9, 7, 5, 3, 2, 3, Padding::same(), true},     // first-layer-like, odd sizes
+    {false, 1, 5, 8, 8, 1, 4, 1, 2, Padding::valid(), false},   // discriminator head, no bias
+    {false, 1, 20, 6, 5, 24, 4, 4, 1, Padding::same(), true},   // stride 4, wide enough for tensor cores
+    {true, 2, 4, 5, 6, 3, 3, 2, 3, Padding::same(), true},      // generator output layer
+    {true, 1, 24, 3, 4, 20, 4, 2, 2, Padding::valid(), false},  // transposed, valid, tensor-core width
+};
+
+}  // namespace
+
+TEST_CASE("operational convolutions on CUDA match the CPU, forward and backward", "[cuda][conv]") {
+    if (!cuda::available()) return test::skip("no CUDA device: " + cuda::describe());
+    for (const Layer& l : kLayers) {
+        check_layer(l, cuda::MathPrecision::FP32, 1e-5);
+        check_layer(l, cuda::MathPrecision::TF32, 5e-3);
+        check_layer(l, cuda::MathPrecision::BF16, 2e-2);
+    }
+}
+
+TEST_CASE("a CUDA convolution error names the op, the shapes and a hint", "[cuda][conv]") {
+    if (!cuda::available()) return test::skip("no CUDA device: " + cuda::describe());
+    const Tensor x = Tensor::zeros({1, 2, 5, 5}, DType::F64, Device::CUDA);
+    const Tensor w = Tensor::zeros({1, 3, 2, 3, 3}, DType::F64, Device::CUDA);
+    CHECK_THROWS_WITH(oper_conv2d(x, w, Tensor(), 1, Padding::same()),
+                      Catch::Contains("oper_conv2d") && Catch::Contains("float32"));
+    // Explicit pads of k or more are beyond what the kernels take: the geometry error carries the shapes.
+    const Tensor x32 = Tensor::zeros({1, 2, 5, 5}, DType::F32, Device::CUDA);
+    const Tensor w32 = Tensor::zeros({1, 3, 2, 3, 3}, DType::F32, Device::CUDA);
+    CHECK_THROWS_WITH(oper_conv2d(x32, w32, Tensor(), 1, Padding::explicit_pads(3, 3, 0, 0)),
+                      Catch::Contains("oper_conv2d (forward)") && Catch::Contains("x[1,2,5,5]") &&
+                          Catch::Contains("smaller batch size"));
+}
