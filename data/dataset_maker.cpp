@@ -298,7 +298,7 @@ FolderDatasetResult make_dataset_from_folder(const FolderDatasetOptions& o) {
                            {"label", job.source->label},
                            {"class", job.source->label_class == 1 ? "covid" : "control"},
                            {"degradation", job.recipe}});
-    const auto pair = [](int covid, int control) {
+    const auto by_class = [](int covid, int control) {
         return nlohmann::json{{"covid", covid}, {"control", control}};
     };
     const nlohmann::json manifest = {{"folder", o.folder},
@@ -307,9 +307,9 @@ FolderDatasetResult make_dataset_from_folder(const FolderDatasetOptions& o) {
                                      {"test_fraction", o.test_fraction},
                                      {"size", o.size},
                                      {"counts",
-                                      {{"trainA", pair(c.train_a_covid, c.train_a_control)},
-                                       {"trainB", pair(c.train_b_covid, c.train_b_control)},
-                                       {"testA", pair(c.test_covid, c.test_control)}}},
+                                      {{"trainA", by_class(c.train_a_covid, c.train_a_control)},
+                                       {"trainB", by_class(c.train_b_covid, c.train_b_control)},
+                                       {"testA", by_class(c.test_covid, c.test_control)}}},
                                      {"unknown_label_rows", result.unknown},
                                      {"skipped", skipped},
                                      {"images", written}};
