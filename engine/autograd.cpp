@@ -135,35 +135,44 @@ void backward(const Tensor& root) {
         if (gi == grads.end()) continue;  // no gradient reached this node
         const Tensor g = std::move(gi->second);
         grads.erase(gi);
-        R2C_CHECK(node->backward_fn, "backward through '", node->name,
-                  "' a second time: its saved tensors were freed by the first backward");
-        R2C_CHECK(g.shape() == node->out_shape, "backward: '", node->name, "' got a gradient ", g.str(),
-                  " for an output of shape ", shape_str(node->out_shape));
-        std::vector<Tensor> in_grads = node->backward_fn(g);
-        node->backward_fn = nullptr;  // frees the saved tensors now
-        R2C_CHECK(in_grads.size() == node->next.size(), "backward: '", node->name, "' returned ",
-                  in_grads.size(), " gradients for ", node->next.size(), " inputs");
-        for (std::size_t k = 0; k < in_grads.size(); ++k) {
-            const Edge& e = node->next[k];
-            const Tensor& gk = in_grads[k];
-            if (!gk.defined()) continue;
-            if (e.fn) {
-                // Out of place: one backward_fn may hand the same tensor to several inputs.
-                Tensor& slot = grads[e.fn.get()];
-                if (!slot.defined()) {
-                    slot = gk;
-                } else {
-                    Tensor sum = slot.clone();
-                    accumulate(sum, gk);
-                    slot = sum;
+        // An error in a node's backward pass, or in passing its gradients on, names the op.
+        const auto run_node = [&] {
+            R2C_CHECK(node->backward_fn, "backward through '", node->name,
+                      "' a second time: its saved tensors were freed by the first backward");
+            R2C_CHECK(g.shape() == node->out_shape, "backward: '", node->name, "' got a gradient ", g.str(),
+                      " for an output of shape ", shape_str(node->out_shape));
+            std::vector<Tensor> in_grads = node->backward_fn(g);
+            node->backward_fn = nullptr;  // frees the saved tensors now
+            R2C_CHECK(in_grads.size() == node->next.size(), "backward: '", node->name, "' returned ",
+                      in_grads.size(), " gradients for ", node->next.size(), " inputs");
+            for (std::size_t k = 0; k < in_grads.size(); ++k) {
+                const Edge& e = node->next[k];
+                const Tensor& gk = in_grads[k];
+                if (!gk.defined()) continue;
+                if (e.fn) {
+                    // Out of place: one backward_fn may hand the same tensor to several inputs.
+                    Tensor& slot = grads[e.fn.get()];
+                    if (!slot.defined()) {
+                        slot = gk;
+                    } else {
+                        Tensor sum = slot.clone();
+                        accumulate(sum, gk);
+                        slot = sum;
+                    }
+                } else if (e.leaf) {
+                    R2C_CHECK(gk.shape() == e.leaf->shape, "backward: '", node->name, "' gradient ", gk.str(),
+                              " for a leaf of shape ", shape_str(e.leaf->shape));
+                    Tensor acc = e.leaf->grad ? Tensor(e.leaf->grad) : Tensor();
+                    add_into(acc, gk);
+                    e.leaf->grad = acc.impl_ptr();
                 }
-            } else if (e.leaf) {
-                R2C_CHECK(gk.shape() == e.leaf->shape, "backward: '", node->name, "' gradient ", gk.str(),
-                          " for a leaf of shape ", shape_str(e.leaf->shape));
-                Tensor acc = e.leaf->grad ? Tensor(e.leaf->grad) : Tensor();
-                add_into(acc, gk);
-                e.leaf->grad = acc.impl_ptr();
             }
+        };
+        try {
+            run_node();
+        } catch (const Error& e) {
+            throw Error(detail::concat("backward of '", node->name, "' (output ", shape_str(node->out_shape),
+                                       ", ", g.device() == Device::CUDA ? "cuda" : "cpu", "): ", e.what()));
         }
     }
 }

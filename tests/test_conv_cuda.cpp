@@ -3,6 +3,10 @@
 // and BF16 2e-2 where the layer is wide enough for tensor cores (kernels/oper_conv.h's dispatch rule).
 #include <catch2/catch.hpp>
 
+#ifdef R2C_CUDA_EMULATION
+#include <cuda_runtime.h>  // the emulator's: its device memory size
+#endif
+
 #include "engine/device.h"
 #include "engine/ops.h"
 #include "tests/support.h"
@@ -82,5 +86,29 @@ TEST_CASE("a CUDA convolution error names the op, the shapes and a hint", "[cuda
     const Tensor w32 = Tensor::zeros({1, 3, 2, 3, 3}, DType::F32, Device::CUDA);
     CHECK_THROWS_WITH(oper_conv2d(x32, w32, Tensor(), 1, Padding::explicit_pads(3, 3, 0, 0)),
                       Catch::Contains("oper_conv2d (forward)") && Catch::Contains("x[1,2,5,5]") &&
-                          Catch::Contains("smaller batch size"));
+                          Catch::Contains("pads must lie in [0, k)"));
 }
+
+#ifdef R2C_CUDA_EMULATION
+TEST_CASE("running out of device memory names the op, the shapes and the batch-size hint", "[cuda][oom]") {
+    // The emulated device's memory is shrunk around the test's own tensors (1 MiB each).
+    Rng rng(3);
+    const Tensor x = test::rand({1, 64, 64, 64}, rng, -1, 1, false).to(DType::F32).to(Device::CUDA);
+    const Tensor w = test::rand({3, 64, 64, 3, 3}, rng, -0.1, 0.1, false).to(DType::F32).to(Device::CUDA);
+    const std::size_t limit_before = 8192ull << 20;
+    r2c_emu::set_memory_limit(r2c_emu::memory_in_use() + (512u << 10));
+    CHECK_THROWS_WITH(oper_conv2d(x, w, Tensor(), 1, Padding::same()),
+                      Catch::Contains("oper_conv2d (forward)") && Catch::Contains("[1,64,64,64]") &&
+                          Catch::Contains("out of device memory") && Catch::Contains("smaller batch size"));
+
+    Tensor xg = x.detach().set_requires_grad(true);
+    r2c_emu::set_memory_limit(limit_before);
+    const Tensor loss = sum(oper_conv2d(xg, w, Tensor(), 1, Padding::same()));
+    // Room for the gradient of sum (as large as y), not for dx as well.
+    r2c_emu::set_memory_limit(r2c_emu::memory_in_use() + (1536u << 10));
+    CHECK_THROWS_WITH(loss.backward(), Catch::Contains("backward of 'oper_conv2d' (output [1,64,64,64]") &&
+                                           Catch::Contains("out of device memory") &&
+                                           Catch::Contains("smaller batch size"));
+    r2c_emu::set_memory_limit(limit_before);
+}
+#endif

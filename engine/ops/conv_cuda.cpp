@@ -42,9 +42,8 @@ void with_context(const char* op, const char* pass, const Tensor& x, const Tenso
     } catch (const Error& e) {
         throw Error(detail::concat(op, " (", pass, ") on CUDA with x ", x.str(), ", w ", w.str(), ": ",
                                    e.what(),
-                                   ". If the device ran out of memory, a smaller batch size fits; an "
-                                   "asynchronous launch failure is pinned to its op by rerunning with "
-                                   "CUDA_LAUNCH_BLOCKING=1"));
+                                   " (an asynchronous launch failure is pinned to its op by rerunning with "
+                                   "CUDA_LAUNCH_BLOCKING=1)"));
     }
 }
 
@@ -64,8 +63,9 @@ Tensor oper_conv_cuda(const char* op, const Tensor& x, const Tensor& w, const Te
             : cuda::OperConvGeometry{i(x.dim(0)), i(x.dim(1)),  i(g.in_h),     i(g.in_w),  i(cout),    i(g.k),
                                      i(g.stride), i(g.pad_top), i(g.pad_left), i(g.out_h), i(g.out_w), i(q)};
     const cuda::OperConvOptions opt = options();
-    Tensor y = Tensor::empty({cg.N, cg.Cout, cg.Hout, cg.Wout}, DType::F32, Device::CUDA);
+    Tensor y;
     with_context(op, "forward", x, w, [&] {
+        y = Tensor::empty({cg.N, cg.Cout, cg.Hout, cg.Wout}, DType::F32, Device::CUDA);
         (transposed ? cuda::oper_conv_transpose_forward : cuda::oper_conv_forward)(
             cg, device_floats(x), device_floats(w), device_floats(b), device_floats(y),
             cuda::OperActivation::None, opt);
@@ -76,17 +76,17 @@ Tensor oper_conv_cuda(const char* op, const Tensor& x, const Tensor& w, const Te
                      need_db](const Tensor& dy) {
         Tensor dx, dw, db;
         if (need_dx) {
-            dx = Tensor::empty(xd.shape(), DType::F32, Device::CUDA);
             with_context(op, "backward data", xd, wd, [&] {
+                dx = Tensor::empty(xd.shape(), DType::F32, Device::CUDA);
                 (transposed ? cuda::oper_conv_transpose_backward_data : cuda::oper_conv_backward_data)(
                     cg, device_floats(xd), device_floats(wd), device_floats(dy), device_floats(dx), opt);
             });
         }
         if (need_dw || need_db) {
             // The bias gradient comes with the weight pass; dw is computed even when only db is wanted.
-            dw = Tensor::empty(wd.shape(), DType::F32, Device::CUDA);
-            if (need_db) db = Tensor::empty({cg.Q, cg.Cout}, DType::F32, Device::CUDA);
             with_context(op, "backward weights", xd, wd, [&] {
+                dw = Tensor::empty(wd.shape(), DType::F32, Device::CUDA);
+                if (need_db) db = Tensor::empty({cg.Q, cg.Cout}, DType::F32, Device::CUDA);
                 (transposed ? cuda::oper_conv_transpose_backward_weights : cuda::oper_conv_backward_weights)(
                     cg, device_floats(xd), device_floats(dy), device_floats(dw), device_floats(db), opt);
             });

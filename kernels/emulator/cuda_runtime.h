@@ -140,6 +140,11 @@ T __ldg(const T* p) {
 
 namespace r2c_emu {
 
+// The emulated device's memory size in bytes (R2C_EMULATOR_MEMORY_MB, 8 GiB by default); tests shrink it
+// to provoke out-of-memory errors.
+void set_memory_limit(std::size_t bytes);
+std::size_t memory_in_use();
+
 // Fiber synchronisation points (emulator.cpp).
 void syncthreads();
 // Deposits `bytes` of this lane's value, waits for the whole warp, and copies lane `src`'s value into

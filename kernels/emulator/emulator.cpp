@@ -3,6 +3,7 @@
 #include <ucontext.h>
 #endif
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
@@ -213,12 +214,13 @@ std::mutex g_memory_mutex;
 std::unordered_map<void*, std::size_t> g_allocations;
 std::size_t g_allocated = 0;
 
+std::atomic<std::size_t> g_limit{[] {
+    const char* mb = std::getenv("R2C_EMULATOR_MEMORY_MB");
+    return (mb != nullptr ? std::strtoull(mb, nullptr, 10) : std::size_t(8192)) << 20;
+}()};
+
 std::size_t memory_limit() {
-    static const std::size_t limit = [] {
-        const char* mb = std::getenv("R2C_EMULATOR_MEMORY_MB");
-        return (mb != nullptr ? std::strtoull(mb, nullptr, 10) : std::size_t(8192)) << 20;
-    }();
-    return limit;
+    return g_limit;
 }
 
 cudaError_t fail(cudaError_t e) {
@@ -227,6 +229,15 @@ cudaError_t fail(cudaError_t e) {
 }
 
 }  // namespace
+
+void set_memory_limit(std::size_t bytes) {
+    g_limit = bytes;
+}
+
+std::size_t memory_in_use() {
+    std::lock_guard<std::mutex> lock(g_memory_mutex);
+    return g_allocated;
+}
 
 void syncthreads() {
     suspend(State::AtBarrier);
