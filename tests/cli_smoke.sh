@@ -46,6 +46,9 @@ stopped=$(ls "$run/checkpoints" | tail -1 | sed 's/ckpt-0*\([0-9]*\).safetensors
 echo "interrupted at iteration $stopped"
 ((stopped >= 3 && stopped < 24)) || fail "unexpected interruption point $stopped"
 
+# A loss row cut short by a full disk or a kill mid-write ("2" of "2,1,..."): dropped on resume.
+printf '2' >> "$run/losses.csv"
+
 # Resume to the end: 3 epochs of 8 iterations.
 "${train[@]}" > "$work/second.log" 2>&1 || fail "resume failed: $(cat "$work/second.log")"
 grep -q "resuming at iteration $stopped" "$work/second.log" || fail "did not resume: $(cat "$work/second.log")"

@@ -98,7 +98,11 @@ void RunDir::start_log(const StepLog& columns_from, std::int64_t iteration) cons
     std::ifstream in(log_path());
     std::string line;
     if (in && std::getline(in, line)) {  // keep the rows up to the checkpoint we resume from
+        const auto fields = [](const std::string& l) { return std::count(l.begin(), l.end(), ',') + 1; };
+        const auto columns = fields(line);
+        // A row cut short (a full disk, a kill mid-write) has too few fields or no line end: dropped.
         while (std::getline(in, line)) {
+            if (in.eof() || fields(line) != columns) continue;
             const std::int64_t row = std::strtoll(line.c_str(), nullptr, 10);
             if (row >= 1 && row <= iteration) kept << line << "\n";
         }
