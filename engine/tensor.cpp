@@ -5,6 +5,7 @@
 
 #include "engine/autograd.h"
 #include "engine/device.h"
+#include "engine/op_scope.h"
 #include "engine/rng.h"
 
 namespace r2c {
@@ -32,8 +33,9 @@ Storage::Storage(std::size_t bytes, Device device) : bytes_(bytes), device_(devi
         data_ = cuda::allocator().allocate(bytes);
         if (data_ == nullptr) {
             const AllocatorStats st = cuda::allocator().stats();
-            throw Error(detail::concat("out of device memory allocating ", bytes >> 20, " MiB (", bytes,
-                                       " bytes) with ", st.bytes_in_use >> 20,
+            const std::string op = current_op();
+            throw Error(detail::concat(op.empty() ? "" : op + ": ", "out of device memory allocating ",
+                                       bytes >> 20, " MiB (", bytes, " bytes) with ", st.bytes_in_use >> 20,
                                        " MiB in use; try a smaller batch size or crop size"));
         }
     }

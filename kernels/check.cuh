@@ -6,13 +6,22 @@
 #include <string>
 
 #include "engine/error.h"
+#include "engine/op_scope.h"
 
-#define R2C_CUDA_CHECK(call, op)                                                                       \
-    do {                                                                                               \
-        cudaError_t r2c_err_ = (call);                                                                 \
-        if (r2c_err_ != cudaSuccess)                                                                   \
-            throw ::r2c::Error(std::string(op) + ": " #call " failed: " + cudaGetErrorName(r2c_err_) + \
-                               " (" + cudaGetErrorString(r2c_err_) + ")");                             \
+namespace r2c::detail {
+// The failing call's own name, and the engine op it ran for when one is open on this thread.
+inline std::string cuda_error_context(const std::string& what) {
+    const std::string op = current_op();
+    return op.empty() ? what : what + " (in " + op + ")";
+}
+}  // namespace r2c::detail
+
+#define R2C_CUDA_CHECK(call, op)                                                                        \
+    do {                                                                                                \
+        cudaError_t r2c_err_ = (call);                                                                  \
+        if (r2c_err_ != cudaSuccess)                                                                    \
+            throw ::r2c::Error(::r2c::detail::cuda_error_context(op) + ": " #call " failed: " +         \
+                               cudaGetErrorName(r2c_err_) + " (" + cudaGetErrorString(r2c_err_) + ")"); \
     } while (0)
 
 // A kernel launch: R2C_LAUNCH(grid, block, shared_bytes, stream, kernel)(args...). Under the CPU

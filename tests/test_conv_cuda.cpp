@@ -101,6 +101,13 @@ TEST_CASE("running out of device memory names the op, the shapes and the batch-s
                       Catch::Contains("oper_conv2d (forward)") && Catch::Contains("[1,64,64,64]") &&
                           Catch::Contains("out of device memory") && Catch::Contains("smaller batch size"));
 
+    // Every op names itself the same way (engine/op_scope.h).
+    const Tensor gamma = Tensor::full({64}, 1.0, DType::F32, Device::CUDA);
+    const Tensor beta = Tensor::zeros({64}, DType::F32, Device::CUDA);
+    CHECK_THROWS_WITH(instance_norm(x, gamma, beta),
+                      Catch::Contains("instance_norm on float32[1,64,64,64] cuda: out of device memory") &&
+                          Catch::Contains("smaller batch size"));
+
     Tensor xg = x.detach().set_requires_grad(true);
     r2c_emu::set_memory_limit(limit_before);
     const Tensor loss = sum(oper_conv2d(xg, w, Tensor(), 1, Padding::same()));

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "engine/autograd.h"
+#include "engine/op_scope.h"
 #include "engine/ops.h"
 #include "engine/ops/common.h"
 #include "engine/ops/conv_cuda.h"
@@ -432,6 +433,7 @@ Tensor record_oper(Tensor y, const char* op, const Tensor& x, const Tensor& w, c
 }  // namespace
 
 Tensor oper_conv2d(const Tensor& x, const Tensor& w, const Tensor& b, int stride, Padding padding) {
+    const OpScope scope(kConv, x);
     const OperShape s = check_oper_args(kConv, x, w, b, stride, false);
     const ops::ConvGeometry g = conv_geometry(x, s, stride, padding);
 #ifdef R2C_WITH_CUDA
@@ -447,6 +449,7 @@ Tensor oper_conv2d(const Tensor& x, const Tensor& w, const Tensor& b, int stride
 }
 
 Tensor oper_conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& b, int stride, Padding padding) {
+    const OpScope scope(kConvT, x);
     const OperShape s = check_oper_args(kConvT, x, w, b, stride, true);
     const ops::ConvGeometry g = transpose_geometry(x, s, stride, padding);
 #ifdef R2C_WITH_CUDA

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "engine/autograd.h"
+#include "engine/op_scope.h"
 #include "engine/ops.h"
 #include "engine/ops/common.h"
 #include "kernels/ops.h"
@@ -124,6 +125,7 @@ Tensor softmax_backward(const Tensor& g, const Tensor& y) {
 }  // namespace
 
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
+    const OpScope scope("linear", x);
     check_linear(x, w, b);
     Tensor y = Tensor::empty({x.dim(0), w.dim(0)}, x.dtype(), x.device());
 #ifdef R2C_WITH_CUDA
@@ -147,6 +149,7 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
 }
 
 Tensor softmax(const Tensor& x) {
+    const OpScope scope("softmax", x);
     check_softmax(x);
     Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
     const std::int64_t rows = x.dim(0), k = x.dim(1);

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "engine/autograd.h"
+#include "engine/op_scope.h"
 #include "engine/ops.h"
 #include "engine/ops/common.h"
 #include "kernels/ops.h"
@@ -82,6 +83,7 @@ Tensor broadcast_scalar(const Shape& shape, const Tensor& g) {
 }  // namespace
 
 Tensor tanh(const Tensor& x) {
+    const OpScope scope("tanh", x);
     check_unary("tanh", x);
     Tensor y = map(x, cuda::Unary::Tanh, 0, [](auto v) { return std::tanh(v); });
     return record(y, "tanh", {x}, [yd = y.detach()](const Tensor& g) {
@@ -91,6 +93,7 @@ Tensor tanh(const Tensor& x) {
 }
 
 Tensor relu(const Tensor& x) {
+    const OpScope scope("relu", x);
     check_unary("relu", x);
     // NaN passes through (as in PyTorch), so that a fault upstream stays visible downstream.
     Tensor y = map(x, cuda::Unary::Relu, 0, [](auto v) { return v > 0 || v != v ? v : decltype(v)(0); });
@@ -101,6 +104,7 @@ Tensor relu(const Tensor& x) {
 }
 
 Tensor leaky_relu(const Tensor& x, double slope) {
+    const OpScope scope("leaky_relu", x);
     check_unary("leaky_relu", x);
     Tensor y = map(x, cuda::Unary::LeakyRelu, static_cast<float>(slope),
                    [slope](auto v) { return v > 0 ? v : static_cast<decltype(v)>(slope) * v; });
@@ -112,12 +116,14 @@ Tensor leaky_relu(const Tensor& x, double slope) {
 }
 
 Tensor add(const Tensor& a, const Tensor& b) {
+    const OpScope scope("add", a);
     check_binary("add", a, b);
     Tensor y = zip(a, b, cuda::Binary::Add, 0, [](auto u, auto v) { return u + v; });
     return record(y, "add", {a, b}, [](const Tensor& g) { return std::vector<Tensor>{g, g}; });
 }
 
 Tensor mul(const Tensor& a, const Tensor& b) {
+    const OpScope scope("mul", a);
     check_binary("mul", a, b);
     Tensor y = zip(a, b, cuda::Binary::Mul, 0, [](auto u, auto v) { return u * v; });
     const bool ga = a.requires_grad(), gb = b.requires_grad();
@@ -129,6 +135,7 @@ Tensor mul(const Tensor& a, const Tensor& b) {
 }
 
 Tensor mul_scalar(const Tensor& x, double s) {
+    const OpScope scope("mul_scalar", x);
     check_unary("mul_scalar", x);
     Tensor y = map(x, cuda::Unary::Scale, static_cast<float>(s),
                    [s](auto v) { return static_cast<decltype(v)>(s) * v; });
@@ -139,6 +146,7 @@ Tensor mul_scalar(const Tensor& x, double s) {
 }
 
 Tensor sum(const Tensor& x) {
+    const OpScope scope("sum", x);
     check_unary("sum", x);
     Tensor y = Tensor::empty({1}, x.dtype(), x.device());
 #ifdef R2C_WITH_CUDA

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "engine/autograd.h"
+#include "engine/op_scope.h"
 #include "engine/ops.h"
 #include "engine/ops/common.h"
 #include "kernels/ops.h"
@@ -99,6 +100,7 @@ Tensor mean_of_difference(const char* op, const Tensor& a, const Tensor& b, F f,
 }  // namespace
 
 Tensor categorical_crossentropy(const Tensor& p, const Tensor& target) {
+    const OpScope scope("categorical_crossentropy", p);
     constexpr const char* op = "categorical_crossentropy";
     ops::check_ndim(op, "p", p, 2);
     ops::check_ndim(op, "target", target, 2);
@@ -126,11 +128,13 @@ Tensor categorical_crossentropy(const Tensor& p, const Tensor& target) {
 }
 
 Tensor mse(const Tensor& a, const Tensor& b) {
+    const OpScope scope("mse", a);
     return mean_of_difference<cuda::Difference::Squared>(
         "mse", a, b, [](auto d) { return static_cast<double>(d) * d; }, [](auto d) { return 2 * d; });
 }
 
 Tensor mae(const Tensor& a, const Tensor& b) {
+    const OpScope scope("mae", a);
     return mean_of_difference<cuda::Difference::Absolute>(
         "mae", a, b, [](auto d) { return std::abs(static_cast<double>(d)); },
         [](auto d) { return static_cast<decltype(d)>((d > 0) - (d < 0)); });

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "engine/autograd.h"
+#include "engine/op_scope.h"
 #include "engine/ops.h"
 #include "engine/ops/common.h"
 #include "kernels/ops.h"
@@ -111,6 +112,7 @@ std::vector<Tensor> instance_norm_backward(const Tensor& g, const Tensor& xhat, 
 }  // namespace
 
 Tensor instance_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps) {
+    const OpScope scope(kOp, x);
     check_args(x, gamma, beta, eps);
     const std::int64_t n = x.dim(0), c = x.dim(1), m = x.dim(2) * x.dim(3);
     Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());

@@ -1,5 +1,6 @@
 // Reflect padding: CPU reference implementation and the dispatch of CUDA tensors to kernels/reflect_pad.cu.
 #include "engine/autograd.h"
+#include "engine/op_scope.h"
 #include "engine/ops.h"
 #include "engine/ops/common.h"
 #include "kernels/ops.h"
@@ -47,6 +48,7 @@ void for_each_reflection(const Shape& in, std::int64_t pad, F f) {
 }  // namespace
 
 Tensor reflect_pad(const Tensor& x, int pad) {
+    const OpScope scope(kOp, x);
     check_args(x, pad);
     const Shape in_shape = x.shape();
     Tensor y = Tensor::empty({in_shape[0], in_shape[1], in_shape[2] + 2 * pad, in_shape[3] + 2 * pad},

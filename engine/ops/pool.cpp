@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "engine/autograd.h"
+#include "engine/op_scope.h"
 #include "engine/ops.h"
 #include "engine/ops/common.h"
 #include "kernels/ops.h"
@@ -33,6 +34,7 @@ std::int64_t first_argmax(const T* v, std::int64_t m) {
 }  // namespace
 
 Tensor global_max_pool(const Tensor& x) {
+    const OpScope scope(kOp, x);
     check_args(x);
     const Shape in_shape = x.shape();
     const std::int64_t planes = in_shape[0] * in_shape[1], m = in_shape[2] * in_shape[3];
