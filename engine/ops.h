@@ -1,7 +1,7 @@
 // Every differentiable operation R2C-GAN needs. Each takes and returns NCHW tensors (float32 or float64 on
 // the CPU, float32 on CUDA), checks shapes, dtypes and devices (errors name the op and the shapes), and
 // records its backward pass when an input requires a gradient. CPU reference implementations live in
-// engine/ops/; CUDA implementations in kernels/ (an op without one says so when called on a CUDA tensor).
+// engine/ops/; CUDA implementations in kernels/.
 #pragma once
 
 #include <cstdint>
@@ -13,14 +13,17 @@ namespace r2c {
 // ---- Convolution geometry (TensorFlow semantics) ----
 
 struct Padding {
-    enum class Kind { Same, Valid, Explicit };
+    enum class Kind { Same, Valid, Explicit, Reflect };
     Kind kind = Kind::Same;
-    int top = 0, bottom = 0, left = 0, right = 0;  // used by Explicit
+    int top = 0, bottom = 0, left = 0, right = 0;  // used by Explicit and Reflect
     static Padding same() { return {Kind::Same, 0, 0, 0, 0}; }
     static Padding valid() { return {Kind::Valid, 0, 0, 0, 0}; }
     static Padding explicit_pads(int top, int bottom, int left, int right) {
         return {Kind::Explicit, top, bottom, left, right};
     }
+    // `pad` mirrored pixels on every side (reflect_pad), then valid; convolutions only, pad < H and W. On
+    // CUDA the padded input is never formed: the kernels read the mirrored pixels.
+    static Padding reflect(int pad) { return {Kind::Reflect, pad, pad, pad, pad}; }
 };
 
 // One spatial dimension of a convolution: input n, kernel k, stride s.
@@ -35,20 +38,33 @@ Pads1D tf_same_pads(std::int64_t n, std::int64_t k, std::int64_t s);
 // before = max(k-s,0)/2 and after = the rest (negative `after` means zeros appended when k < s).
 Pads1D tf_same_transpose_crop(std::int64_t n, std::int64_t k, std::int64_t s);
 
+// An activation applied to the output of the op that computes it (convolutions, instance_norm): the same
+// values and gradients as the separate tanh / relu / leaky_relu(0.2) op after it, with one pass over
+// memory fewer forward and backward. The op then keeps its output, not its pre-activation, for backward.
+enum class Activation {
+    None,
+    Tanh,
+    Relu,
+    LeakyRelu,  // slope 0.2 (R2C-GAN's)
+};
+
 // ---- Operational layers ----
 
-// y = sum_q conv2d(x^q, W[q]) + b[q], q = 1..Q.
+// y = act(sum_q conv2d(x^q, W[q]) + b[q]), q = 1..Q.
 // x [N,Cin,H,W]; w [Q,Cout,Cin,k,k]; b [Q,Cout] or undefined; stride >= 1.
-Tensor oper_conv2d(const Tensor& x, const Tensor& w, const Tensor& b, int stride, Padding padding);
+Tensor oper_conv2d(const Tensor& x, const Tensor& w, const Tensor& b, int stride, Padding padding,
+                   Activation act = Activation::None);
 
-// y = sum_q conv_transpose2d(x^q, W[q]) + b[q] with TensorFlow `same` (out = in*stride) or `valid`
+// y = act(sum_q conv_transpose2d(x^q, W[q]) + b[q]) with TensorFlow `same` (out = in*stride) or `valid`
 // (out = (in-1)*stride + k) semantics. x [N,Cin,H,W]; w [Q,Cin,Cout,k,k]; b [Q,Cout] or undefined.
-Tensor oper_conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& b, int stride, Padding padding);
+Tensor oper_conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& b, int stride, Padding padding,
+                             Activation act = Activation::None);
 
 // ---- Normalisation, padding, activations ----
 
-// Per sample and channel over H,W (biased variance), then gamma*xhat + beta. gamma, beta [C].
-Tensor instance_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps = 1e-3);
+// Per sample and channel over H,W (biased variance), then act(gamma*xhat + beta). gamma, beta [C].
+Tensor instance_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps = 1e-3,
+                     Activation act = Activation::None);
 // Mirror padding without repeating the edge (PyTorch 'reflect'); pad < H and pad < W.
 Tensor reflect_pad(const Tensor& x, int pad);
 Tensor tanh(const Tensor& x);

@@ -1,4 +1,5 @@
 // Instance normalisation forward and backward (kernels/ops.h): one block per (sample, channel) plane.
+#include "kernels/activation.cuh"
 #include "kernels/ops.h"
 #include "kernels/ops_device.cuh"
 
@@ -12,7 +13,7 @@ using namespace ops_detail;
 // precision on large planes whose mean is far from zero.
 __global__ void __launch_bounds__(kThreads)
     instance_norm_forward_kernel(const float* x, const float* gamma, const float* beta, int c, int m,
-                                 float eps, float* y, float* xhat, float* rstd) {
+                                 float eps, OperActivation act, float* y, float* xhat, float* rstd) {
     const std::size_t offset = static_cast<std::size_t>(blockIdx.x) * m;
     const float* xp = x + offset;
     float s = 0.f;
@@ -29,20 +30,28 @@ __global__ void __launch_bounds__(kThreads)
     for (int i = threadIdx.x; i < m; i += kThreads) {
         const float h = (xp[i] - mean) * r;
         xhat[offset + i] = h;
-        y[offset + i] = g * h + b;
+        y[offset + i] = activate(g * h + b, act);
     }
     if (threadIdx.x == 0) rstd[blockIdx.x] = r;
 }
 
-// Per plane p: sums[p] = sum dy, sums[planes + p] = sum dy * xhat, and dx when requested.
+// The gradient at the normalised value: dy through the activation, act' read off its output y.
+__device__ __forceinline__ float pre_activation_grad(const float* dy, const float* y, OperActivation act,
+                                                     std::size_t i) {
+    return act == OperActivation::None ? dy[i] : dy[i] * activation_derivative(y[i], act);
+}
+
+// Per plane p, with g = dy * act'(y): sums[p] = sum g, sums[planes + p] = sum g * xhat, and dx when
+// requested.
 __global__ void __launch_bounds__(kThreads)
-    instance_norm_plane_kernel(const float* dy, const float* xhat, const float* rstd, const float* gamma,
-                               int c, int m, float* dx, float* sums) {
+    instance_norm_plane_kernel(const float* dy, const float* y, OperActivation act, const float* xhat,
+                               const float* rstd, const float* gamma, int c, int m, float* dx, float* sums) {
     const std::size_t offset = static_cast<std::size_t>(blockIdx.x) * m;
     float sg = 0.f, sgx = 0.f;
     for (int i = threadIdx.x; i < m; i += kThreads) {
-        sg += dy[offset + i];
-        sgx += dy[offset + i] * xhat[offset + i];
+        const float g = pre_activation_grad(dy, y, act, offset + i);
+        sg += g;
+        sgx += g * xhat[offset + i];
     }
     sg = block_sum(sg);
     sgx = block_sum(sgx);
@@ -54,7 +63,8 @@ __global__ void __launch_bounds__(kThreads)
     const float scale = gamma[blockIdx.x % c] * rstd[blockIdx.x];
     const float mean_g = sg / static_cast<float>(m), mean_gx = sgx / static_cast<float>(m);
     for (int i = threadIdx.x; i < m; i += kThreads)
-        dx[offset + i] = scale * (dy[offset + i] - mean_g - xhat[offset + i] * mean_gx);
+        dx[offset + i] =
+            scale * (pre_activation_grad(dy, y, act, offset + i) - mean_g - xhat[offset + i] * mean_gx);
 }
 
 // dbeta[ch] and dgamma[ch]: the plane sums of channel ch added over the batch in order.
@@ -74,21 +84,21 @@ __global__ void instance_norm_channel_kernel(const float* sums, int n, int c, fl
 }  // namespace
 
 void instance_norm_forward(const float* x, const float* gamma, const float* beta, int n, int c, int m,
-                           float eps, float* y, float* xhat, float* rstd, void* stream) {
+                           float eps, OperActivation act, float* y, float* xhat, float* rstd, void* stream) {
     if (n * c == 0) return;
     R2C_LAUNCH(n * c, kThreads, 0, static_cast<cudaStream_t>(stream), instance_norm_forward_kernel)
-    (x, gamma, beta, c, m, eps, y, xhat, rstd);
+    (x, gamma, beta, c, m, eps, act, y, xhat, rstd);
     R2C_CUDA_LAUNCH_CHECK("instance_norm_forward_kernel");
 }
 
-void instance_norm_backward(const float* dy, const float* xhat, const float* rstd, const float* gamma, int n,
-                            int c, int m, float* dx, float* dgamma, float* dbeta, float* plane_sums,
-                            void* stream) {
+void instance_norm_backward(const float* dy, const float* y, OperActivation act, const float* xhat,
+                            const float* rstd, const float* gamma, int n, int c, int m, float* dx,
+                            float* dgamma, float* dbeta, float* plane_sums, void* stream) {
     if (c == 0) return;
     const auto s = static_cast<cudaStream_t>(stream);
     if (n > 0) {
         R2C_LAUNCH(n * c, kThreads, 0, s, instance_norm_plane_kernel)
-        (dy, xhat, rstd, gamma, c, m, dx, plane_sums);
+        (dy, y, act, xhat, rstd, gamma, c, m, dx, plane_sums);
         R2C_CUDA_LAUNCH_CHECK("instance_norm_plane_kernel");
     }
     R2C_LAUNCH((c + kThreads - 1) / kThreads, kThreads, 0, s, instance_norm_channel_kernel)

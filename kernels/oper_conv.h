@@ -18,6 +18,7 @@
 #include <string>
 
 #include "engine/error.h"
+#include "kernels/activation.h"
 #include "kernels/oper_conv_index.h"
 
 namespace r2c::cuda {
@@ -26,6 +27,10 @@ namespace r2c::cuda {
 // pad_top/pad_left are the zeros added before (TensorFlow `same` puts the odd one after, which the
 // output size implies). For a transposed convolution, (H, W) is its input, (Hout, Wout) its output and
 // pad_top/pad_left the crop at the start of the full transposed output ((H-1)*stride + k).
+// With reflect set, a convolution's pads mirror the image (PyTorch 'reflect') instead of being zeros: the
+// padded image is never formed, the loads read the mirrored pixels. Only the forward and weight-gradient
+// passes of a convolution take it; the data gradient of a reflect-padded layer is the valid pass on the
+// padded image, folded back by reflect_pad_backward (kernels/ops.h).
 struct OperConvGeometry {
     int N = 0, Cin = 0, H = 0, W = 0;
     int Cout = 0;
@@ -33,6 +38,7 @@ struct OperConvGeometry {
     int pad_top = 0, pad_left = 0;
     int Hout = 0, Wout = 0;
     int Q = 1;
+    bool reflect = false;
 };
 
 enum class OperVariant {
@@ -42,7 +48,6 @@ enum class OperVariant {
     TensorCore = 2,  // WMMA implicit GEMM, TF32 or BF16 inputs with FP32 accumulation (sm_80+)
 };
 enum class OperPrecision { FP32, TF32, BF16 };
-enum class OperActivation { None, Tanh, LeakyRelu };  // leaky slope 0.2, as in R2C-GAN
 enum class OperPass {
     Forward,
     BackwardData,
@@ -89,9 +94,9 @@ void oper_conv_transpose_backward_data(const OperConvGeometry& g, const float* x
 void oper_conv_transpose_backward_weights(const OperConvGeometry& g, const float* x, const float* dz,
                                           float* dw, float* db, const OperConvOptions& opt = {});
 
-// dz = dy * act'(z) from the saved post-activation output y (tanh: 1 - y^2; leaky: 1 or 0.2 by the sign
-// of y), n elements: turns dL/dy of a forward with a fused activation into the dL/dz the backward
-// passes take. dz may alias dy.
+// dz = dy * act'(z) from the saved post-activation output y (tanh: 1 - y^2; relu: 1 or 0 and leaky: 1 or
+// 0.2 by the sign of y), n elements: turns dL/dy of a forward with a fused activation into the dL/dz the
+// backward passes take. dz may alias dy.
 void oper_activation_backward(OperActivation act, const float* y, const float* dy, float* dz, std::size_t n,
                               void* stream = nullptr);
 
@@ -117,6 +122,16 @@ inline OperConvGeometry oper_conv_geometry_same(int N, int Cin, int H, int W, in
 inline OperConvGeometry oper_conv_geometry_valid(int N, int Cin, int H, int W, int Cout, int k, int stride,
                                                  int Q) {
     return {N, Cin, H, W, Cout, k, stride, 0, 0, (H - k) / stride + 1, (W - k) / stride + 1, Q};
+}
+// `pad` mirrored pixels on every side, then a valid convolution.
+inline OperConvGeometry oper_conv_geometry_reflect(int N, int Cin, int H, int W, int Cout, int k, int stride,
+                                                   int pad, int Q) {
+    OperConvGeometry g = oper_conv_geometry_valid(N, Cin, H + 2 * pad, W + 2 * pad, Cout, k, stride, Q);
+    g.H = H;
+    g.W = W;
+    g.pad_top = g.pad_left = pad;
+    g.reflect = true;
+    return g;
 }
 inline OperConvGeometry oper_conv_transpose_geometry_same(int N, int Cin, int H, int W, int Cout, int k,
                                                           int stride, int Q) {
@@ -180,12 +195,13 @@ inline bool oper_pass_is_transposed(OperPass p) {
 inline std::string oper_geometry_str(const OperConvGeometry& g) {
     return detail::concat("x[", g.N, ",", g.Cin, ",", g.H, ",", g.W, "] -> y[", g.N, ",", g.Cout, ",", g.Hout,
                           ",", g.Wout, "], k=", g.k, ", stride=", g.stride, ", pad=(", g.pad_top, ",",
-                          g.pad_left, "), Q=", g.Q);
+                          g.pad_left, g.reflect ? ") reflect" : ")", ", Q=", g.Q);
 }
 
 // Throws r2c::Error naming the pass and the shapes unless g is a geometry the kernels accept: positive
-// sizes, pads in [0, k), every window of the convolution (or of the adjoint convolution of a transposed
-// one) starting inside its input, and every tensor below 2^31 elements (the kernels index with int).
+// sizes, pads in [0, k) (and, reflected, smaller than the image, for the passes that take them), every window
+// of the convolution (or of the adjoint convolution of a transposed one) starting inside its input, and every
+// tensor below 2^31 elements (the kernels index with int).
 inline void oper_conv_check_geometry(OperPass pass, const OperConvGeometry& g) {
     const char* op = oper_pass_name(pass);
     const auto fail = [&](const std::string& why) {
@@ -197,6 +213,16 @@ inline void oper_conv_check_geometry(OperPass pass, const OperConvGeometry& g) {
     if (g.Q < 1) fail("Q must be at least 1");
     if (g.pad_top < 0 || g.pad_left < 0 || g.pad_top >= g.k || g.pad_left >= g.k)
         fail("pads must lie in [0, k)");
+    if (g.reflect) {
+        if (pass != OperPass::Forward && pass != OperPass::BackwardWeights)
+            fail(
+                "reflect padding is taken by a convolution's forward and weight-gradient passes only (for "
+                "the data gradient: the valid pass on the padded image, then reflect_pad_backward)");
+        const std::int64_t bottom = std::int64_t(g.Hout - 1) * g.stride + g.k - g.H - g.pad_top;
+        const std::int64_t right = std::int64_t(g.Wout - 1) * g.stride + g.k - g.W - g.pad_left;
+        if (g.pad_top >= g.H || g.pad_left >= g.W || bottom >= g.H || right >= g.W)
+            fail("reflect pads must be smaller than the image");
+    }
     const OperConvGeometry c = oper_pass_is_transposed(pass) ? oper_adjoint_geometry(g) : g;
     if (std::int64_t(c.Hout - 1) * c.stride - c.pad_top > c.H - 1 ||
         std::int64_t(c.Wout - 1) * c.stride - c.pad_left > c.W - 1)

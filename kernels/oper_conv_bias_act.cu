@@ -38,19 +38,12 @@ __global__ void __launch_bounds__(kThreads)
     }
 }
 
-// dz = dy * act'(z), from y = act(z): tanh' = 1 - y^2; leaky' = 1 where y > 0 (same sign as z), else 0.2.
+// dz = dy * act'(z), act' read off y = act(z) (kernels/activation.cuh).
 __global__ void activation_backward_kernel(OperActivation act, const float* y, const float* dy, float* dz,
                                            std::size_t n) {
     for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n;
-         i += std::size_t(gridDim.x) * blockDim.x) {
-        const float g = dy[i];
-        if (act == OperActivation::Tanh)
-            dz[i] = g * (1.f - y[i] * y[i]);
-        else if (act == OperActivation::LeakyRelu)
-            dz[i] = y[i] > 0.f ? g : 0.2f * g;
-        else
-            dz[i] = g;
-    }
+         i += std::size_t(gridDim.x) * blockDim.x)
+        dz[i] = act == OperActivation::None ? dy[i] : dy[i] * activation_derivative(y[i], act);
 }
 
 }  // namespace

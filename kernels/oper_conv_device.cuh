@@ -16,6 +16,7 @@
 #include <cuda_runtime.h>
 
 #include "engine/error.h"
+#include "kernels/activation.cuh"
 #include "kernels/oper_conv.h"
 #include "kernels/oper_conv_index.h"
 
@@ -26,7 +27,8 @@ using oper_index::FastDivmod;
 // The conv geometry as the kernels index it: "in" [N,Cin,H,W], "out" [N,Cout,Hout,Wout].
 struct ConvDims {
     int N, Cin, H, W, Cout, Hout, Wout, k, s, pt, pl, Q;
-    int taps;  // Cin*k*k
+    bool reflect;  // the pads mirror the image
+    int taps;      // Cin*k*k
     FastDivmod div_k, div_kk, div_wout, div_hout;
 };
 
@@ -44,6 +46,7 @@ inline ConvDims make_dims(const OperConvGeometry& c) {
     d.pt = c.pad_top;
     d.pl = c.pad_left;
     d.Q = c.Q;
+    d.reflect = c.reflect;
     d.taps = c.Cin * c.k * c.k;
     d.div_k = FastDivmod(c.k);
     d.div_kk = FastDivmod(c.k * c.k);
@@ -66,12 +69,6 @@ __host__ __device__ constexpr int accumulator_sets(Operand a, Operand b, int q) 
     return (a != Operand::Single && b != Operand::Single) ? 1 : q;
 }
 
-__device__ __forceinline__ float activate(float v, OperActivation act) {
-    if (act == OperActivation::Tanh) return tanhf(v);
-    if (act == OperActivation::LeakyRelu) return v > 0.f ? v : 0.2f * v;
-    return v;
-}
-
 // Out pixel m = (n*Hout + oh)*Wout + ow.
 struct OutPixel {
     int n, oh, ow;
@@ -83,17 +80,22 @@ __device__ __forceinline__ OutPixel split_out_pixel(const ConvDims& d, int m) {
     return {n, oh, ow};
 }
 
-// The "in" tensor at tap (ci,kh,kw) of the window of out pixel p; zero in the padding, for every power.
+// The "in" tensor at tap (ci,kh,kw) of the window of out pixel p; in the padding zero (for every power) or,
+// reflected, the mirrored pixel.
 __device__ __forceinline__ float gather_window(const ConvDims& d, const float* in, const OutPixel& p,
                                                int tap) {
     int r, kw;
     const int ci = d.div_kk.divmod(tap, r);
     const int kh = d.div_k.divmod(r, kw);
-    const int ih = oper_index::window_origin(p.oh, d.s, d.pt) + kh;
-    const int iw = oper_index::window_origin(p.ow, d.s, d.pl) + kw;
-    if (static_cast<unsigned>(ih) >= static_cast<unsigned>(d.H) ||
-        static_cast<unsigned>(iw) >= static_cast<unsigned>(d.W))
+    int ih = oper_index::window_origin(p.oh, d.s, d.pt) + kh;
+    int iw = oper_index::window_origin(p.ow, d.s, d.pl) + kw;
+    if (d.reflect) {
+        ih = oper_index::reflect_index(ih, d.H);
+        iw = oper_index::reflect_index(iw, d.W);
+    } else if (static_cast<unsigned>(ih) >= static_cast<unsigned>(d.H) ||
+               static_cast<unsigned>(iw) >= static_cast<unsigned>(d.W)) {
         return 0.f;
+    }
     return __ldg(in + ((p.n * d.Cin + ci) * d.H + ih) * d.W + iw);
 }
 

@@ -26,6 +26,12 @@ R2C_HD int ceil_div(int a, int d) {
     return -floor_div(-a, d);
 }
 
+// The index that reflect padding reads for position i of a dimension of size n (PyTorch 'reflect', the
+// edge not repeated): i for 0 <= i < n, -i before, 2(n-1) - i after; valid for -n < i < 2n - 1.
+R2C_HD int reflect_index(int i, int n) {
+    return i < 0 ? -i : (i >= n ? 2 * (n - 1) - i : i);
+}
+
 // Division by a divisor fixed at launch time without the ~20-instruction integer division: for
 // 0 <= n < 2^31 and 1 <= d < 2^31, floor(n/d) = (n * m) >> (31 + l) with l = ceil(log2 d) and
 // m = ceil(2^(31+l) / d) < 2^32 (Granlund-Montgomery). The kernels use it for every pixel and tap

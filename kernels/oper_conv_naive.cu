@@ -31,6 +31,17 @@ __device__ float int_power(float x, int q) {
     return p;
 }
 
+// Whether the padded position (ih, iw) of a convolution reads the image: with reflect padding always,
+// after mirroring (ih, iw) into it; with zero padding only inside it.
+__device__ bool in_image(const OperConvGeometry& g, int& ih, int& iw) {
+    if (g.reflect) {
+        ih = oper_index::reflect_index(ih, g.H);
+        iw = oper_index::reflect_index(iw, g.W);
+        return true;
+    }
+    return ih >= 0 && ih < g.H && iw >= 0 && iw < g.W;
+}
+
 // y[n,co,oh,ow] = act( sum_{q,ci,kh,kw} x[n,ci,oh*s-pt+kh,ow*s-pl+kw]^q W[q,co,ci,kh,kw] + sum_q b[q,co] )
 __global__ void naive_forward_kernel(OperConvGeometry g, const float* x, const float* w, const float* b,
                                      float* y, OperActivation act) {
@@ -45,9 +56,9 @@ __global__ void naive_forward_kernel(OperConvGeometry g, const float* x, const f
     for (int ci = 0; ci < g.Cin; ++ci)
         for (int kh = 0; kh < g.k; ++kh)
             for (int kw = 0; kw < g.k; ++kw) {
-                const int ih = oh * g.stride - g.pad_top + kh;
-                const int iw = ow * g.stride - g.pad_left + kw;
-                if (ih < 0 || ih >= g.H || iw < 0 || iw >= g.W) continue;
+                int ih = oh * g.stride - g.pad_top + kh;
+                int iw = ow * g.stride - g.pad_left + kw;
+                if (!in_image(g, ih, iw)) continue;
                 const float v = x[((n * g.Cin + ci) * g.H + ih) * g.W + iw];
                 const float* wp = w + ((co * g.Cin + ci) * g.k + kh) * g.k + kw;
                 float p = v;
@@ -105,9 +116,9 @@ __global__ void naive_backward_weights_kernel(OperConvGeometry g, const float* x
     for (int n = 0; n < g.N; ++n)
         for (int oh = 0; oh < g.Hout; ++oh)
             for (int ow = 0; ow < g.Wout; ++ow) {
-                const int ih = oh * g.stride - g.pad_top + kh;
-                const int iw = ow * g.stride - g.pad_left + kw;
-                if (ih < 0 || ih >= g.H || iw < 0 || iw >= g.W) continue;
+                int ih = oh * g.stride - g.pad_top + kh;
+                int iw = ow * g.stride - g.pad_left + kw;
+                if (!in_image(g, ih, iw)) continue;
                 acc += int_power(x[((n * g.Cin + ci) * g.H + ih) * g.W + iw], q + 1) *
                        dz[((n * g.Cout + co) * g.Hout + oh) * g.Wout + ow];
             }

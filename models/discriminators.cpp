@@ -16,10 +16,8 @@ class CompactDiscriminator : public Discriminator {
           final_activation_(final_activation) {}
 
     Tensor forward(const Tensor& x) const override {
-        Tensor h = leaky_relu(c1_(x), 0.2);
-        h = leaky_relu(n2_(c2_(h)), 0.2);
-        h = c3_(h);
-        return final_activation_ ? leaky_relu(h, 0.2) : h;
+        const Tensor h = n2_(c2_(c1_(x, Activation::LeakyRelu)), Activation::LeakyRelu);
+        return c3_(h, final_activation_ ? Activation::LeakyRelu : Activation::None);
     }
 
   private:
@@ -42,10 +40,10 @@ class ConvDiscriminator : public Discriminator {
           c5_(*this, "conv5", 1, 512, 1, 4, 1, Padding::same(), true, rng) {}
 
     Tensor forward(const Tensor& x) const override {
-        Tensor h = leaky_relu(c1_(x), 0.2);
-        h = leaky_relu(n2_(c2_(h)), 0.2);
-        h = leaky_relu(n3_(c3_(h)), 0.2);
-        h = leaky_relu(n4_(c4_(h)), 0.2);
+        Tensor h = c1_(x, Activation::LeakyRelu);
+        h = n2_(c2_(h), Activation::LeakyRelu);
+        h = n3_(c3_(h), Activation::LeakyRelu);
+        h = n4_(c4_(h), Activation::LeakyRelu);
         return c5_(h);
     }
 

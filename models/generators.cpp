@@ -22,20 +22,19 @@ class OpGenerator : public Generator {
     OpGenerator(int q, Rng& rng)
         : enc_(*this, "enc.conv", q, 3, 128, 3, 2, Padding::same(), false, rng),
           enc_norm_(*this, "enc.norm", 128, rng),
-          res_conv1_(*this, "res.conv1", q, 128, 128, 3, 1, Padding::valid(), false, rng),
+          res_conv1_(*this, "res.conv1", q, 128, 128, 3, 1, Padding::reflect(1), false, rng),
           res_norm1_(*this, "res.norm1", 128, rng),
-          res_conv2_(*this, "res.conv2", q, 128, 128, 3, 1, Padding::valid(), false, rng),
+          res_conv2_(*this, "res.conv2", q, 128, 128, 3, 1, Padding::reflect(1), false, rng),
           res_norm2_(*this, "res.norm2", 128, rng),
           head_(*this, 128, rng),
           dec_(*this, "dec.convt", q, 128, 3, 3, 2, true, rng) {}
 
     GeneratorOutput forward(const Tensor& x) const override {
         const Tensor e = enc_norm_(enc_(x));
-        Tensor t = reflect_pad(tanh(e), 1);
-        t = tanh(res_norm1_(res_conv1_(t)));
-        t = res_norm2_(res_conv2_(reflect_pad(t, 1)));
+        Tensor t = res_norm1_(res_conv1_(tanh(e)), Activation::Tanh);
+        t = res_norm2_(res_conv2_(t));
         const Tensor h = tanh(add(e, t));  // the block adds its input, not tanh of it (as published)
-        return {tanh(dec_(h)), head_(h)};
+        return {dec_(h, Activation::Tanh), head_(h)};
     }
 
   private:
@@ -49,16 +48,16 @@ class OpGenerator : public Generator {
     OperConvTranspose dec_;
 };
 
-// CycleGAN's residual block: x + IN(conv(pad(relu(IN(conv(pad(x))))))).
+// CycleGAN's residual block: x + IN(conv(pad(relu(IN(conv(pad(x))))))), the pads reflected.
 struct ResBlock {
     ResBlock(Module& m, const std::string& name, int channels, Rng& rng)
-        : conv1(m, name + ".conv1", 1, channels, channels, 3, 1, Padding::valid(), false, rng),
+        : conv1(m, name + ".conv1", 1, channels, channels, 3, 1, Padding::reflect(1), false, rng),
           norm1(m, name + ".norm1", channels, rng),
-          conv2(m, name + ".conv2", 1, channels, channels, 3, 1, Padding::valid(), false, rng),
+          conv2(m, name + ".conv2", 1, channels, channels, 3, 1, Padding::reflect(1), false, rng),
           norm2(m, name + ".norm2", channels, rng) {}
     Tensor operator()(const Tensor& x) const {
-        const Tensor h = relu(norm1(conv1(reflect_pad(x, 1))));
-        return add(x, norm2(conv2(reflect_pad(h, 1))));
+        const Tensor h = norm1(conv1(x), Activation::Relu);
+        return add(x, norm2(conv2(h)));
     }
     OperConv conv1;
     InstanceNorm norm1;
@@ -69,7 +68,7 @@ struct ResBlock {
 class ConvGenerator : public Generator {
   public:
     explicit ConvGenerator(Rng& rng)
-        : in_(*this, "enc.conv0", 1, 3, 64, 7, 1, Padding::valid(), false, rng),
+        : in_(*this, "enc.conv0", 1, 3, 64, 7, 1, Padding::reflect(3), false, rng),
           in_norm_(*this, "enc.norm0", 64, rng),
           down1_(*this, "enc.conv1", 1, 64, 128, 3, 2, Padding::same(), false, rng),
           down1_norm_(*this, "enc.norm1", 128, rng),
@@ -84,21 +83,21 @@ class ConvGenerator : public Generator {
         up1_norm_ = InstanceNorm(*this, "dec.norm1", 128, rng);
         up2_ = OperConvTranspose(*this, "dec.convt2", 1, 128, 64, 3, 2, false, rng);
         up2_norm_ = InstanceNorm(*this, "dec.norm2", 64, rng);
-        out_ = OperConv(*this, "dec.conv", 1, 64, 3, 7, 1, Padding::valid(), true, rng);
+        out_ = OperConv(*this, "dec.conv", 1, 64, 3, 7, 1, Padding::reflect(3), true, rng);
     }
 
     GeneratorOutput forward(const Tensor& x) const override {
-        Tensor h = relu(in_norm_(in_(reflect_pad(x, 3))));
-        h = relu(down1_norm_(down1_(h)));
-        h = relu(down2_norm_(down2_(h)));
+        Tensor h = in_norm_(in_(x), Activation::Relu);
+        h = down1_norm_(down1_(h), Activation::Relu);
+        h = down2_norm_(down2_(h), Activation::Relu);
         Tensor probs;
         for (std::size_t i = 0; i < blocks_.size(); ++i) {
             h = blocks_[i](h);
             if (i == 4) probs = head_(h);  // the class head is taken after the 5th block
         }
-        h = relu(up1_norm_(up1_(h)));
-        h = relu(up2_norm_(up2_(h)));
-        return {tanh(out_(reflect_pad(h, 3))), probs};
+        h = up1_norm_(up1_(h), Activation::Relu);
+        h = up2_norm_(up2_(h), Activation::Relu);
+        return {out_(h, Activation::Tanh), probs};
     }
 
   private:
@@ -127,8 +126,8 @@ class ConvCompGenerator : public Generator {
           dec_(*this, "dec.convt", 1, 128, 3, 3, 2, true, rng) {}
 
     GeneratorOutput forward(const Tensor& x) const override {
-        const Tensor h = block_(relu(enc_norm_(enc_(x))));
-        return {tanh(dec_(h)), head_(h)};
+        const Tensor h = block_(enc_norm_(enc_(x), Activation::Relu));
+        return {dec_(h, Activation::Tanh), head_(h)};
     }
 
   private:

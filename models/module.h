@@ -43,7 +43,9 @@ struct OperConv {
     OperConv() = default;
     OperConv(Module& m, const std::string& name, int q, int cin, int cout, int k, int stride, Padding padding,
              bool bias, Rng& rng);
-    Tensor operator()(const Tensor& x) const { return oper_conv2d(x, w, b, stride, padding); }
+    Tensor operator()(const Tensor& x, Activation act = Activation::None) const {
+        return oper_conv2d(x, w, b, stride, padding, act);
+    }
     Tensor w, b;
     int stride = 1;
     Padding padding;
@@ -54,8 +56,8 @@ struct OperConvTranspose {
     OperConvTranspose() = default;
     OperConvTranspose(Module& m, const std::string& name, int q, int cin, int cout, int k, int stride,
                       bool bias, Rng& rng);
-    Tensor operator()(const Tensor& x) const {
-        return oper_conv_transpose2d(x, w, b, stride, Padding::same());
+    Tensor operator()(const Tensor& x, Activation act = Activation::None) const {
+        return oper_conv_transpose2d(x, w, b, stride, Padding::same(), act);
     }
     Tensor w, b;
     int stride = 1;
@@ -64,7 +66,9 @@ struct OperConvTranspose {
 struct InstanceNorm {
     InstanceNorm() = default;
     InstanceNorm(Module& m, const std::string& name, int channels, Rng& rng);
-    Tensor operator()(const Tensor& x) const { return instance_norm(x, gamma, beta, 1e-3); }
+    Tensor operator()(const Tensor& x, Activation act = Activation::None) const {
+        return instance_norm(x, gamma, beta, 1e-3, act);
+    }
     Tensor gamma, beta;
 };
 

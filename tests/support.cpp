@@ -116,4 +116,29 @@ double max_gradcheck_error(const std::function<Tensor(const std::vector<Tensor>&
     return worst;
 }
 
+double max_disagreement(const std::function<Tensor(const std::vector<Tensor>&)>& f,
+                        const std::function<Tensor(const std::vector<Tensor>&)>& g,
+                        const std::vector<Tensor>& inputs, std::uint64_t seed) {
+    Rng rng(seed);
+    const Tensor probe = f(inputs);
+    const Tensor weights = Tensor::uniform(probe.shape(), 0.5, 1.5, rng, probe.dtype());
+    const auto run = [&](const std::function<Tensor(const std::vector<Tensor>&)>& fn) {
+        for (const Tensor& t : inputs)
+            if (t.defined()) const_cast<Tensor&>(t).zero_grad();
+        std::vector<Tensor> out{fn(inputs)};
+        sum(mul(out[0], weights)).backward();
+        for (const Tensor& t : inputs)
+            out.push_back(t.defined() && t.requires_grad() ? t.grad() : Tensor());
+        return out;
+    };
+    const std::vector<Tensor> a = run(f), b = run(g);
+    double worst = 0;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        R2C_CHECK(a[i].defined() == b[i].defined(),
+                  "max_disagreement: one function gives a gradient to input ", i - 1, " and the other none");
+        if (a[i].defined()) worst = std::max(worst, rel_l2(b[i], a[i]));
+    }
+    return worst;
+}
+
 }  // namespace r2c::test

@@ -48,6 +48,13 @@ std::vector<double> gradcheck(const std::function<Tensor(const std::vector<Tenso
 double max_gradcheck_error(const std::function<Tensor(const std::vector<Tensor>&)>& f,
                            const std::vector<Tensor>& inputs, std::uint64_t seed = 1, double eps = 1e-6);
 
+// Largest rel_l2 difference between f and g on the same inputs, over the outputs and the gradients of
+// sum(out * R) (R fixed, random) with respect to every input that requires one: 0 when g computes
+// exactly what f does, forward and backward.
+double max_disagreement(const std::function<Tensor(const std::vector<Tensor>&)>& f,
+                        const std::function<Tensor(const std::vector<Tensor>&)>& g,
+                        const std::vector<Tensor>& inputs, std::uint64_t seed = 1);
+
 // ||a - b||_2 / max(||b||_2, 1e-30), over all elements (shapes must match).
 double rel_l2(const Tensor& a, const Tensor& b);
 double rel_l2(const std::vector<double>& a, const std::vector<double>& b);

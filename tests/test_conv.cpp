@@ -205,6 +205,10 @@ TEST_CASE("operational layers produce the spec's output shapes", "[conv]") {
     CHECK(
         oper_conv_transpose2d(odd, test::rand({2, 2, 3, 3, 3}, rng), Tensor(), 2, Padding::valid()).shape() ==
         Shape{2, 3, 15, 19});
+    CHECK(oper_conv2d(odd, test::rand({1, 5, 2, 7, 7}, rng), Tensor(), 1, Padding::reflect(3)).shape() ==
+          Shape{2, 5, 7, 9});
+    CHECK(oper_conv2d(odd, test::rand({1, 5, 2, 3, 3}, rng), Tensor(), 2, Padding::reflect(1)).shape() ==
+          Shape{2, 5, 4, 5});
 }
 
 TEST_CASE("Q=1 is an ordinary convolution: a box filter by hand", "[conv]") {
@@ -335,6 +339,63 @@ TEST_CASE("oper_conv_transpose2d gradients pass a finite-difference check", "[co
         auto f = [&c](const V& t) { return oper_conv_transpose2d(t[0], t[1], t[2], c.s, c.p); };
         CHECK(test::max_gradcheck_error(f, {x, w, b}) <= 1e-6);
     }
+}
+
+// The separate activation op that a fused one must reproduce.
+Tensor activate_separately(const Tensor& z, Activation act) {
+    switch (act) {
+        case Activation::Tanh:
+            return tanh(z);
+        case Activation::Relu:
+            return relu(z);
+        case Activation::LeakyRelu:
+            return leaky_relu(z, 0.2);
+        case Activation::None:
+            break;
+    }
+    return z;
+}
+
+TEST_CASE("a fused activation equals the separate op after the layer, values and gradients",
+          "[conv][fused]") {
+    Rng rng(8);
+    const Tensor x = test::rand({2, 3, 7, 6}, rng, -1.5, 1.5);
+    const Tensor w = test::rand({3, 4, 3, 3, 3}, rng, -0.4, 0.4);
+    const Tensor wt = test::rand({3, 3, 4, 3, 3}, rng, -0.4, 0.4);
+    const Tensor b = test::rand({3, 4}, rng);
+    for (Activation act : {Activation::Tanh, Activation::Relu, Activation::LeakyRelu}) {
+        INFO("activation " << static_cast<int>(act));
+        const V conv_in{x, w, b}, convt_in{x, wt, b};
+        const auto conv = [act](const V& t) {
+            return oper_conv2d(t[0], t[1], t[2], 2, Padding::same(), act);
+        };
+        const auto conv_then = [act](const V& t) {
+            return activate_separately(oper_conv2d(t[0], t[1], t[2], 2, Padding::same()), act);
+        };
+        const auto convt = [act](const V& t) {
+            return oper_conv_transpose2d(t[0], t[1], t[2], 2, Padding::same(), act);
+        };
+        const auto convt_then = [act](const V& t) {
+            return activate_separately(oper_conv_transpose2d(t[0], t[1], t[2], 2, Padding::same()), act);
+        };
+        CHECK(test::max_disagreement(conv_then, conv, conv_in) <= 1e-14);
+        CHECK(test::max_disagreement(convt_then, convt, convt_in) <= 1e-14);
+        // The activation really is applied (a fused op that dropped it would fail here).
+        CHECK(test::max_disagreement(
+                  conv_then, [](const V& t) { return oper_conv2d(t[0], t[1], t[2], 2, Padding::same()); },
+                  conv_in) > 1e-3);
+        if (act != Activation::Relu) {  // relu's kink makes finite differences unreliable near zero
+            CHECK(test::max_gradcheck_error(conv, conv_in) <= 1e-6);
+            CHECK(test::max_gradcheck_error(convt, convt_in) <= 1e-6);
+        }
+    }
+    // float32 too: the same single-precision epilogue as the separate op.
+    const V in32{x.to(DType::F32).set_requires_grad(true), w.to(DType::F32).set_requires_grad(true),
+                 b.to(DType::F32).set_requires_grad(true)};
+    CHECK(test::max_disagreement(
+              [](const V& t) { return tanh(oper_conv2d(t[0], t[1], t[2], 1, Padding::valid())); },
+              [](const V& t) { return oper_conv2d(t[0], t[1], t[2], 1, Padding::valid(), Activation::Tanh); },
+              in32) <= 1e-7);
 }
 
 TEST_CASE("gradients are right when only some inputs require them", "[conv][gradcheck]") {
@@ -474,6 +535,11 @@ TEST_CASE("bad arguments are rejected with the op's name", "[conv]") {
     CHECK_THROWS_WITH(convt(x, wt, b, 0, same), Contains("oper_conv_transpose2d") && Contains("stride"));
     CHECK_THROWS_WITH(convt(x, wt, b, 1, Padding::explicit_pads(1, 1, 1, 1)),
                       Contains("oper_conv_transpose2d") && Contains("explicit"));
+    CHECK_THROWS_WITH(convt(x, wt, b, 1, Padding::reflect(1)),
+                      Contains("oper_conv_transpose2d") && Contains("reflect"));
+    CHECK_THROWS_WITH(conv(x, w, b, 1, Padding::reflect(5)),
+                      Contains("oper_conv2d") && Contains("reflect padding 5") && Contains(x.str()));
+    CHECK_THROWS_WITH(conv(x, w, b, 1, Padding::reflect(-1)), Contains("oper_conv2d"));
     CHECK_THROWS_AS(convt(x, wt, b, 0, same), Error);
     CHECK_THROWS_AS(conv(x, w, b, 0, same), Error);
 }

@@ -75,6 +75,7 @@ std::vector<float> uniform(std::size_t n, Rng& rng) {
 
 double act_ref(double z, OperActivation act) {
     if (act == OperActivation::Tanh) return std::tanh(z);
+    if (act == OperActivation::Relu) return z > 0 ? z : 0.0;
     if (act == OperActivation::LeakyRelu) return z > 0 ? z : 0.2 * z;
     return z;
 }
@@ -141,7 +142,16 @@ struct Case {
                                     for (int ow = 0; ow < g.Wout; ++ow) {
                                         const int ih = oh * g.stride - g.pad_top + kh,
                                                   iw = ow * g.stride - g.pad_left + kw;
-                                        if (ih >= 0 && ih < g.H && iw >= 0 && iw < g.W)
+                                        if (g.reflect)  // the mirrored pixel, by the definition
+                                            edge(n, ci,
+                                                 ih < 0      ? -ih
+                                                 : ih >= g.H ? 2 * g.H - 2 - ih
+                                                             : ih,
+                                                 iw < 0      ? -iw
+                                                 : iw >= g.W ? 2 * g.W - 2 - iw
+                                                             : iw,
+                                                 co, oh, ow, kh, kw);
+                                        else if (ih >= 0 && ih < g.H && iw >= 0 && iw < g.W)
                                             edge(n, ci, ih, iw, co, oh, ow, kh, kw);
                                     }
                             } else {
@@ -178,24 +188,26 @@ OperConvGeometry conv_same(int n, int cin, int h, int w, int cout, int k, int s,
 // kernels 3, 4, 7, batches 1 and 3, same and valid padding, k < s for the transposed gather.
 std::vector<Case> conv_cases(bool quick) {
     std::vector<OperConvGeometry> gs = {
-        conv_same(1, 3, 7, 9, 5, 3, 1, 1),
-        conv_same(3, 5, 13, 11, 67, 3, 2, 2),
-        conv_same(1, 67, 13, 11, 3, 3, 4, 3),
-        conv_same(3, 3, 7, 9, 67, 4, 1, 4),
-        conv_same(1, 5, 13, 11, 5, 4, 2, 5),
-        conv_same(3, 67, 7, 9, 5, 4, 4, 1),
-        conv_same(1, 3, 13, 11, 67, 7, 1, 2),
-        conv_same(3, 5, 7, 9, 3, 7, 2, 3),
-        conv_same(1, 5, 13, 11, 5, 7, 4, 5),
-        oper_conv_geometry_valid(1, 67, 9, 7, 67, 3, 1, 5),
-        oper_conv_geometry_valid(3, 5, 13, 11, 17, 4, 2, 4),
-        conv_same(2, 128, 8, 8, 1, 4, 1, 3),
+        conv_same(1, 3, 7, 9, 5, 3, 1, 1), conv_same(3, 5, 13, 11, 67, 3, 2, 2),
+        conv_same(1, 67, 13, 11, 3, 3, 4, 3), conv_same(3, 3, 7, 9, 67, 4, 1, 4),
+        conv_same(1, 5, 13, 11, 5, 4, 2, 5), conv_same(3, 67, 7, 9, 5, 4, 4, 1),
+        conv_same(1, 3, 13, 11, 67, 7, 1, 2), conv_same(3, 5, 7, 9, 3, 7, 2, 3),
+        conv_same(1, 5, 13, 11, 5, 7, 4, 5), oper_conv_geometry_valid(1, 67, 9, 7, 67, 3, 1, 5),
+        oper_conv_geometry_valid(3, 5, 13, 11, 17, 4, 2, 4), conv_same(2, 128, 8, 8, 1, 4, 1, 3),
+        // Reflect padding as R2C-GAN's residual blocks (3x3, pad 1) and CNN's outer layers (7x7, pad 3).
+        oper_conv_geometry_reflect(2, 5, 7, 9, 67, 3, 1, 1, 3),
+        oper_conv_geometry_reflect(1, 3, 11, 9, 17, 7, 1, 3, 2),
+        oper_conv_geometry_reflect(3, 67, 6, 5, 5, 3, 2, 1, 1),
+        oper_conv_geometry_reflect(1, 2, 4, 4, 3, 7, 1, 3, 5),  // pads of 3 on a 4x4 image
     };
-    if (quick) gs = {conv_same(1, 5, 7, 9, 67, 3, 2, 3), conv_same(3, 67, 13, 11, 3, 4, 1, 2)};
+    if (quick)
+        gs = {conv_same(1, 5, 7, 9, 67, 3, 2, 3), conv_same(3, 67, 13, 11, 3, 4, 1, 2),
+              oper_conv_geometry_reflect(2, 5, 7, 9, 67, 3, 1, 1, 3)};
     std::vector<Case> out;
-    const OperActivation acts[] = {OperActivation::None, OperActivation::Tanh, OperActivation::LeakyRelu};
+    const OperActivation acts[] = {OperActivation::None, OperActivation::Tanh, OperActivation::LeakyRelu,
+                                   OperActivation::Relu};
     for (std::size_t i = 0; i < gs.size(); ++i)
-        out.emplace_back(gs[i], false, i % 2 == 0, acts[i % 3]);
+        out.emplace_back(gs[i], false, i % 2 == 0, acts[i % 4]);
     return out;
 }
 
@@ -210,9 +222,10 @@ std::vector<Case> transpose_cases(bool quick) {
     };
     if (quick) gs = {oper_conv_transpose_geometry_same(1, 67, 7, 9, 3, 3, 2, 3), gs[4]};
     std::vector<Case> out;
-    const OperActivation acts[] = {OperActivation::Tanh, OperActivation::None, OperActivation::LeakyRelu};
+    const OperActivation acts[] = {OperActivation::Tanh, OperActivation::None, OperActivation::LeakyRelu,
+                                   OperActivation::Relu};
     for (std::size_t i = 0; i < gs.size(); ++i)
-        out.emplace_back(gs[i], true, i % 2 == 0, acts[i % 3]);
+        out.emplace_back(gs[i], true, i % 2 == 0, acts[i % 4]);
     return out;
 }
 
@@ -277,11 +290,16 @@ void run_case(Worst& worst, Case& c, const Config& cfg, void* stream) {
     check(worst, c, fwd, cfg, "y", y.download(), c.y);
 
     dx.poison();
-    if (c.transposed)
+    if (c.transposed) {
         oper_conv_transpose_backward_data(c.g, x.get(), w.get(), dz.get(), dx.get(), opt);
-    else
+        check(worst, c, bwd, cfg, "dx", dx.download(), c.dx);
+    } else if (c.g.reflect) {  // the caller pads, runs the valid pass and folds (kernels/oper_conv.h)
+        CHECK_THROWS_WITH(oper_conv_backward_data(c.g, x.get(), w.get(), dz.get(), dx.get(), opt),
+                          Catch::Contains("reflect padding"));
+    } else {
         oper_conv_backward_data(c.g, x.get(), w.get(), dz.get(), dx.get(), opt);
-    check(worst, c, bwd, cfg, "dx", dx.download(), c.dx);
+        check(worst, c, bwd, cfg, "dx", dx.download(), c.dx);
+    }
 
     dw.poison();
     db.poison();
@@ -349,12 +367,14 @@ TEST_CASE("oper activation backward turns dL/dy into dL/dz", "[cuda][oper_conv]"
     Rng rng(5);
     const std::size_t n = 1000;
     std::vector<float> z = uniform(n, rng), dy = uniform(n, rng);
-    for (OperActivation act : {OperActivation::None, OperActivation::Tanh, OperActivation::LeakyRelu}) {
+    for (OperActivation act :
+         {OperActivation::None, OperActivation::Tanh, OperActivation::Relu, OperActivation::LeakyRelu}) {
         std::vector<float> y(n);
         std::vector<double> want(n);
         for (std::size_t i = 0; i < n; ++i) {
             y[i] = static_cast<float>(act_ref(z[i], act));
             const double slope = act == OperActivation::Tanh        ? 1 - double(y[i]) * y[i]
+                                 : act == OperActivation::Relu      ? (z[i] > 0 ? 1.0 : 0.0)
                                  : act == OperActivation::LeakyRelu ? (z[i] > 0 ? 1.0 : 0.2)
                                                                     : 1.0;
             want[i] = dy[i] * slope;

@@ -279,6 +279,33 @@ TEST_CASE("geometry validation names the pass and the shapes", "[oper_index]") {
         Catch::Contains("oper_conv_transpose_backward_weights") && Catch::Contains("too small"));
     g = oper_conv_geometry_same(65536, 128, 256, 256, 128, 3, 1, 1);
     CHECK_THROWS_WITH(oper_conv_check_geometry(OperPass::Forward, g), Catch::Contains("2^31"));
+
+    // Reflect padding: R2C-GAN's layers pass; the data-gradient and transposed passes and pads as large as
+    // the image do not.
+    CHECK_NOTHROW(oper_conv_check_geometry(OperPass::Forward,
+                                           oper_conv_geometry_reflect(1, 128, 128, 128, 128, 3, 1, 1, 3)));
+    CHECK_NOTHROW(oper_conv_check_geometry(OperPass::BackwardWeights,
+                                           oper_conv_geometry_reflect(1, 64, 256, 256, 3, 7, 1, 3, 1)));
+    g = oper_conv_geometry_reflect(1, 64, 256, 256, 3, 7, 1, 3, 1);
+    CHECK(g.Hout == 256);
+    CHECK(g.Wout == 256);
+    CHECK_THROWS_WITH(oper_conv_check_geometry(OperPass::BackwardData, g),
+                      Catch::Contains("oper_conv_backward_data") && Catch::Contains("reflect padding") &&
+                          Catch::Contains("reflect_pad_backward"));
+    CHECK_THROWS_WITH(oper_conv_check_geometry(OperPass::TransposeForward, g), Catch::Contains("reflect"));
+    g = oper_conv_geometry_reflect(1, 2, 3, 5, 2, 7, 1, 3, 1);
+    CHECK_THROWS_WITH(oper_conv_check_geometry(OperPass::Forward, g),
+                      Catch::Contains("x[1,2,3,5]") && Catch::Contains("reflect") &&
+                          Catch::Contains("smaller than the image"));
+}
+
+TEST_CASE("reflect_index mirrors without repeating the edge", "[oper_index]") {
+    using r2c::oper_index::reflect_index;
+    // n = 4: positions -3..6 of the padded line read 3 2 1 | 0 1 2 3 | 2 1 0.
+    const int want[] = {3, 2, 1, 0, 1, 2, 3, 2, 1, 0};
+    for (int i = -3; i <= 6; ++i)
+        CHECK(reflect_index(i, 4) == want[i + 3]);
+    CHECK(reflect_index(0, 1) == 0);
 }
 
 TEST_CASE("the dispatch rule picks and rejects variants as documented", "[oper_index]") {

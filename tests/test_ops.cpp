@@ -114,6 +114,32 @@ TEST_CASE("instance_norm gradients pass a finite-difference check", "[ops][insta
     CHECK_FALSE(image.grad().defined());
 }
 
+TEST_CASE("instance_norm with a fused activation equals the separate op after it, values and gradients",
+          "[ops][instance_norm][fused]") {
+    Rng rng(13);
+    Tensor x = test::rand({2, 3, 5, 4}, rng, -2, 3);
+    Tensor gamma = test::rand({3}, rng, 0.5, 1.5), beta = test::rand({3}, rng, -0.5, 0.5);
+    const V in{x, gamma, beta};
+    const Fn plain = [](const V& t) { return instance_norm(t[0], t[1], t[2], 1e-3); };
+    const std::pair<Activation, Fn> cases[] = {
+        {Activation::Tanh, [&](const V& t) { return tanh(plain(t)); }},
+        {Activation::Relu, [&](const V& t) { return relu(plain(t)); }},
+        {Activation::LeakyRelu, [&](const V& t) { return leaky_relu(plain(t), 0.2); }},
+    };
+    for (const auto& [act, separate] : cases) {
+        INFO("activation " << static_cast<int>(act));
+        const Fn fused = [act = act](const V& t) { return instance_norm(t[0], t[1], t[2], 1e-3, act); };
+        CHECK(test::max_disagreement(separate, fused, in) <= 1e-14);
+        CHECK(test::max_disagreement(plain, fused, in) > 1e-3);  // the activation is really applied
+        if (act != Activation::Relu) CHECK(test::max_gradcheck_error(fused, in) <= kGradTol);
+        // float32 as well.
+        V in32;
+        for (const Tensor& t : in)
+            in32.push_back(t.to(DType::F32).set_requires_grad(true));
+        CHECK(test::max_disagreement(separate, fused, in32) <= 1e-7);
+    }
+}
+
 // ---- reflect_pad ----
 
 TEST_CASE("reflect_pad mirrors a known matrix without repeating the edge", "[ops][reflect_pad]") {

@@ -160,6 +160,13 @@ TEST_CASE("instance_norm on CUDA matches the CPU", "[ops_cuda][instance_norm]") 
         const V in{rand32(s, rng, -2, 3), rand32({s[1]}, rng, 0.5, 1.5), rand32({s[1]}, rng)};
         check_op("instance_norm " + shape_str(s), f, in);
     }
+    // With each fused activation: the kernel applies it and takes the gradient back through it.
+    for (Activation act : {Activation::Tanh, Activation::Relu, Activation::LeakyRelu}) {
+        const V in{rand32(kOdd, rng, -2, 3), rand32({3}, rng, 0.5, 1.5), rand32({3}, rng)};
+        check_op(
+            "instance_norm with activation " + std::to_string(static_cast<int>(act)),
+            [act](const V& t) { return instance_norm(t[0], t[1], t[2], 1e-3, act); }, in);
+    }
     // A constant input (an image): gamma and beta still get their gradients, x none.
     check_op("instance_norm of a constant", f,
              {rand32(kOdd, rng, -1, 1, false), rand32({3}, rng, 0.5, 1.5), rand32({3}, rng)});

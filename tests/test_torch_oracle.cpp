@@ -168,6 +168,7 @@ Input input(const std::string& name, const Shape& shape, Rng& rng, double lo = -
 nlohmann::json padding_params(const Padding& p) {
     if (p.kind == Padding::Kind::Same) return {{"padding", "same"}};
     if (p.kind == Padding::Kind::Valid) return {{"padding", "valid"}};
+    if (p.kind == Padding::Kind::Reflect) return {{"padding", "reflect"}, {"pad", p.top}};
     return {{"padding", "explicit"}, {"pads", {p.top, p.bottom, p.left, p.right}}};
 }
 
@@ -265,6 +266,8 @@ TEST_CASE("oper_conv2d matches torch", "[oracle][conv]") {
     cases.push_back(oper_case(false, 3, 3, 2, Padding::same(), false, rng));
     cases.push_back(oper_case(false, 3, 3, 1, Padding::valid(), true, rng));
     cases.push_back(oper_case(false, 3, 4, 2, Padding::explicit_pads(1, 2, 0, 3), true, rng));
+    cases.push_back(oper_case(false, 3, 3, 1, Padding::reflect(1), true, rng));
+    cases.push_back(oper_case(false, 2, 4, 2, Padding::reflect(3), false, rng));
     check_against_torch(cases);
 }
 

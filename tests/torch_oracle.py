@@ -39,6 +39,8 @@ def oper_conv2d(t, p):
     x, w = t["x"], t["w"]
     q_count, cout, cin, k, _ = w.shape
     s = p["stride"]
+    if p["padding"] == "reflect":
+        x = F.pad(x, (p["pad"],) * 4, mode="reflect")
     # sum_q conv(x^q, W_q) is one convolution of the powers stacked along channels.
     xs = torch.cat(powers(x, q_count), dim=1)
     weight = w.permute(1, 0, 2, 3, 4).reshape(cout, q_count * cin, k, k)

@@ -1,5 +1,7 @@
 #include "engine/ops/common.h"
 
+#include <cmath>
+#include <cstdint>
 #include <limits>
 
 namespace r2c::ops {
@@ -32,8 +34,82 @@ void check_kernel_size(const char* op, const Tensor& t) {
               " has too many elements for the CUDA kernels");
 }
 
-void no_cuda_kernel(const char* op) {
-    throw Error(detail::concat(op, ": no CUDA implementation yet; move the tensors to the CPU"));
+cuda::OperActivation kernel_activation(Activation act) {
+    switch (act) {
+        case Activation::Tanh:
+            return cuda::OperActivation::Tanh;
+        case Activation::Relu:
+            return cuda::OperActivation::Relu;
+        case Activation::LeakyRelu:
+            return cuda::OperActivation::LeakyRelu;
+        case Activation::None:
+            break;
+    }
+    return cuda::OperActivation::None;
+}
+
+namespace {
+
+constexpr double kLeakySlope = 0.2;
+
+// NaN passes through relu, as in the separate op.
+template <typename T>
+T activate(T v, Activation act) {
+    switch (act) {
+        case Activation::Tanh:
+            return std::tanh(v);
+        case Activation::Relu:
+            return v > 0 || v != v ? v : T(0);
+        case Activation::LeakyRelu:
+            return v > 0 ? v : static_cast<T>(kLeakySlope) * v;
+        case Activation::None:
+            break;
+    }
+    return v;
+}
+
+// act'(z) from y = act(z); relu and leaky relu keep the sign of z.
+template <typename T>
+T derivative_from_output(T y, Activation act) {
+    switch (act) {
+        case Activation::Tanh:
+            return 1 - y * y;
+        case Activation::Relu:
+            return y > 0 ? T(1) : T(0);
+        case Activation::LeakyRelu:
+            return y > 0 ? T(1) : static_cast<T>(kLeakySlope);
+        case Activation::None:
+            break;
+    }
+    return T(1);
+}
+
+}  // namespace
+
+void activate_in_place(Tensor& y, Activation act) {
+    if (act == Activation::None) return;
+    dispatch_float(y.dtype(), [&](auto tag) {
+        using T = decltype(tag);
+        T* p = y.data<T>();
+        const std::int64_t n = y.numel();
+        for (std::int64_t i = 0; i < n; ++i)
+            p[i] = activate(p[i], act);
+    });
+}
+
+Tensor pre_activation_grad(const Tensor& dy, const Tensor& y, Activation act) {
+    if (act == Activation::None) return dy;
+    Tensor dz = Tensor::empty(dy.shape(), dy.dtype());
+    dispatch_float(dy.dtype(), [&](auto tag) {
+        using T = decltype(tag);
+        const T* pdy = dy.data<T>();
+        const T* py = y.data<T>();
+        T* pdz = dz.data<T>();
+        const std::int64_t n = dy.numel();
+        for (std::int64_t i = 0; i < n; ++i)
+            pdz[i] = pdy[i] * derivative_from_output(py[i], act);
+    });
+    return dz;
 }
 
 }  // namespace r2c::ops

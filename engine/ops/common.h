@@ -3,7 +3,9 @@
 
 #include <initializer_list>
 
+#include "engine/ops.h"
 #include "engine/tensor.h"
+#include "kernels/activation.h"
 
 namespace r2c::ops {
 
@@ -11,8 +13,6 @@ namespace r2c::ops {
 void check_same_kind(const char* op, std::initializer_list<Tensor> tensors);
 // Tensor has exactly `ndim` dimensions; `what` names the argument.
 void check_ndim(const char* op, const char* what, const Tensor& t, int ndim);
-// The op has no CUDA implementation yet.
-[[noreturn]] void no_cuda_kernel(const char* op);
 // The CUDA kernels take float32 only: a CUDA tensor of another dtype is an error naming the op.
 void check_cuda_float32(const char* op, const Tensor& t);
 
@@ -25,6 +25,17 @@ void check_kernel_size(const char* op, const Tensor& t);
 inline float* f32(const Tensor& t) {
     return t.defined() ? static_cast<float*>(t.raw_data()) : nullptr;
 }
+
+// The kernels' name for an activation.
+cuda::OperActivation kernel_activation(Activation act);
+
+// Applies act to every element of the CPU tensor y, in place (the CPU epilogue of an op with a fused
+// activation).
+void activate_in_place(Tensor& y, Activation act);
+
+// dL/dz = dy * act'(z) for an op that fused act into its output y = act(z), act' read off y; dy itself when
+// act is None. CPU tensors.
+Tensor pre_activation_grad(const Tensor& dy, const Tensor& y, Activation act);
 
 // Calls f(T{}) with T = float or double according to dtype; inside: using T = decltype(tag);
 template <typename F>

@@ -99,7 +99,7 @@ Pads1D conv_pads(const Tensor& x, std::int64_t n, std::int64_t k, int stride, co
         return tf_same_pads(n, k, stride);
     }
     std::int64_t before = 0, after = 0;
-    if (p.kind == Padding::Kind::Explicit) {
+    if (p.kind == Padding::Kind::Explicit || p.kind == Padding::Kind::Reflect) {
         before = rows ? p.top : p.left;
         after = rows ? p.bottom : p.right;
         R2C_CHECK(before >= 0 && after >= 0, kConv, ": explicit padding must be non-negative, got top ",
@@ -120,8 +120,8 @@ ops::ConvGeometry conv_geometry(const Tensor& x, const OperShape& s, int stride,
 // The transposed convolution is the adjoint of this convolution: from its output (the image side,
 // Cout channels) to its input (the column side). `same` crops the full output as TensorFlow does.
 ops::ConvGeometry transpose_geometry(const Tensor& x, const OperShape& s, int stride, const Padding& p) {
-    R2C_CHECK(p.kind != Padding::Kind::Explicit, kConvT,
-              ": explicit padding is not supported, use same or valid (x ", x.str(), ")");
+    R2C_CHECK(p.kind == Padding::Kind::Same || p.kind == Padding::Kind::Valid, kConvT,
+              ": explicit and reflect padding are not supported, use same or valid (x ", x.str(), ")");
     R2C_CHECK(x.dim(2) >= 1 && x.dim(3) >= 1, kConvT, ": x ", x.str(), " has an empty spatial dimension");
     const std::int64_t h = x.dim(2), w = x.dim(3);
     if (p.kind == Padding::Kind::Valid)
@@ -412,13 +412,15 @@ void backward_pass(const ops::ConvGeometry& g, const OperShape& s, const Tensor&
     });
 }
 
-// Records the node whose backward runs `pass` for x and w and sums dy for b, each only if required.
+// Records the node whose backward takes dy through act (read off the output y), then runs `pass` for x
+// and w and sums for b, each only if required.
 Tensor record_oper(Tensor y, const char* op, const Tensor& x, const Tensor& w, const Tensor& b,
-                   const ops::ConvGeometry& g, const OperShape& s, BackwardPass pass) {
+                   const ops::ConvGeometry& g, const OperShape& s, Activation act, BackwardPass pass) {
     const bool need_dx = x.requires_grad(), need_dw = w.requires_grad();
     const bool need_db = b.defined() && b.requires_grad();
-    auto backward = [xd = x.detach(), wd = w.detach(), g, s, pass, need_dx, need_dw,
-                     need_db](const Tensor& dy) {
+    auto backward = [xd = x.detach(), wd = w.detach(), yd = act == Activation::None ? Tensor() : y.detach(),
+                     g, s, act, pass, need_dx, need_dw, need_db](const Tensor& dy_out) {
+        const Tensor dy = ops::pre_activation_grad(dy_out, yd, act);
         Tensor dx = need_dx ? Tensor::zeros(xd.shape(), xd.dtype()) : Tensor();
         Tensor dw = need_dw ? Tensor::zeros(wd.shape(), wd.dtype()) : Tensor();
         if (need_dx || need_dw) pass(g, s, xd, wd, dy, dx, dw);
@@ -432,28 +434,40 @@ Tensor record_oper(Tensor y, const char* op, const Tensor& x, const Tensor& w, c
 
 }  // namespace
 
-Tensor oper_conv2d(const Tensor& x, const Tensor& w, const Tensor& b, int stride, Padding padding) {
+Tensor oper_conv2d(const Tensor& x, const Tensor& w, const Tensor& b, int stride, Padding padding,
+                   Activation act) {
     const OpScope scope(kConv, x);
     const OperShape s = check_oper_args(kConv, x, w, b, stride, false);
     const ops::ConvGeometry g = conv_geometry(x, s, stride, padding);
+    const bool reflect = padding.kind == Padding::Kind::Reflect;
+    if (reflect)
+        R2C_CHECK(padding.top >= 0 && padding.top < x.dim(2) && padding.top < x.dim(3), kConv,
+                  ": reflect padding ", padding.top, " must be non-negative and smaller than the image of x ",
+                  x.str());
 #ifdef R2C_WITH_CUDA
-    if (x.device() == Device::CUDA) return ops::oper_conv_cuda(kConv, x, w, b, g, s.q, s.cout, false);
+    if (x.device() == Device::CUDA)
+        return ops::oper_conv_cuda(kConv, x, w, b, g, s.q, s.cout, false, reflect, act);
 #endif
+    // The CPU reference: the definition, the padded input formed.
+    if (reflect) return oper_conv2d(reflect_pad(x, padding.top), w, b, stride, Padding::valid(), act);
     Tensor y = Tensor::empty({s.n, s.cout, g.out_h, g.out_w}, x.dtype());
     ops::dispatch_float(x.dtype(), [&](auto tag) {
         using T = decltype(tag);
         fill_bias(b, s.n, s.cout, g.positions(), y.data<T>());
         conv_forward(g, s, x.data<T>(), w.data<T>(), y.data<T>());
     });
-    return record_oper(y, kConv, x, w, b, g, s, backward_pass<false>);
+    ops::activate_in_place(y, act);
+    return record_oper(y, kConv, x, w, b, g, s, act, backward_pass<false>);
 }
 
-Tensor oper_conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& b, int stride, Padding padding) {
+Tensor oper_conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& b, int stride, Padding padding,
+                             Activation act) {
     const OpScope scope(kConvT, x);
     const OperShape s = check_oper_args(kConvT, x, w, b, stride, true);
     const ops::ConvGeometry g = transpose_geometry(x, s, stride, padding);
 #ifdef R2C_WITH_CUDA
-    if (x.device() == Device::CUDA) return ops::oper_conv_cuda(kConvT, x, w, b, g, s.q, s.cout, true);
+    if (x.device() == Device::CUDA)
+        return ops::oper_conv_cuda(kConvT, x, w, b, g, s.q, s.cout, true, false, act);
 #endif
     Tensor y = Tensor::empty({s.n, s.cout, g.in_h, g.in_w}, x.dtype());
     ops::dispatch_float(x.dtype(), [&](auto tag) {
@@ -461,7 +475,8 @@ Tensor oper_conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& b, 
         fill_bias(b, s.n, s.cout, g.image_size(), y.data<T>());
         transpose_forward(g, s, x.data<T>(), w.data<T>(), y.data<T>());
     });
-    return record_oper(y, kConvT, x, w, b, g, s, backward_pass<true>);
+    ops::activate_in_place(y, act);
+    return record_oper(y, kConvT, x, w, b, g, s, act, backward_pass<true>);
 }
 
 }  // namespace r2c

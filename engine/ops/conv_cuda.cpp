@@ -8,7 +8,9 @@
 #include "engine/autograd.h"
 #include "engine/device.h"
 #include "engine/error.h"
+#include "engine/ops/common.h"
 #include "kernels/oper_conv.h"
+#include "kernels/ops.h"
 
 namespace r2c::ops {
 
@@ -47,35 +49,70 @@ void with_context(const char* op, const char* pass, const Tensor& x, const Tenso
     }
 }
 
+// The data gradient of a reflect-padded convolution: the valid pass on the padded input (formed here for
+// the power derivative, and freed on return), folded back onto x.
+Tensor reflect_backward_data(const cuda::OperConvGeometry& cg, const Tensor& x, const Tensor& w,
+                             const Tensor& dz, const cuda::OperConvOptions& opt) {
+    const int planes = cg.N * cg.Cin, pad = cg.pad_top;
+    cuda::OperConvGeometry valid = cg;
+    valid.H += 2 * pad;
+    valid.W += 2 * pad;
+    valid.pad_top = valid.pad_left = 0;
+    valid.reflect = false;
+    const Tensor x_pad = Tensor::empty({cg.N, cg.Cin, valid.H, valid.W}, DType::F32, Device::CUDA);
+    cuda::reflect_pad_forward(device_floats(x), planes, cg.H, cg.W, pad, device_floats(x_pad));
+    const Tensor dx_pad = Tensor::empty(x_pad.shape(), DType::F32, Device::CUDA);
+    cuda::oper_conv_backward_data(valid, device_floats(x_pad), device_floats(w), device_floats(dz),
+                                  device_floats(dx_pad), opt);
+    Tensor dx = Tensor::empty(x.shape(), DType::F32, Device::CUDA);
+    cuda::reflect_pad_backward(device_floats(dx_pad), planes, cg.H, cg.W, pad, device_floats(dx));
+    return dx;
+}
+
 }  // namespace
 
 Tensor oper_conv_cuda(const char* op, const Tensor& x, const Tensor& w, const Tensor& b,
-                      const ConvGeometry& g, std::int64_t q, std::int64_t cout, bool transposed) {
+                      const ConvGeometry& g, std::int64_t q, std::int64_t cout, bool transposed, bool reflect,
+                      Activation act) {
     R2C_CHECK(x.dtype() == DType::F32, op, ": CUDA ops take float32 tensors, got x ", x.str());
     for (std::int64_t v : {x.dim(0), x.dim(1), g.in_h, g.in_w, g.out_h, g.out_w, cout, q})
         R2C_CHECK(v <= INT_MAX, op, ": x ", x.str(), " is too large for the CUDA kernels");
     const auto i = [](std::int64_t v) { return static_cast<int>(v); };
     // Conv: x is the image side. Transposed: x is the column side and the image side is the output.
-    const cuda::OperConvGeometry cg =
+    cuda::OperConvGeometry cg =
         transposed
             ? cuda::OperConvGeometry{i(x.dim(0)), i(x.dim(1)),  i(g.out_h),    i(g.out_w), i(cout),   i(g.k),
                                      i(g.stride), i(g.pad_top), i(g.pad_left), i(g.in_h),  i(g.in_w), i(q)}
             : cuda::OperConvGeometry{i(x.dim(0)), i(x.dim(1)),  i(g.in_h),     i(g.in_w),  i(cout),    i(g.k),
                                      i(g.stride), i(g.pad_top), i(g.pad_left), i(g.out_h), i(g.out_w), i(q)};
+    cg.reflect = reflect;
     const cuda::OperConvOptions opt = options();
+    const cuda::OperActivation kact = kernel_activation(act);
     Tensor y;
     with_context(op, "forward", x, w, [&] {
         y = Tensor::empty({cg.N, cg.Cout, cg.Hout, cg.Wout}, DType::F32, Device::CUDA);
         (transposed ? cuda::oper_conv_transpose_forward : cuda::oper_conv_forward)(
-            cg, device_floats(x), device_floats(w), device_floats(b), device_floats(y),
-            cuda::OperActivation::None, opt);
+            cg, device_floats(x), device_floats(w), device_floats(b), device_floats(y), kact, opt);
     });
     const bool need_dx = x.requires_grad(), need_dw = w.requires_grad();
     const bool need_db = b.defined() && b.requires_grad();
-    auto backward = [op, xd = x.detach(), wd = w.detach(), cg, opt, transposed, need_dx, need_dw,
-                     need_db](const Tensor& dy) {
+    auto backward = [op, xd = x.detach(), wd = w.detach(),
+                     yd = act == Activation::None ? Tensor() : y.detach(), kact, cg, opt, transposed, need_dx,
+                     need_dw, need_db](const Tensor& dy_out) {
+        // The gradient at the pre-activation, from the saved output, as the passes below take it.
+        Tensor dy = dy_out;
+        if (kact != cuda::OperActivation::None) {
+            with_context(op, "backward activation", xd, wd, [&] {
+                dy = Tensor::empty(dy_out.shape(), DType::F32, Device::CUDA);
+                cuda::oper_activation_backward(kact, device_floats(yd), device_floats(dy_out),
+                                               device_floats(dy), static_cast<std::size_t>(dy.numel()));
+            });
+        }
         Tensor dx, dw, db;
-        if (need_dx) {
+        if (need_dx && cg.reflect) {
+            with_context(op, "backward data", xd, wd,
+                         [&] { dx = reflect_backward_data(cg, xd, wd, dy, opt); });
+        } else if (need_dx) {
             with_context(op, "backward data", xd, wd, [&] {
                 dx = Tensor::empty(xd.shape(), DType::F32, Device::CUDA);
                 (transposed ? cuda::oper_conv_transpose_backward_data : cuda::oper_conv_backward_data)(

@@ -67,9 +67,11 @@ void plane_backward(const T* g, const T* xhat, std::int64_t m, T gamma, T rstd, 
         dx[i] = static_cast<T>(scale * (g[i] - mean_g - xhat[i] * mean_gx));
 }
 
-// Gradients of x (when need_dx), gamma and beta from the saved xhat [N,C,H,W] and rstd [N,C].
-std::vector<Tensor> instance_norm_backward(const Tensor& g, const Tensor& xhat, const Tensor& rstd,
-                                           const Tensor& gamma, bool need_dx) {
+// Gradients of x (when need_dx), gamma and beta from the saved output y (when act is not None), xhat
+// [N,C,H,W] and rstd [N,C].
+std::vector<Tensor> instance_norm_backward(const Tensor& dy, const Tensor& y, Activation act,
+                                           const Tensor& xhat, const Tensor& rstd, const Tensor& gamma,
+                                           bool need_dx) {
     const std::int64_t n = xhat.dim(0), c = xhat.dim(1), m = xhat.dim(2) * xhat.dim(3);
     const Device dev = xhat.device();
     Tensor dx = need_dx ? Tensor::empty(xhat.shape(), xhat.dtype(), dev) : Tensor();
@@ -77,12 +79,14 @@ std::vector<Tensor> instance_norm_backward(const Tensor& g, const Tensor& xhat, 
 #ifdef R2C_WITH_CUDA
     if (dev == Device::CUDA) {
         Tensor plane_sums = Tensor::empty({2, n * c}, xhat.dtype(), dev);
-        cuda::instance_norm_backward(ops::f32(g), ops::f32(xhat), ops::f32(rstd), ops::f32(gamma),
-                                     static_cast<int>(n), static_cast<int>(c), static_cast<int>(m),
-                                     ops::f32(dx), ops::f32(dgamma), ops::f32(dbeta), ops::f32(plane_sums));
+        cuda::instance_norm_backward(ops::f32(dy), ops::f32(y), ops::kernel_activation(act), ops::f32(xhat),
+                                     ops::f32(rstd), ops::f32(gamma), static_cast<int>(n),
+                                     static_cast<int>(c), static_cast<int>(m), ops::f32(dx), ops::f32(dgamma),
+                                     ops::f32(dbeta), ops::f32(plane_sums));
         return {dx, dgamma, dbeta};
     }
 #endif
+    const Tensor g = ops::pre_activation_grad(dy, y, act);
     ops::dispatch_float(xhat.dtype(), [&](auto tag) {
         using T = decltype(tag);
         const T* pg = g.data<T>();
@@ -111,7 +115,7 @@ std::vector<Tensor> instance_norm_backward(const Tensor& g, const Tensor& xhat, 
 
 }  // namespace
 
-Tensor instance_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps) {
+Tensor instance_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps, Activation act) {
     const OpScope scope(kOp, x);
     check_args(x, gamma, beta, eps);
     const std::int64_t n = x.dim(0), c = x.dim(1), m = x.dim(2) * x.dim(3);
@@ -122,9 +126,9 @@ Tensor instance_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, d
     if (x.device() == Device::CUDA)
         cuda::instance_norm_forward(ops::f32(x), ops::f32(gamma), ops::f32(beta), static_cast<int>(n),
                                     static_cast<int>(c), static_cast<int>(m), static_cast<float>(eps),
-                                    ops::f32(y), ops::f32(xhat), ops::f32(rstd));
+                                    ops::kernel_activation(act), ops::f32(y), ops::f32(xhat), ops::f32(rstd));
 #endif
-    if (x.device() == Device::CPU)
+    if (x.device() == Device::CPU) {
         ops::dispatch_float(x.dtype(), [&](auto tag) {
             using T = decltype(tag);
             const T* px = x.data<T>();
@@ -138,10 +142,13 @@ Tensor instance_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, d
                 prstd[p] = normalise_plane(px + p * m, pxhat + p * m, py + p * m, m, pgamma[p % c],
                                            pbeta[p % c], eps);
         });
+        ops::activate_in_place(y, act);
+    }
     const bool need_dx = x.requires_grad();
-    return record(y, kOp, {x, gamma, beta}, [xhat, rstd, gd = gamma.detach(), need_dx](const Tensor& g) {
-        return instance_norm_backward(g, xhat, rstd, gd, need_dx);
-    });
+    return record(
+        y, kOp, {x, gamma, beta},
+        [yd = act == Activation::None ? Tensor() : y.detach(), act, xhat, rstd, gd = gamma.detach(),
+         need_dx](const Tensor& dy) { return instance_norm_backward(dy, yd, act, xhat, rstd, gd, need_dx); });
 }
 
 }  // namespace r2c
