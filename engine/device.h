@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <string>
+#include <vector>
 
 #include "engine/allocator.h"
 #include "engine/dtype.h"
@@ -28,6 +29,32 @@ MathPrecision math_precision();
 const char* math_precision_name(MathPrecision p);
 // "fp32", "tf32" or "bf16"; throws r2c::Error naming the accepted values otherwise.
 MathPrecision parse_math_precision(const std::string& name);
+
+// Host-to-device copies that overlap the work on the default stream (where every op runs): the bytes go
+// through pinned staging memory and a copy stream of the uploader's own. Each slot has its own staging
+// buffer; upload() copies into a slot once the work queued so far on the default stream is done (so the
+// destination may be memory that work used), and acquire() orders the slot's copy before the work queued
+// after it.
+class Uploader {
+  public:
+    struct Part {
+        void* dst;        // device memory
+        const void* src;  // host memory, free to reuse when upload() returns
+        std::size_t bytes;
+    };
+    explicit Uploader(int slots);
+    ~Uploader();
+    Uploader(const Uploader&) = delete;
+    Uploader& operator=(const Uploader&) = delete;
+
+    void upload(int slot, const std::vector<Part>& parts);
+    void acquire(int slot);
+
+  private:
+    struct State;
+    static void release(State* state);
+    State* state_;
+};
 
 // Elementwise helpers used by the engine itself (gradient accumulation, fills).
 void fill(void* dst, std::size_t n, double value, DType dtype);

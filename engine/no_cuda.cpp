@@ -6,16 +6,41 @@ namespace r2c::cuda {
 
 namespace {
 [[noreturn]] void unavailable(const char* what) {
-    throw Error(std::string(what) + ": this build of r2c has no CUDA support (configure with R2C_WITH_CUDA=ON)");
+    throw Error(std::string(what) +
+                ": this build of r2c has no CUDA support (configure with R2C_WITH_CUDA=ON)");
 }
 }  // namespace
 
-bool compiled() { return false; }
-bool available() { return false; }
-std::string describe() { return "CUDA: not compiled in"; }
-CachingAllocator& allocator() { unavailable("cuda::allocator"); }
-void copy(void*, const void*, std::size_t, CopyKind) { unavailable("cuda::copy"); }
-void fill(void*, std::size_t, double, DType) { unavailable("cuda::fill"); }
-void axpy(void*, const void*, std::size_t, double, DType) { unavailable("cuda::axpy"); }
+bool compiled() {
+    return false;
+}
+bool available() {
+    return false;
+}
+std::string describe() {
+    return "CUDA: not compiled in";
+}
+CachingAllocator& allocator() {
+    unavailable("cuda::allocator");
+}
+void copy(void*, const void*, std::size_t, CopyKind) {
+    unavailable("cuda::copy");
+}
+void fill(void*, std::size_t, double, DType) {
+    unavailable("cuda::fill");
+}
+Uploader::Uploader(int) : state_(nullptr) {
+    unavailable("cuda::Uploader");
+}
+Uploader::~Uploader() = default;
+void Uploader::upload(int, const std::vector<Part>&) {
+    unavailable("cuda::Uploader::upload");
+}
+void Uploader::acquire(int) {
+    unavailable("cuda::Uploader::acquire");
+}
+void axpy(void*, const void*, std::size_t, double, DType) {
+    unavailable("cuda::axpy");
+}
 
 }  // namespace r2c::cuda

@@ -1,6 +1,7 @@
 // CUDA runtime glue: device discovery, the process-wide caching allocator, copies, and the two
 // elementwise kernels the engine itself needs (fill, axpy for gradient accumulation).
 #include <cstdint>
+#include <cstring>
 #include <sstream>
 
 #include "engine/device.h"
@@ -57,6 +58,83 @@ void copy(void* dst, const void* src, std::size_t bytes, CopyKind kind) {
                              : kind == CopyKind::DeviceToHost ? cudaMemcpyDeviceToHost
                                                               : cudaMemcpyDeviceToDevice;
     R2C_CUDA_CHECK(cudaMemcpy(dst, src, bytes, k), "cuda::copy");
+}
+
+struct Uploader::State {
+    cudaStream_t stream = nullptr;
+    cudaEvent_t queued = nullptr;  // the default stream's work up to an upload
+    struct Slot {
+        void* staging = nullptr;  // pinned
+        std::size_t capacity = 0;
+        cudaEvent_t copied = nullptr;
+    };
+    std::vector<Slot> slots;
+};
+
+Uploader::Uploader(int slots) : state_(new State) {
+    R2C_CHECK(slots >= 1, "cuda::Uploader: needs at least one slot, got ", slots);
+    try {
+        R2C_CUDA_CHECK(cudaStreamCreateWithFlags(&state_->stream, cudaStreamNonBlocking), "cuda::Uploader");
+        R2C_CUDA_CHECK(cudaEventCreateWithFlags(&state_->queued, cudaEventDisableTiming), "cuda::Uploader");
+        state_->slots.resize(static_cast<std::size_t>(slots));
+        for (State::Slot& s : state_->slots)
+            R2C_CUDA_CHECK(cudaEventCreateWithFlags(&s.copied, cudaEventDisableTiming), "cuda::Uploader");
+    } catch (...) {
+        release(state_);
+        throw;
+    }
+}
+
+Uploader::~Uploader() {
+    release(state_);
+}
+
+// Waits for the copies in flight, then frees what exists of the state.
+void Uploader::release(State* state) {
+    if (state->stream != nullptr) cudaStreamSynchronize(state->stream);
+    for (State::Slot& s : state->slots) {
+        if (s.copied != nullptr) cudaEventDestroy(s.copied);
+        if (s.staging != nullptr) cudaFreeHost(s.staging);
+    }
+    if (state->queued != nullptr) cudaEventDestroy(state->queued);
+    if (state->stream != nullptr) cudaStreamDestroy(state->stream);
+    delete state;
+}
+
+void Uploader::upload(int slot, const std::vector<Part>& parts) {
+    R2C_CHECK(slot >= 0 && slot < static_cast<int>(state_->slots.size()), "cuda::Uploader::upload: slot ",
+              slot, " of ", state_->slots.size());
+    State::Slot& s = state_->slots[static_cast<std::size_t>(slot)];
+    std::size_t total = 0;
+    for (const Part& p : parts)
+        total += p.bytes;
+    // The slot's previous copy has left the staging buffer before it is refilled.
+    R2C_CUDA_CHECK(cudaEventSynchronize(s.copied), "cuda::Uploader::upload");
+    if (total > s.capacity) {
+        if (s.staging != nullptr) R2C_CUDA_CHECK(cudaFreeHost(s.staging), "cuda::Uploader::upload");
+        s.staging = nullptr;
+        s.capacity = 0;
+        R2C_CUDA_CHECK(cudaMallocHost(&s.staging, total),
+                       detail::concat("cuda::Uploader::upload (pinned staging of ", total, " bytes)"));
+        s.capacity = total;
+    }
+    R2C_CUDA_CHECK(cudaEventRecord(state_->queued, nullptr), "cuda::Uploader::upload");
+    R2C_CUDA_CHECK(cudaStreamWaitEvent(state_->stream, state_->queued, 0), "cuda::Uploader::upload");
+    char* stage = static_cast<char*>(s.staging);
+    for (const Part& p : parts) {
+        std::memcpy(stage, p.src, p.bytes);
+        R2C_CUDA_CHECK(cudaMemcpyAsync(p.dst, stage, p.bytes, cudaMemcpyHostToDevice, state_->stream),
+                       "cuda::Uploader::upload");
+        stage += p.bytes;
+    }
+    R2C_CUDA_CHECK(cudaEventRecord(s.copied, state_->stream), "cuda::Uploader::upload");
+}
+
+void Uploader::acquire(int slot) {
+    R2C_CHECK(slot >= 0 && slot < static_cast<int>(state_->slots.size()), "cuda::Uploader::acquire: slot ",
+              slot, " of ", state_->slots.size());
+    R2C_CUDA_CHECK(cudaStreamWaitEvent(nullptr, state_->slots[static_cast<std::size_t>(slot)].copied, 0),
+                   "cuda::Uploader::acquire");
 }
 
 namespace {

@@ -1,5 +1,6 @@
 // The CUDA emulator itself (kernels/emulator/): block barriers, shared memory per block, warp shuffles,
-// atomics across blocks running in parallel, launch-configuration errors and deadlock detection. The
+// atomics across blocks running in parallel, launch-configuration errors, deadlock detection, and the
+// ordering of streams and events. The
 // emulated kernel tests elsewhere rely on these; they exist only in a -DR2C_CUDA_EMULATION=ON build.
 #include <catch2/catch.hpp>
 
@@ -97,6 +98,50 @@ TEST_CASE("the emulator reports bad launch configurations and barrier deadlocks 
     std::vector<float> out(32, 0.f);
     R2C_LAUNCH(1, 32, 0, nullptr, deadlock_kernel)(out.data());
     REQUIRE(cudaGetLastError() == cudaErrorLaunchFailure);
+}
+
+TEST_CASE("emulated streams run queued copies only when something orders them", "[emulator]") {
+    std::vector<float> src(100), dst(100, -1.f);
+    std::iota(src.begin(), src.end(), 0.f);
+    const std::size_t bytes = src.size() * sizeof(float);
+    cudaStream_t side = nullptr, blocking = nullptr;
+    REQUIRE(cudaStreamCreateWithFlags(&side, cudaStreamNonBlocking) == cudaSuccess);
+    REQUIRE(cudaStreamCreate(&blocking) == cudaSuccess);
+    cudaEvent_t copied = nullptr;
+    REQUIRE(cudaEventCreateWithFlags(&copied, cudaEventDisableTiming) == cudaSuccess);
+
+    // A non-blocking stream's copy is not ordered before legacy-stream work: not visible yet.
+    REQUIRE(cudaMemcpyAsync(dst.data(), src.data(), bytes, cudaMemcpyHostToDevice, side) == cudaSuccess);
+    REQUIRE(cudaEventRecord(copied, side) == cudaSuccess);
+    float counter = 0.f;
+    R2C_LAUNCH(1, 1, 0, nullptr, count_kernel)(&counter);
+    CHECK(dst[5] == -1.f);
+    // Waiting for its event orders it.
+    REQUIRE(cudaStreamWaitEvent(nullptr, copied, 0) == cudaSuccess);
+    CHECK(dst == src);
+
+    // An event covers only the work queued before it was recorded.
+    std::vector<float> later(100, -1.f);
+    REQUIRE(cudaEventRecord(copied, side) == cudaSuccess);
+    REQUIRE(cudaMemcpyAsync(later.data(), src.data(), bytes, cudaMemcpyHostToDevice, side) == cudaSuccess);
+    REQUIRE(cudaEventSynchronize(copied) == cudaSuccess);
+    CHECK(later[5] == -1.f);
+    REQUIRE(cudaStreamSynchronize(side) == cudaSuccess);
+    CHECK(later == src);
+
+    // A blocking stream's work completes before any legacy-stream work; a launch on a stream runs its queue.
+    std::vector<float> via_blocking(100, -1.f), via_launch(100, -1.f);
+    REQUIRE(cudaMemsetAsync(via_blocking.data(), 0, bytes, blocking) == cudaSuccess);
+    R2C_LAUNCH(1, 1, 0, nullptr, count_kernel)(&counter);
+    CHECK(via_blocking[5] == 0.f);
+    REQUIRE(cudaMemsetAsync(via_launch.data(), 0, bytes, side) == cudaSuccess);
+    R2C_LAUNCH(1, 1, 0, side, count_kernel)(&counter);
+    CHECK(via_launch[5] == 0.f);
+    CHECK(counter == 3.f);
+
+    REQUIRE(cudaEventDestroy(copied) == cudaSuccess);
+    REQUIRE(cudaStreamDestroy(side) == cudaSuccess);
+    REQUIRE(cudaStreamDestroy(blocking) == cudaSuccess);
 }
 
 #else

@@ -8,6 +8,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "data/device_batches.h"
 #include "data/image_io.h"
 #include "data/loader.h"
 #include "data/transform.h"
@@ -174,11 +175,20 @@ int cmd_train(const Args& args) {
     const auto t0 = std::chrono::steady_clock::now();
     const std::int64_t start = trainer.iteration();
     bool log_started = false;
+    // The next batch is copied to the device while the step on this one runs.
+    DeviceBatches on_device(c.device);
+    Batch batch = loader.next();  // this step's, on the CPU
+    on_device.put(batch);
     while (trainer.iteration() < stop_at) {
-        const Batch batch = loader.next();
+        const Batch device_batch = on_device.take();
+        Batch next;
+        if (trainer.iteration() + 1 < stop_at) {
+            next = loader.next();
+            on_device.put(next);
+        }
         const double lr = trainer.generator_lr();
-        const StepLog log = trainer.step(batch.a.to(c.device), batch.b.to(c.device),
-                                         batch.label_a.to(c.device), batch.label_b.to(c.device));
+        const StepLog log =
+            trainer.step(device_batch.a, device_batch.b, device_batch.label_a, device_batch.label_b);
         if (!log_started) {
             run.start_log(log, trainer.iteration() - 1);
             log_started = true;
@@ -199,6 +209,7 @@ int cmd_train(const Args& args) {
                       << " undecodable file(s) skipped); checkpoint written, run again to resume\n";
             return 0;
         }
+        batch = std::move(next);
     }
     if (tty) std::cerr << "\n";
     write_png(run.root() + "/losses.png", plot_losses(run.log_path()));

@@ -9,6 +9,11 @@
 // What it cannot show: speed, data races between barriers (threads run in order between them), memory
 // coalescing, and faults the hardware would raise (an out-of-bounds access reads host memory; run the
 // emulated tests under AddressSanitizer for those).
+// Streams: the legacy default stream (nullptr) runs everything at once. On a created stream, asynchronous
+// copies and memsets are queued and run only when something orders them: a later launch on that stream,
+// an event of it waited for (cudaEventSynchronize, cudaStreamWaitEvent), cudaStreamSynchronize,
+// cudaDeviceSynchronize, or, for a blocking stream (cudaStreamCreate), any work on the legacy stream.
+// So a reader that forgets to wait for an asynchronous copy sees the old contents, as it may on a GPU.
 #pragma once
 
 #include <cmath>
@@ -74,6 +79,9 @@ enum cudaDeviceAttr {
 struct CUstream_st;
 using cudaStream_t = CUstream_st*;
 constexpr unsigned cudaStreamNonBlocking = 1;
+struct CUevent_st;
+using cudaEvent_t = CUevent_st*;
+constexpr unsigned cudaEventDisableTiming = 2;
 
 struct cudaDeviceProp {
     char name[256];
@@ -106,6 +114,12 @@ cudaError_t cudaStreamCreate(cudaStream_t* stream);
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned flags);
 cudaError_t cudaStreamDestroy(cudaStream_t stream);
 cudaError_t cudaStreamSynchronize(cudaStream_t stream);
+cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned flags = 0);
+cudaError_t cudaEventCreate(cudaEvent_t* event);
+cudaError_t cudaEventCreateWithFlags(cudaEvent_t* event, unsigned flags);
+cudaError_t cudaEventDestroy(cudaEvent_t event);
+cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream = nullptr);
+cudaError_t cudaEventSynchronize(cudaEvent_t event);
 
 template <class T>
 cudaError_t cudaMalloc(T** p, std::size_t bytes) {
@@ -212,13 +226,17 @@ namespace r2c_emu {
 
 // Runs body once per thread of every block (emulator.cpp); records launch errors for cudaGetLastError.
 void run_grid(dim3 grid, dim3 block, void (*body)(void*), void* ctx);
+// Runs what is queued before a launch on `stream` (see Streams above).
+void before_launch(cudaStream_t stream);
 
 template <class... P>
 struct Launch {
     dim3 grid, block;
+    cudaStream_t stream;
     void (*kernel)(P...);
     template <class... A>
     void operator()(A&&... args) const {
+        before_launch(stream);
         std::tuple<P...> params(std::forward<A>(args)...);
         struct Ctx {
             void (*kernel)(P...);
@@ -235,8 +253,8 @@ struct Launch {
 };
 
 template <class... P>
-Launch<P...> launch(dim3 grid, dim3 block, std::size_t, cudaStream_t, void (*kernel)(P...)) {
-    return {grid, block, kernel};
+Launch<P...> launch(dim3 grid, dim3 block, std::size_t, cudaStream_t stream, void (*kernel)(P...)) {
+    return {grid, block, stream, kernel};
 }
 
 }  // namespace r2c_emu

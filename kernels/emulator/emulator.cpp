@@ -6,8 +6,11 @@
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -19,7 +22,17 @@ thread_local uint3 blockIdx{0, 0, 0};
 thread_local dim3 blockDim;
 thread_local dim3 gridDim;
 
-struct CUstream_st {};
+// A created stream: its queued asynchronous copies and memsets, and how many were ever queued and run.
+struct CUstream_st {
+    bool blocking = true;
+    std::deque<std::function<void()>> queue;
+    std::uint64_t queued = 0, done = 0;
+};
+// A recorded event: the stream it was recorded on (null: nothing to wait for) and its queue position.
+struct CUevent_st {
+    cudaStream_t stream = nullptr;
+    std::uint64_t position = 0;
+};
 
 namespace r2c_emu {
 
@@ -341,10 +354,6 @@ cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int device) 
     return fail(cudaErrorInvalidValue);
 }
 
-cudaError_t cudaDeviceSynchronize() {
-    return cudaSuccess;
-}
-
 cudaError_t cudaGetLastError() {
     const cudaError_t e = r2c_emu::tl_last_error;
     r2c_emu::tl_last_error = cudaSuccess;
@@ -431,39 +440,155 @@ cudaError_t cudaMemGetInfo(std::size_t* free_bytes, std::size_t* total_bytes) {
     return cudaSuccess;
 }
 
+namespace r2c_emu {
+namespace {
+
+std::mutex g_stream_mutex;
+std::set<cudaStream_t> g_streams;  // the live created streams
+
+// Runs the queued work of s until `position` items of it have run.
+void run_queue(cudaStream_t s, std::uint64_t position) {
+    while (s->done < position && !s->queue.empty()) {
+        std::function<void()> item = std::move(s->queue.front());
+        s->queue.pop_front();
+        item();
+        ++s->done;
+    }
+}
+
+void run_all(cudaStream_t s) {
+    run_queue(s, s->queued);
+}
+
+// Work on the legacy stream first completes the work queued on every blocking stream.
+void before_legacy_work() {
+    std::lock_guard<std::mutex> lock(g_stream_mutex);
+    for (cudaStream_t s : g_streams)
+        if (s->blocking) run_all(s);
+}
+
+// Queues f on a created stream, or runs it at once on the legacy stream.
+cudaError_t enqueue(cudaStream_t stream, std::function<void()> f) {
+    if (stream == nullptr) {
+        before_legacy_work();
+        f();
+        return cudaSuccess;
+    }
+    std::lock_guard<std::mutex> lock(g_stream_mutex);
+    if (g_streams.count(stream) == 0) return fail(cudaErrorInvalidValue);
+    stream->queue.push_back(std::move(f));
+    ++stream->queued;
+    return cudaSuccess;
+}
+
+}  // namespace
+
+void before_launch(cudaStream_t stream) {
+    if (stream == nullptr) {
+        before_legacy_work();
+        return;
+    }
+    std::lock_guard<std::mutex> lock(g_stream_mutex);
+    if (g_streams.count(stream) != 0) run_all(stream);
+}
+
+}  // namespace r2c_emu
+
 cudaError_t cudaMemcpy(void* dst, const void* src, std::size_t bytes, cudaMemcpyKind) {
+    r2c_emu::before_legacy_work();
     if (bytes != 0) std::memmove(dst, src, bytes);
     return cudaSuccess;
 }
 
-cudaError_t cudaMemcpyAsync(void* dst, const void* src, std::size_t bytes, cudaMemcpyKind kind,
-                            cudaStream_t) {
-    return cudaMemcpy(dst, src, bytes, kind);
+cudaError_t cudaMemcpyAsync(void* dst, const void* src, std::size_t bytes, cudaMemcpyKind,
+                            cudaStream_t stream) {
+    return r2c_emu::enqueue(stream, [=] {
+        if (bytes != 0) std::memmove(dst, src, bytes);
+    });
 }
 
 cudaError_t cudaMemset(void* p, int value, std::size_t bytes) {
+    r2c_emu::before_legacy_work();
     if (bytes != 0) std::memset(p, value, bytes);
     return cudaSuccess;
 }
 
-cudaError_t cudaMemsetAsync(void* p, int value, std::size_t bytes, cudaStream_t) {
-    return cudaMemset(p, value, bytes);
+cudaError_t cudaMemsetAsync(void* p, int value, std::size_t bytes, cudaStream_t stream) {
+    return r2c_emu::enqueue(stream, [=] {
+        if (bytes != 0) std::memset(p, value, bytes);
+    });
 }
 
 cudaError_t cudaStreamCreate(cudaStream_t* stream) {
+    return cudaStreamCreateWithFlags(stream, 0);
+}
+
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned flags) {
     *stream = new CUstream_st;
+    (*stream)->blocking = (flags & cudaStreamNonBlocking) == 0;
+    std::lock_guard<std::mutex> lock(r2c_emu::g_stream_mutex);
+    r2c_emu::g_streams.insert(*stream);
     return cudaSuccess;
 }
 
-cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned) {
-    return cudaStreamCreate(stream);
-}
-
 cudaError_t cudaStreamDestroy(cudaStream_t stream) {
+    std::lock_guard<std::mutex> lock(r2c_emu::g_stream_mutex);
+    if (r2c_emu::g_streams.erase(stream) == 0) return r2c_emu::fail(cudaErrorInvalidValue);
+    r2c_emu::run_all(stream);  // as on a GPU, work queued before the destruction still completes
     delete stream;
     return cudaSuccess;
 }
 
-cudaError_t cudaStreamSynchronize(cudaStream_t) {
+cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
+    if (stream == nullptr) {
+        r2c_emu::before_legacy_work();
+        return cudaSuccess;
+    }
+    std::lock_guard<std::mutex> lock(r2c_emu::g_stream_mutex);
+    if (r2c_emu::g_streams.count(stream) == 0) return r2c_emu::fail(cudaErrorInvalidValue);
+    r2c_emu::run_all(stream);
+    return cudaSuccess;
+}
+
+cudaError_t cudaEventCreate(cudaEvent_t* event) {
+    *event = new CUevent_st;
+    return cudaSuccess;
+}
+
+cudaError_t cudaEventCreateWithFlags(cudaEvent_t* event, unsigned) {
+    return cudaEventCreate(event);
+}
+
+cudaError_t cudaEventDestroy(cudaEvent_t event) {
+    delete event;
+    return cudaSuccess;
+}
+
+cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
+    if (stream == nullptr) r2c_emu::before_legacy_work();
+    std::lock_guard<std::mutex> lock(r2c_emu::g_stream_mutex);
+    if (stream != nullptr && r2c_emu::g_streams.count(stream) == 0)
+        return r2c_emu::fail(cudaErrorInvalidValue);
+    event->stream = stream;
+    event->position = stream == nullptr ? 0 : stream->queued;
+    return cudaSuccess;
+}
+
+cudaError_t cudaEventSynchronize(cudaEvent_t event) {
+    std::lock_guard<std::mutex> lock(r2c_emu::g_stream_mutex);
+    if (event->stream != nullptr && r2c_emu::g_streams.count(event->stream) != 0)
+        r2c_emu::run_queue(event->stream, event->position);
+    return cudaSuccess;
+}
+
+cudaError_t cudaStreamWaitEvent(cudaStream_t, cudaEvent_t event, unsigned) {
+    // Nothing runs later than at once here, so waiting is running the event's stream up to it.
+    return cudaEventSynchronize(event);
+}
+
+cudaError_t cudaDeviceSynchronize() {
+    std::lock_guard<std::mutex> lock(r2c_emu::g_stream_mutex);
+    for (cudaStream_t s : r2c_emu::g_streams)
+        r2c_emu::run_all(s);
     return cudaSuccess;
 }
