@@ -115,13 +115,19 @@ double Adam::lr() const {
     return options_.schedule ? options_.schedule(iterations_) : options_.lr;
 }
 
-void Adam::step() {
+void Adam::step(const Tensor& skip) {
     // Every check comes before the first write, so a rejected step leaves the whole state unchanged.
+    if (skip.defined())
+        R2C_CHECK(skip.numel() == 1 && skip.dtype() == DType::F32 && skip.device() == params_[0].device(),
+                  "Adam::step: the skip flag is ", skip.str(), ", expected float32[1] on ",
+                  device_name(params_[0].device()));
     bool any_grad = false;
     for (std::size_t i = 0; i < params_.size(); ++i) {
         const Tensor g = params_[i].grad();
         if (!g.defined()) continue;
         any_grad = true;
+        R2C_CHECK(!skip.defined() || params_[i].device() == skip.device(), "Adam::step: parameter ", i,
+                  " is ", params_[i].str(), " but the skip flag is on ", device_name(skip.device()));
         R2C_CHECK(params_[i].device() == Device::CPU || params_[i].dtype() == DType::F32,
                   "Adam::step: parameter ", i, " is ", params_[i].str(), "; CUDA parameters must be float32");
         R2C_CHECK(g.shape() == params_[i].shape() && g.dtype() == params_[i].dtype() &&
@@ -132,6 +138,10 @@ void Adam::step() {
 
     const double rate = lr();
     const std::int64_t t = iterations_ + 1;
+    if (skip.defined() && skip.device() == Device::CPU && skip.item() != 0) {
+        iterations_ = t;
+        return;
+    }
 #ifdef R2C_WITH_CUDA
     std::vector<cuda::AdamTensor> on_device;
 #endif
@@ -154,10 +164,16 @@ void Adam::step() {
     if (!on_device.empty()) {
         const Coefficients<float> c = coefficients<float>(rate, options_, t);
         cuda::adam_update(on_device.data(), static_cast<int>(on_device.size()),
-                          {c.alpha, c.one_minus_beta1, c.one_minus_beta2, c.epsilon});
+                          {c.alpha, c.one_minus_beta1, c.one_minus_beta2, c.epsilon},
+                          skip.defined() ? static_cast<const float*>(skip.raw_data()) : nullptr);
     }
 #endif
     iterations_ = t;
+}
+
+void Adam::uncount_step() {
+    R2C_CHECK(iterations_ > 0, "Adam::uncount_step: no step to take back");
+    --iterations_;
 }
 
 void Adam::zero_grad() {

@@ -54,7 +54,13 @@ class Adam {
     // are. At least one parameter must have a gradient (Keras raises otherwise). The update works on the
     // raw buffers and records nothing for autograd. CUDA parameters (float32) are updated together by one
     // multi-tensor kernel launch (kernels/adam.h).
-    void step();
+    // `skip`, when given, is a one-element float32 tensor on the parameters' device, typically the count
+    // of non-finite flags (engine/finite.h): where it is nonzero, no parameter or moment changes. On CUDA
+    // the kernel reads it when it runs, so the host need not wait for the check that computes it. The
+    // iteration count advances either way; uncount_step() takes it back once the host knows.
+    void step(const Tensor& skip = Tensor());
+    // Takes back the iteration that a skipped step() counted.
+    void uncount_step();
     // Drops every parameter's gradient.
     void zero_grad();
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,11 @@ CachingAllocator& allocator();  // throws when CUDA is not available
 
 enum class CopyKind { HostToDevice, DeviceToHost, DeviceToDevice };
 void copy(void* dst, const void* src, std::size_t bytes, CopyKind kind);
+
+// How many times this process has waited for the device's queued work: device-to-host copies and
+// explicit synchronisations. A training step on CUDA waits once, for its losses and finite flags
+// (models/trainer.h); its tests count the waits to keep it so.
+std::uint64_t host_waits();
 
 // The arithmetic the CUDA operational convolutions may use: FP32 exact (CUDA cores), or tensor cores with
 // TF32 or BF16 operands and FP32 accumulation. A process-wide setting (engine/device.cpp), TF32 unless set;

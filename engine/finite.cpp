@@ -19,32 +19,37 @@ bool scan_nonfinite(const T* p, std::int64_t n) {
 
 }  // namespace
 
-std::vector<bool> nonfinite(const std::vector<Tensor>& tensors) {
-    std::vector<bool> flags(tensors.size(), false);
-#ifdef R2C_WITH_CUDA
-    std::vector<std::size_t> on_device;
-    std::vector<const float*> data;
-    std::vector<std::int64_t> sizes;
-#endif
+Tensor nonfinite_flags(const std::vector<Tensor>& tensors, Device device) {
+    const auto n = static_cast<std::int64_t>(tensors.size());
     for (std::size_t i = 0; i < tensors.size(); ++i) {
         const Tensor& t = tensors[i];
-        if (!t.defined()) continue;
-#ifdef R2C_WITH_CUDA
-        if (t.device() == Device::CUDA) {
-            R2C_CHECK(t.dtype() == DType::F32, "nonfinite: CUDA tensors must be float32, got ", t.str());
-            on_device.push_back(i);
-            data.push_back(static_cast<const float*>(t.raw_data()));
-            sizes.push_back(t.numel());
-            continue;
-        }
-#endif
-        flags[i] = t.dtype() == DType::F32 ? scan_nonfinite(t.data<float>(), t.numel())
-                                           : scan_nonfinite(t.data<double>(), t.numel());
+        R2C_CHECK(!t.defined() || t.device() == device, "nonfinite_flags: tensor ", i, " is ", t.str(),
+                  ", expected one on ", device_name(device));
+        R2C_CHECK(!t.defined() || device == Device::CPU || t.dtype() == DType::F32,
+                  "nonfinite_flags: tensor ", i, " is ", t.str(), "; CUDA tensors must be float32");
     }
+    if (device == Device::CPU) {
+        Tensor flags = Tensor::zeros({n}, DType::F32);
+        float* f = flags.data<float>();
+        for (std::size_t i = 0; i < tensors.size(); ++i) {
+            const Tensor& t = tensors[i];
+            if (!t.defined()) continue;
+            const bool bad = t.dtype() == DType::F32 ? scan_nonfinite(t.data<float>(), t.numel())
+                                                     : scan_nonfinite(t.data<double>(), t.numel());
+            f[i] = bad ? 1.f : 0.f;
+        }
+        return flags;
+    }
+    Tensor flags = Tensor::empty({n}, DType::F32, device);
 #ifdef R2C_WITH_CUDA
-    const std::vector<bool> device_flags = cuda::nonfinite(data, sizes);
-    for (std::size_t k = 0; k < on_device.size(); ++k)
-        flags[on_device[k]] = device_flags[k];
+    // Undefined tensors take part as empty buffers: their flags are cleared and never raised.
+    std::vector<const float*> data;
+    std::vector<std::int64_t> sizes;
+    for (const Tensor& t : tensors) {
+        data.push_back(t.defined() ? static_cast<const float*>(t.raw_data()) : nullptr);
+        sizes.push_back(t.defined() ? t.numel() : 0);
+    }
+    cuda::nonfinite_flags(data, sizes, static_cast<float*>(flags.raw_data()));
 #endif
     return flags;
 }

@@ -7,8 +7,10 @@
 
 namespace r2c {
 
-// One flag per tensor (undefined tensors are finite). CPU tensors are scanned in place; CUDA tensors
-// (float32) are checked by one multi-tensor kernel launch per 32 tensors, and only the flags come back.
-std::vector<bool> nonfinite(const std::vector<Tensor>& tensors);
+// float32 [n] on `device`: 1 for each tensor holding a NaN or an infinity, 0 for the others (undefined
+// tensors count as finite). Every defined tensor must be on `device`. CPU tensors are scanned in place;
+// CUDA tensors (float32) are checked by one multi-tensor launch per 32 tensors, and the flags stay on the
+// device: the host does not wait for them (Adam::step reads them there).
+Tensor nonfinite_flags(const std::vector<Tensor>& tensors, Device device);
 
 }  // namespace r2c

@@ -26,6 +26,9 @@ CachingAllocator& allocator() {
 void copy(void*, const void*, std::size_t, CopyKind) {
     unavailable("cuda::copy");
 }
+std::uint64_t host_waits() {
+    return 0;
+}
 void fill(void*, std::size_t, double, DType) {
     unavailable("cuda::fill");
 }

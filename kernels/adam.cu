@@ -17,7 +17,9 @@ struct AdamBatch {
     multi_tensor::Chunks chunks;
 };
 
-__global__ void __launch_bounds__(kThreads) adam_kernel(const AdamBatch batch, const AdamCoefficients c) {
+__global__ void __launch_bounds__(kThreads)
+    adam_kernel(const AdamBatch batch, const AdamCoefficients c, const float* skip) {
+    if (skip != nullptr && *skip != 0.f) return;
     const multi_tensor::ChunkRange r = multi_tensor::locate(batch.chunks, blockIdx.x, batch.sizes);
     const AdamTensor& a = batch.tensors[r.tensor];
     for (std::int64_t k = r.begin + threadIdx.x; k < r.end; k += kThreads) {
@@ -32,7 +34,8 @@ __global__ void __launch_bounds__(kThreads) adam_kernel(const AdamBatch batch, c
 
 }  // namespace
 
-void adam_update(const AdamTensor* tensors, int count, const AdamCoefficients& c, void* stream) {
+void adam_update(const AdamTensor* tensors, int count, const AdamCoefficients& c, const float* skip,
+                 void* stream) {
     static_assert(kAdamTensorsPerLaunch == multi_tensor::kMax, "one launch takes kMax tensors");
     for (int first = 0; first < count; first += multi_tensor::kMax) {
         AdamBatch batch{};
@@ -44,7 +47,7 @@ void adam_update(const AdamTensor* tensors, int count, const AdamCoefficients& c
         const int chunks = multi_tensor::plan(batch.chunks, batch.sizes, n, "adam_update");
         if (chunks == 0) continue;
         R2C_LAUNCH(static_cast<unsigned>(chunks), kThreads, 0, static_cast<cudaStream_t>(stream), adam_kernel)
-        (batch, c);
+        (batch, c, skip);
         R2C_CUDA_LAUNCH_CHECK(detail::concat("adam_kernel (", n, " tensors, ", chunks, " chunks)"));
     }
 }

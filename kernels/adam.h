@@ -21,9 +21,12 @@ struct AdamCoefficients {
 };
 
 // For every element of every tensor: m += (g - m)(1 - beta1); v += (g^2 - v)(1 - beta2);
-// p -= m alpha / (sqrt(v) + epsilon), in that order and rounding, as the CPU Adam computes it.
+// p -= m alpha / (sqrt(v) + epsilon), in that order and rounding, as the CPU Adam computes it; nothing at
+// all when `skip` (a device float, or null) is nonzero, which the kernel reads when it runs, so that a
+// finite check queued before it can cancel the update without the host waiting (kernels/finite.h).
 // Up to kAdamTensorsPerLaunch tensors share a launch; longer lists take several.
 constexpr int kAdamTensorsPerLaunch = 32;
-void adam_update(const AdamTensor* tensors, int count, const AdamCoefficients& c, void* stream = nullptr);
+void adam_update(const AdamTensor* tensors, int count, const AdamCoefficients& c, const float* skip = nullptr,
+                 void* stream = nullptr);
 
 }  // namespace r2c::cuda

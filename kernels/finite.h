@@ -6,8 +6,10 @@
 
 namespace r2c::cuda {
 
-// For each of the float32 device buffers data[i] of sizes[i] elements: whether it holds a NaN or an
-// infinity. One launch per 32 buffers and one small copy back; synchronises with the device.
-std::vector<bool> nonfinite(const std::vector<const float*>& data, const std::vector<std::int64_t>& sizes);
+// flags[i] = 1 when the float32 device buffer data[i] of sizes[i] elements holds a NaN or an infinity,
+// else 0; flags is a device buffer of data.size() floats. One launch per 32 buffers, queued on `stream`
+// (a cudaStream_t, nullptr = the default stream): the host does not wait for the result.
+void nonfinite_flags(const std::vector<const float*>& data, const std::vector<std::int64_t>& sizes,
+                     float* flags, void* stream = nullptr);
 
 }  // namespace r2c::cuda

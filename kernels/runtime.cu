@@ -1,5 +1,6 @@
 // CUDA runtime glue: device discovery, the process-wide caching allocator, copies, and the two
 // elementwise kernels the engine itself needs (fill, axpy for gradient accumulation).
+#include <atomic>
 #include <cstdint>
 #include <cstring>
 #include <sstream>
@@ -52,8 +53,19 @@ CachingAllocator& allocator() {
     return *alloc;  // never destroyed: tensors may be released during static destruction
 }
 
+namespace {
+
+std::atomic<std::uint64_t> waits{0};
+
+}  // namespace
+
+std::uint64_t host_waits() {
+    return waits.load();
+}
+
 void copy(void* dst, const void* src, std::size_t bytes, CopyKind kind) {
     if (bytes == 0) return;
+    if (kind == CopyKind::DeviceToHost) ++waits;
     const cudaMemcpyKind k = kind == CopyKind::HostToDevice   ? cudaMemcpyHostToDevice
                              : kind == CopyKind::DeviceToHost ? cudaMemcpyDeviceToHost
                                                               : cudaMemcpyDeviceToDevice;
@@ -91,7 +103,10 @@ Uploader::~Uploader() {
 
 // Waits for the copies in flight, then frees what exists of the state.
 void Uploader::release(State* state) {
-    if (state->stream != nullptr) cudaStreamSynchronize(state->stream);
+    if (state->stream != nullptr) {
+        ++waits;
+        cudaStreamSynchronize(state->stream);
+    }
     for (State::Slot& s : state->slots) {
         if (s.copied != nullptr) cudaEventDestroy(s.copied);
         if (s.staging != nullptr) cudaFreeHost(s.staging);
@@ -109,6 +124,7 @@ void Uploader::upload(int slot, const std::vector<Part>& parts) {
     for (const Part& p : parts)
         total += p.bytes;
     // The slot's previous copy has left the staging buffer before it is refilled.
+    ++waits;
     R2C_CUDA_CHECK(cudaEventSynchronize(s.copied), "cuda::Uploader::upload");
     if (total > s.capacity) {
         if (s.staging != nullptr) R2C_CUDA_CHECK(cudaFreeHost(s.staging), "cuda::Uploader::upload");

@@ -6,6 +6,7 @@
 
 #include "engine/autograd.h"
 #include "engine/finite.h"
+#include "engine/ops.h"
 #include "engine/safetensors.h"
 
 namespace r2c {
@@ -75,11 +76,54 @@ std::string require_meta(const SafetensorsFile& f, const std::string& key) {
     return it->second;
 }
 
-StepLog to_log(const LossTerms& l, const char* total_name) {
-    StepLog log{{total_name, l.total.item()}};
-    for (const auto& [name, t] : l.terms)
-        log.emplace_back(name, t.item());
+// What a sub-step's finite check covers, in the order of its flags: the total loss, each loss term, then
+// every parameter gradient of each module.
+std::vector<Tensor> checked_tensors(const LossTerms& loss, const std::vector<const Module*>& modules) {
+    std::vector<Tensor> checked{loss.total};
+    for (const auto& term : loss.terms)
+        checked.push_back(term.second);
+    for (const Module* m : modules)
+        for (const auto& param : m->parameters())
+            checked.push_back(param.second.grad());
+    return checked;
+}
+
+// The loss values of a sub-step as they come back from the device: the total first, then each term.
+void append_values(std::vector<Tensor>& parts, const LossTerms& loss) {
+    parts.push_back(loss.total.view({1}));
+    for (const auto& term : loss.terms)
+        parts.push_back(term.second.view({1}));
+}
+
+StepLog to_log(const LossTerms& l, const char* total_name, const double* values) {
+    StepLog log{{total_name, values[0]}};
+    for (std::size_t i = 0; i < l.terms.size(); ++i)
+        log.emplace_back(l.terms[i].first, values[i + 1]);
     return log;
+}
+
+// The faults that a sub-step's flags (laid out as checked_tensors() lists them) report, for an error
+// message: the non-finite loss terms with their values, and the networks with a non-finite gradient.
+// Empty when everything was finite.
+std::string describe_faults(const LossTerms& loss, const std::vector<const Module*>& modules,
+                            const std::vector<const char*>& module_names, const double* flags,
+                            const double* values) {
+    std::string bad;
+    std::size_t i = 1;
+    for (const auto& [name, t] : loss.terms) {
+        if (flags[i] != 0) bad += " loss " + name + " = " + std::to_string(values[i]) + ";";
+        ++i;
+    }
+    if (flags[0] != 0 && bad.empty()) bad = " loss total = " + std::to_string(values[0]) + ";";
+    for (std::size_t k = 0; k < modules.size(); ++k) {
+        bool reported = false;
+        for (const auto& param : modules[k]->parameters())
+            if (flags[i++] != 0 && !reported) {
+                bad += std::string(" gradient of ") + module_names[k] + "." + param.first + ";";
+                reported = true;
+            }
+    }
+    return bad;
 }
 
 }  // namespace
@@ -107,75 +151,73 @@ Trainer::Trainer(const TrainConfig& config)
     opt_d_ = std::make_unique<Adam>(params_of({nets_.D_A.get(), nets_.D_B.get()}), o);
 }
 
-bool Trainer::guarded_update(const char* which, const LossTerms& loss,
-                             std::initializer_list<const Module*> modules,
-                             const std::vector<const char*>& module_names, Adam& opt) {
-    // One check over every loss term and gradient (on CUDA: one launch per 32 tensors, flags copied back).
-    std::vector<Tensor> checked{loss.total};
-    for (const auto& term : loss.terms)
-        checked.push_back(term.second);
-    for (const Module* m : modules)
-        for (const auto& param : m->parameters())
-            checked.push_back(param.second.grad());
-    const std::vector<bool> flags = nonfinite(checked);
-    std::string bad;
-    std::size_t i = 1;
-    for (const auto& [name, t] : loss.terms)
-        if (flags[i++]) bad += " loss " + name + " = " + std::to_string(t.item()) + ";";
-    if (flags[0] && bad.empty()) bad = " loss total = " + std::to_string(loss.total.item()) + ";";
-    std::size_t k = 0;
-    for (const Module* m : modules) {
-        bool reported = false;
-        for (const auto& param : m->parameters())
-            if (flags[i++] && !reported) {
-                bad += std::string(" gradient of ") + module_names[k] + "." + param.first + ";";
-                reported = true;
-            }
-        ++k;
-    }
-    if (bad.empty()) {
-        opt.step();
-        return true;
-    }
-    const std::string what =
-        detail::concat("non-finite values in the ", which, " step of iteration ", iteration_ + 1, ":", bad);
+void Trainer::report_fault(const char* which, const std::string& faults, int skipped) {
+    const std::string what = detail::concat("non-finite values in the ", which, " step of iteration ",
+                                            iteration_ + 1, ":", faults);
     R2C_CHECK(config_.on_nan == NanPolicy::Skip, what, " (run stopped; the last checkpoint is unaffected)");
-    std::fprintf(stderr, "r2c: %s update skipped\n", what.c_str());
-    ++skipped_updates_;
-    return false;
+    std::fprintf(stderr, "r2c: %s update%s skipped\n", what.c_str(), skipped > 1 ? "s" : "");
+    skipped_updates_ += skipped;
 }
 
 StepLog Trainer::step(const Tensor& A, const Tensor& B, const Tensor& cA, const Tensor& cB) {
+    const std::vector<const Module*> generators = {nets_.G.get(), nets_.F.get()};
+    const std::vector<const Module*> discriminators = {nets_.D_A.get(), nets_.D_B.get()};
+
     // Generator step: the discriminators only pass gradients through, so they record none of their own.
+    // The update is cancelled on the device when a loss or gradient is not finite.
     nets_.D_A->set_requires_grad(false);
     nets_.D_B->set_requires_grad(false);
     opt_g_->zero_grad();
     GeneratorPass g = generator_loss(nets_, A, B, cA, cB, config_.weights);
     g.loss.total.backward();
-    const bool g_ok =
-        guarded_update("generator", g.loss, {nets_.G.get(), nets_.F.get()}, {"G", "F"}, *opt_g_);
+    const Tensor g_flags = nonfinite_flags(checked_tensors(g.loss, generators), config_.device);
+    const Tensor g_skip = sum(g_flags);
+    opt_g_->step(g_skip);
     nets_.D_A->set_requires_grad(true);
     nets_.D_B->set_requires_grad(true);
 
-    // Discriminator step on this iteration's translations (made before the generator update), pooled.
-    // When the generator update was skipped, so is this one: its translations must not enter the pools.
+    // Discriminator step on this iteration's translations (made before the generator update), pooled. It
+    // is cancelled too when the generator update was; then the pools and the RNG are put back as they
+    // were, since the translations of a skipped update must not enter the pools.
+    const std::vector<Tensor> kept_A2B = pool_A2B_.items(), kept_B2A = pool_B2A_.items();
+    const Rng::State kept_rng = rng_.state();
     opt_d_->zero_grad();
-    LossTerms d;
-    if (g_ok) {
-        const Tensor A2B_fake = pool_A2B_.query(g.A2B, rng_);
-        const Tensor B2A_fake = pool_B2A_.query(g.B2A, rng_);
-        d = discriminator_loss(nets_, A, B, B2A_fake, A2B_fake);
-        d.total.backward();
-        guarded_update("discriminator", d, {nets_.D_A.get(), nets_.D_B.get()}, {"D_A", "D_B"}, *opt_d_);
+    const Tensor A2B_fake = pool_A2B_.query(g.A2B, rng_);
+    const Tensor B2A_fake = pool_B2A_.query(g.B2A, rng_);
+    const LossTerms d = discriminator_loss(nets_, A, B, B2A_fake, A2B_fake);
+    d.total.backward();
+    const Tensor d_flags = nonfinite_flags(checked_tensors(d, discriminators), config_.device);
+    opt_d_->step(add(g_skip, sum(d_flags)));
+
+    // The one wait of the step: the flags and the loss values come back together.
+    std::vector<Tensor> parts{g_flags, d_flags};
+    append_values(parts, g.loss);
+    append_values(parts, d);
+    const std::vector<double> host = cat_batch(parts).to_vector();
+    const double* g_flag = host.data();
+    const double* d_flag = g_flag + g_flags.numel();
+    const double* g_value = d_flag + d_flags.numel();
+    const double* d_value = g_value + 1 + g.loss.terms.size();
+
+    const std::string g_faults = describe_faults(g.loss, generators, {"G", "F"}, g_flag, g_value);
+    if (!g_faults.empty()) {
+        opt_g_->uncount_step();
+        opt_d_->uncount_step();
+        pool_A2B_.set_items(kept_A2B);
+        pool_B2A_.set_items(kept_B2A);
+        rng_.set_state(kept_rng);
+        report_fault("generator", g_faults, 2);
     } else {
-        NoGradGuard no_grad;
-        d = discriminator_loss(nets_, A, B, g.B2A, g.A2B);
-        ++skipped_updates_;
+        const std::string d_faults = describe_faults(d, discriminators, {"D_A", "D_B"}, d_flag, d_value);
+        if (!d_faults.empty()) {
+            opt_d_->uncount_step();
+            report_fault("discriminator", d_faults, 1);
+        }
     }
     ++iteration_;
 
-    StepLog log = to_log(g.loss, "g_total");
-    for (auto& entry : to_log(d, "d_total"))
+    StepLog log = to_log(g.loss, "g_total", g_value);
+    for (auto& entry : to_log(d, "d_total", d_value))
         log.push_back(std::move(entry));
     return log;
 }

@@ -67,11 +67,9 @@ class Trainer {
     std::int64_t iteration_ = 0;
     std::int64_t skipped_updates_ = 0;
 
-    // Applies opt->step() when the loss terms and the gradients of `modules` are finite; otherwise stops
-    // or skips according to the policy. Returns whether the update was applied.
-    bool guarded_update(const char* which, const LossTerms& loss,
-                        std::initializer_list<const Module*> modules,
-                        const std::vector<const char*>& module_names, Adam& opt);
+    // A sub-step's non-finite values, found once the step's flags are back: stops the run (an error naming
+    // `faults`) or, under NanPolicy::Skip, reports them and counts `skipped` skipped updates.
+    void report_fault(const char* which, const std::string& faults, int skipped);
 };
 
 // A trained generator from a checkpoint: `which` is "G" (poor -> high quality, the one R2C-GAN evaluates)

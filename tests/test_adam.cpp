@@ -146,6 +146,32 @@ TEST_CASE("Adam rejects bad parameters and steps without gradients", "[adam]") {
     CHECK_FALSE(p.grad().defined());
 }
 
+TEST_CASE("a nonzero skip flag leaves parameters and moments as they were", "[adam]") {
+    Tensor p = param({1.0, -2.0}, {2});
+    Adam adam({p}, with_lr(0.1));
+    set_grad(p, {0.5, 0.5});
+    adam.step(Tensor::from_vector({0.0}, {1}));  // a zero flag: the update applies
+    const std::vector<double> after_one = p.to_vector();
+    CHECK(after_one != std::vector<double>{1.0, -2.0});
+    const NamedTensors moments = adam.state("");
+    const std::vector<double> m = moments[0].second.to_vector(), v = moments[1].second.to_vector();
+
+    adam.step(Tensor::from_vector({2.0}, {1}));
+    CHECK(p.to_vector() == after_one);
+    CHECK(adam.state("")[0].second.to_vector() == m);
+    CHECK(adam.state("")[1].second.to_vector() == v);
+    CHECK(adam.iterations() == 2);
+    adam.uncount_step();
+    CHECK(adam.iterations() == 1);
+
+    CHECK_THROWS_WITH(adam.step(Tensor::from_vector({0.0, 0.0}, {2})),
+                      Contains("expected float32[1] on cpu"));
+    CHECK_THROWS_WITH(adam.step(Tensor::from_vector({0.0}, {1}, DType::F64)), Contains("the skip flag"));
+    CHECK(adam.iterations() == 1);
+    Adam fresh({p});
+    CHECK_THROWS_WITH(fresh.uncount_step(), Contains("no step to take back"));
+}
+
 TEST_CASE("LinearDecay holds, then falls linearly to zero", "[adam][schedule]") {
     // The paper's run: 2000 epochs of 2460 steps, decay from epoch 100.
     const LinearDecay paper(2e-4, 2000 * 2460, 100 * 2460);
@@ -307,6 +333,13 @@ TEST_CASE("the multi-tensor CUDA Adam follows the CPU Adam", "[adam][cuda]") {
         a_cpu.step();
         a_gpu.step();
     }
+    CHECK(a_gpu.iterations() == 3);
+    // A nonzero flag on the device cancels a fourth update there, without the host waiting for it.
+    const Tensor skip = Tensor::from_vector({1.0}, {1}, DType::F32, Device::CUDA);
+    const std::uint64_t waits = cuda::host_waits();
+    a_gpu.step(skip);
+    CHECK(cuda::host_waits() == waits);
+    a_gpu.uncount_step();
     CHECK(a_gpu.iterations() == 3);
     const NamedTensors s_cpu = a_cpu.state(""), s_gpu = a_gpu.state("");
     for (std::size_t i = 0; i < cpu.size(); ++i)

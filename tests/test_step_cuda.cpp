@@ -4,7 +4,7 @@
 // by float32 rounding order: every loss term within relative 1e-3, and each network's parameters, taken
 // together, within relative L2 1e-4 after five steps. (Parameter by parameter would not do: a bias
 // followed by instance normalisation has a gradient of pure rounding noise, which Adam's normalised
-// update turns into steps of the learning rate in either direction.)
+// update turns into steps of the learning rate in either direction.) Each step waits for the device once.
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -39,8 +39,11 @@ void five_steps_agree(Method method, int q) {
         const Tensor A = Tensor::uniform({1, 3, 8, 8}, -1, 1, rng),
                      B = Tensor::uniform({1, 3, 8, 8}, -1, 1, rng);
         const StepLog l_cpu = cpu.step(A, B, cA, cB);
-        const StepLog l_gpu =
-            gpu.step(A.to(Device::CUDA), B.to(Device::CUDA), cA.to(Device::CUDA), cB.to(Device::CUDA));
+        const Tensor dA = A.to(Device::CUDA), dB = B.to(Device::CUDA), dcA = cA.to(Device::CUDA),
+                     dcB = cB.to(Device::CUDA);
+        const std::uint64_t waits = cuda::host_waits();
+        const StepLog l_gpu = gpu.step(dA, dB, dcA, dcB);
+        CHECK(cuda::host_waits() - waits == 1);  // the losses and finite flags, together at the end
         REQUIRE(l_cpu.size() == l_gpu.size());
         for (std::size_t i = 0; i < l_cpu.size(); ++i) {
             INFO(l_cpu[i].first << ": cpu " << l_cpu[i].second << ", cuda " << l_gpu[i].second);

@@ -129,27 +129,37 @@ TEST_CASE("CUDA tensors round-trip through device memory", "[tensor][cuda]") {
     CHECK(cuda::allocator().stats().bytes_in_use > before.bytes_in_use);
 }
 
-TEST_CASE("nonfinite flags the tensors holding a NaN or an infinity, on the CPU and on CUDA",
+TEST_CASE("nonfinite_flags flags the tensors holding a NaN or an infinity, on the CPU and on CUDA",
           "[tensor][finite]") {
-    // More tensors than one CUDA launch takes, sizes around its chunk of 1024, the bad value at either end.
+    // More tensors than one CUDA launch takes, sizes around its chunk of 1024, the bad value at either end,
+    // undefined tensors among them.
     const std::vector<std::int64_t> sizes = {1, 1023, 1024, 1025, 3000};
     std::vector<Tensor> ts;
-    std::vector<bool> expected;
+    std::vector<double> expected;
     for (int i = 0; i < 40; ++i) {
+        if (i % 13 == 6) {
+            ts.push_back(Tensor());
+            expected.push_back(0);
+        }
         std::vector<double> v(static_cast<std::size_t>(sizes[i % sizes.size()]), 0.5);
         const int kind = i % 4;  // 0: finite, 1: NaN last, 2: +inf first, 3: -inf last
         if (kind == 1) v.back() = std::nan("");
         if (kind == 2) v.front() = HUGE_VAL;
         if (kind == 3) v.back() = -HUGE_VAL;
         ts.push_back(Tensor::from_vector(v, {static_cast<std::int64_t>(v.size())}, DType::F32));
-        expected.push_back(kind != 0);
+        expected.push_back(kind != 0 ? 1 : 0);
     }
-    ts.push_back(Tensor());
-    expected.push_back(false);
-    CHECK(nonfinite(ts) == expected);
+    const Tensor on_cpu = nonfinite_flags(ts, Device::CPU);
+    CHECK(on_cpu.shape() == Shape{static_cast<std::int64_t>(ts.size())});
+    CHECK(on_cpu.to_vector() == expected);
+    CHECK_THROWS_WITH(nonfinite_flags(ts, Device::CUDA), Catch::Contains("tensor 0 is float32[1] cpu"));
     if (!cuda::available()) return test::skip("no CUDA device: " + cuda::describe());
     std::vector<Tensor> on_device;
     for (const Tensor& t : ts)
         on_device.push_back(t.defined() ? t.to(Device::CUDA) : Tensor());
-    CHECK(nonfinite(on_device) == expected);
+    const std::uint64_t waits = cuda::host_waits();
+    const Tensor flags = nonfinite_flags(on_device, Device::CUDA);
+    CHECK(cuda::host_waits() == waits);  // the flags stay on the device
+    CHECK(flags.device() == Device::CUDA);
+    CHECK(flags.to_vector() == expected);
 }

@@ -2,11 +2,13 @@
 #include <catch2/catch.hpp>
 
 #include <unistd.h>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <set>
 
 #include "engine/autograd.h"
+#include "engine/device.h"
 #include "models/trainer.h"
 #include "tests/support.h"
 
@@ -208,31 +210,59 @@ TEST_CASE("a run resumed from a checkpoint continues bit for bit", "[trainer]") 
     std::remove(path.c_str());
 }
 
-TEST_CASE("a NaN in the data stops the step, or skips it leaving every weight untouched", "[trainer]") {
+namespace {
+
+// A batch with a NaN: under NanPolicy::Stop the step's error names the loss; under Skip no weight changes,
+// both updates count as skipped, and the step's translations stay out of the pools. On CUDA the step
+// still waits for the device only once.
+void nan_batch_stops_or_skips(Device device) {
     TrainConfig c;
     c.method = Method::ConvolutionalLight;
     c.epochs = 2;
     c.epoch_decay = 1;
+    c.device = device;
     Rng rng(2);
-    Tensor A = Tensor::uniform({1, 3, 8, 8}, -1, 1, rng);
-    A.data<float>()[5] = NAN;
-    const Tensor B = Tensor::uniform({1, 3, 8, 8}, -1, 1, rng);
-    const Tensor label = one_hot({0}, DType::F32);
+    Tensor host_A = Tensor::uniform({1, 3, 8, 8}, -1, 1, rng);
+    host_A.data<float>()[5] = NAN;
+    const Tensor A = host_A.to(device);
+    const Tensor B = Tensor::uniform({1, 3, 8, 8}, -1, 1, rng).to(device);
+    const Tensor label = one_hot({0}, DType::F32).to(device);
 
     Trainer stopping(c);
-    CHECK_THROWS_WITH(stopping.step(A, B, label, label),
-                      Catch::Contains("generator step of iteration 1") && Catch::Contains("loss cycle_A2B2A = nan"));
+    CHECK_THROWS_WITH(stopping.step(A, B, label, label), Catch::Contains("generator step of iteration 1") &&
+                                                             Catch::Contains("loss cycle_A2B2A = nan"));
 
     c.on_nan = NanPolicy::Skip;
     Trainer skipping(c);
     const std::vector<const Module*> trained = {skipping.networks().G.get(), skipping.networks().D_A.get()};
     std::vector<std::vector<double>> before;
     for (const Module* m : trained)
-        for (const auto& [name, t] : m->parameters()) before.push_back(t.to_vector());
+        for (const auto& [name, t] : m->parameters())
+            before.push_back(t.to_vector());
+    const std::uint64_t waits = cuda::host_waits();
     skipping.step(A, B, label, label);
+    if (device == Device::CUDA) CHECK(cuda::host_waits() - waits == 1);
     CHECK(skipping.iteration() == 1);
     CHECK(skipping.skipped_updates() == 2);
     std::size_t k = 0;
     for (const Module* m : trained)
-        for (const auto& [name, t] : m->parameters()) CHECK(t.to_vector() == before[k++]);
+        for (const auto& [name, t] : m->parameters())
+            CHECK(t.to_vector() == before[k++]);
+    const test::TempDir dir;
+    skipping.save_checkpoint(dir.file("skip.ckpt"));
+    const SafetensorsFile saved = load_safetensors(dir.file("skip.ckpt"));
+    CHECK(saved.tensors.count("pool_A2B.0") == 0);
+    CHECK(saved.tensors.count("pool_B2A.0") == 0);
+}
+
+}  // namespace
+
+TEST_CASE("a NaN in the data stops the step, or skips it leaving every weight untouched", "[trainer]") {
+    nan_batch_stops_or_skips(Device::CPU);
+}
+
+TEST_CASE("a NaN in a CUDA batch stops the step, or skips it leaving every weight untouched",
+          "[trainer][cuda]") {
+    if (!cuda::available()) return test::skip("no CUDA device: " + cuda::describe());
+    nan_batch_stops_or_skips(Device::CUDA);
 }

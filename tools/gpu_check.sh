@@ -108,16 +108,18 @@ for s in "${steps[@]}"; do
             -DCMAKE_CUDA_ARCHITECTURES="${R2C_CUDA_ARCHS:-native}" ${deps:+-DCMAKE_PREFIX_PATH="$deps"} \
             -DCMAKE_CXX_FLAGS="$cxx_flags" -DCMAKE_CXX_STANDARD_LIBRARIES="$libs" &&
             step build "$log" cmake --build "$build" -j "$jobs" --target test_oper_conv_index test_oper_conv_cuda \
-                test_conv_cuda test_ops_cuda test_step_cuda test_device_batches test_adam bench_oper_conv_cuda
+                test_conv_cuda test_ops_cuda test_step_cuda test_device_batches test_adam test_tensor \
+                test_trainer bench_oper_conv_cuda
         ;;
     tests)
         log=$out/tests.txt
         step test_oper_conv_index "$log" "$build/tests/test_oper_conv_index"
         step test_oper_conv_cuda "$log" "$build/tests/test_oper_conv_cuda" --durations yes
-        for t in test_conv_cuda test_ops_cuda test_step_cuda test_device_batches; do
+        for t in test_tensor test_conv_cuda test_ops_cuda test_step_cuda test_device_batches; do
             step "$t" "$log" "$build/tests/$t" --durations yes
         done
         step "test_adam [cuda]" "$log" "$build/tests/test_adam" "[cuda]"
+        step "test_trainer [cuda]" "$log" "$build/tests/test_trainer" "[cuda]"
         if grep -q "SKIPPED:" "$log"; then
             note "tests: some GPU tests were SKIPPED on this machine (see tests.txt)"
             status=1
