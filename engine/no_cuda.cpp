@@ -18,7 +18,7 @@ bool available() {
     return false;
 }
 std::string describe() {
-    return "CUDA: not compiled in";
+    return "not compiled in";
 }
 CachingAllocator& allocator() {
     unavailable("cuda::allocator");

@@ -26,7 +26,8 @@ bool available() {
 std::string describe() {
     int n = 0;
     cudaError_t err = cudaGetDeviceCount(&n);
-    if (err != cudaSuccess) return std::string("CUDA: no usable device (") + cudaGetErrorString(err) + ")";
+    if (err != cudaSuccess) return std::string("no usable device (") + cudaGetErrorString(err) + ")";
+    if (n == 0) return "no device";
     std::ostringstream s;
     for (int i = 0; i < n; ++i) {
         cudaDeviceProp p{};

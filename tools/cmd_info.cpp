@@ -34,7 +34,7 @@ int cmd_info(const Args& args) {
     const int q = static_cast<int>(args.integer("q", 1, 16));
 
     std::cout << "r2c " << R2C_VERSION << "\n";
-    std::cout << "CUDA: " << (cuda::compiled() ? cuda::describe() : "not compiled in") << "\n";
+    std::cout << "CUDA: " << cuda::describe() << "\n";
 #ifdef _OPENMP
     std::cout << "CPU threads (OpenMP): enabled\n\n";
 #else
