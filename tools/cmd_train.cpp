@@ -1,6 +1,7 @@
 // r2c train: Algorithm 1 over a dataset folder, with progress, loss log, sample grids, checkpoints,
 // resumption from the output folder, and a clean stop on SIGINT/SIGTERM.
 #include <unistd.h>
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -14,6 +15,7 @@
 #include "data/transform.h"
 #include "engine/atomic_file.h"
 #include "engine/autograd.h"
+#include "engine/device.h"
 #include "tools/commands.h"
 #include "tools/figures.h"
 #include "tools/run_dir.h"
@@ -52,8 +54,15 @@ void write_sample_grid(const Trainer& trainer, const Batch& batch, const std::st
     write_png(path, tile_images(tiles, 3));
 }
 
+std::string mebibytes(std::size_t bytes) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.1f", static_cast<double>(bytes) / 1048576.0);
+    return buf;
+}
+
+// `peak_bytes`: on CUDA, the device memory a step has needed so far; shown when nonzero.
 void print_progress(std::int64_t it, std::int64_t total, std::int64_t epoch, std::int64_t epochs, double rate,
-                    const StepLog& log, bool tty) {
+                    const StepLog& log, std::size_t peak_bytes, bool tty) {
     const int width = 24;
     const int filled = static_cast<int>(width * static_cast<double>(it) / static_cast<double>(total));
     char line[256];
@@ -63,7 +72,9 @@ void print_progress(std::int64_t it, std::int64_t total, std::int64_t epoch, std
         std::string(width - filled, '.').c_str(), static_cast<long long>(it), static_cast<long long>(total),
         rate, format_duration(rate > 0 ? (total - it) / rate : 0).c_str(), value_of(log, "g_total"),
         value_of(log, "d_total"), value_of(log, "cycle_A2B2A") + value_of(log, "cycle_B2A2B"));
-    std::cerr << (tty ? "\r" : "") << line << (tty ? "" : "\n") << std::flush;
+    std::cerr << (tty ? "\r" : "") << line;
+    if (peak_bytes > 0) std::cerr << " | device " << mebibytes(peak_bytes) << " MiB";
+    std::cerr << (tty ? "" : "\n") << std::flush;
 }
 
 // The run's settings, every option with the value in force, for people and scripts reading the folder.
@@ -175,6 +186,10 @@ int cmd_train(const Args& args) {
     const auto t0 = std::chrono::steady_clock::now();
     const std::int64_t start = trainer.iteration();
     bool log_started = false;
+    // On CUDA, the allocator's peak bytes in use during a step (parameters, optimiser state, pools and
+    // batches included), the largest over the run: the device memory the run needs.
+    const bool on_cuda = c.device == Device::CUDA;
+    std::size_t step_peak = 0;
     // The next batch is copied to the device while the step on this one runs.
     DeviceBatches on_device(c.device);
     Batch batch = loader.next();  // this step's, on the CPU
@@ -187,8 +202,10 @@ int cmd_train(const Args& args) {
             on_device.put(next);
         }
         const double lr = trainer.generator_lr();
+        if (on_cuda) cuda::allocator().reset_peak();
         const StepLog log =
             trainer.step(device_batch.a, device_batch.b, device_batch.label_a, device_batch.label_b);
+        if (on_cuda) step_peak = std::max(step_peak, cuda::allocator().stats().peak_in_use);
         if (!log_started) {
             run.start_log(log, trainer.iteration() - 1);
             log_started = true;
@@ -197,7 +214,7 @@ int cmd_train(const Args& args) {
         const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         const double rate = static_cast<double>(trainer.iteration() - start) / secs;
         if (tty || trainer.iteration() % 10 == 0 || trainer.iteration() == stop_at)
-            print_progress(trainer.iteration(), stop_at, batch.epoch, c.epochs, rate, log, tty);
+            print_progress(trainer.iteration(), stop_at, batch.epoch, c.epochs, rate, log, step_peak, tty);
         if (sample_every > 0 && trainer.iteration() % sample_every == 0)
             write_sample_grid(trainer, batch,
                               run.root() + "/samples/iter-" + std::to_string(trainer.iteration()) + ".png");
@@ -215,8 +232,10 @@ int cmd_train(const Args& args) {
     write_png(run.root() + "/losses.png", plot_losses(run.log_path()));
     std::cerr << "r2c train: done at iteration " << trainer.iteration() << "; " << loader.skipped_files()
               << " undecodable file(s) skipped, " << trainer.skipped_updates()
-              << " update(s) skipped for NaN/Inf; losses in " << run.log_path() << " and " << run.root()
-              << "/losses.png, samples in " << run.root() << "/samples\n";
+              << " update(s) skipped for NaN/Inf; ";
+    if (on_cuda) std::cerr << "device memory of a step: " << mebibytes(step_peak) << " MiB at most; ";
+    std::cerr << "losses in " << run.log_path() << " and " << run.root() << "/losses.png, samples in "
+              << run.root() << "/samples\n";
     return 0;
 }
 

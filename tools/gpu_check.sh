@@ -109,7 +109,7 @@ for s in "${steps[@]}"; do
             -DCMAKE_CXX_FLAGS="$cxx_flags" -DCMAKE_CXX_STANDARD_LIBRARIES="$libs" &&
             step build "$log" cmake --build "$build" -j "$jobs" --target test_oper_conv_index test_oper_conv_cuda \
                 test_conv_cuda test_ops_cuda test_step_cuda test_device_batches test_adam test_tensor \
-                test_trainer bench_oper_conv_cuda
+                test_trainer r2c bench_oper_conv_cuda
         ;;
     tests)
         log=$out/tests.txt
@@ -120,6 +120,7 @@ for s in "${steps[@]}"; do
         done
         step "test_adam [cuda]" "$log" "$build/tests/test_adam" "[cuda]"
         step "test_trainer [cuda]" "$log" "$build/tests/test_trainer" "[cuda]"
+        step train_cuda "$log" bash "$root/tests/train_cuda.sh" "$build/r2c"
         if grep -q "SKIPPED:" "$log"; then
             note "tests: some GPU tests were SKIPPED on this machine (see tests.txt)"
             status=1

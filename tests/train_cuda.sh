@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# r2c end to end on a CUDA device (a GPU, or the CPU emulator of -DR2C_CUDA_EMULATION=ON): train the compact
+# model for two iterations on generated images, then test and restore with its checkpoint, all with
+# --device cuda. Training reports the device memory of a step. SKIPPED where r2c has no CUDA device.
+# usage: train_cuda.sh R2C_BINARY
+source "$(dirname "$0")/common.sh"
+r2c=$1
+
+if ! "$r2c" info | grep -q "^CUDA: cuda:0"; then
+    echo "SKIPPED: CUDA: $("$r2c" info | sed -n 's/^CUDA: //p')"
+    exit 0
+fi
+
+data=$work/data
+run=$work/run
+"$r2c" make-data --out "$data" --train_a 2 --train_b 2 --test 2 --size 24 --seed 1 > /dev/null
+"$r2c" train --device cuda --datasets_dir "$data" --output_dir "$run" --method convolutional-light \
+    --load_size 16 --crop_size 16 --epochs 2 --epoch_decay 1 --max_iterations 2 --sample_every 0 \
+    > "$work/train.log" 2>&1 || fail "r2c train --device cuda failed: $(cat "$work/train.log")"
+grep -q "done at iteration 2" "$work/train.log" || fail "training did not finish: $(cat "$work/train.log")"
+grep -Eq "\| device [0-9]+\.[0-9] MiB" "$work/train.log" ||
+    fail "the progress line does not report the device memory: $(cat "$work/train.log")"
+grep -Eq "device memory of a step: [0-9]+\.[0-9] MiB at most" "$work/train.log" ||
+    fail "the summary does not report the device memory of a step: $(cat "$work/train.log")"
+
+"$r2c" test --device cuda --datasets_dir "$data" --output_dir "$run" --crop_size 16 > "$work/test.log" 2>&1 ||
+    fail "r2c test --device cuda failed: $(cat "$work/test.log")"
+grep -q '"accuracy"' "$run/test.json" || fail "test.json has no accuracy"
+"$r2c" restore --device cuda --input "$data/testA" --output "$work/restored" --output_dir "$run" --size 16 \
+    > "$work/restore.log" 2>&1 || fail "r2c restore --device cuda failed: $(cat "$work/restore.log")"
+(($(ls "$work/restored"/*.png | wc -l) == 2)) || fail "expected 2 restored images"
+echo "r2c train, test and restore ran on $("$r2c" info | sed -n 's/^CUDA: //p')"
