@@ -7,9 +7,10 @@
 // --reps iterations after --warmup, per training batch size; inference as `r2c restore` runs G once: the
 // restored image and the class probabilities of a batch without gradients, the probabilities copied to the
 // host, reported per sample; the parameter counts. On CUDA, the caching allocator's peak bytes in use
-// during the timed iterations, and the host's waits for the device per iteration (one: the step's losses
-// and flags come back together). Every timed call ends with a device-to-host copy on the default stream,
-// which waits for all work queued before it, so the clock stops when the GPU has finished.
+// during the timed iterations, the host's waits for the device per iteration (one: the step's losses and
+// flags come back together) and the kernel launches per iteration. Every timed call ends with a
+// device-to-host copy on the default stream, which waits for all work queued before it, so the clock stops
+// when the GPU has finished.
 //
 // Then benchmarks/r2cgan_torch.py (run with /usr/bin/python3, or R2C_TORCH_PYTHON) times the same
 // iteration and inference in PyTorch eager mode and with torch.compile, with the same sizes, thread count
@@ -222,14 +223,17 @@ json measure(const MethodSpec& m, const Options& o) {
         const auto [A, cA] = make_batch(n, o, data_rng);
         const auto [B, cB] = make_batch(n, o, data_rng);
         if (o.device == Device::CUDA) cuda::allocator().reset_peak();
-        const std::uint64_t waits = cuda::host_waits();
+        const std::uint64_t waits = cuda::host_waits(), launches = cuda::kernel_launches();
         const Timing t = timed([&] { trainer.step(A, B, cA, cB); }, o);
+        const auto per_step = [&](std::uint64_t count) {
+            return static_cast<double>(count) / static_cast<double>(o.warmup + o.reps);
+        };
         json row = {
             {"batch", n}, {"ms", t.wall_ms}, {"cpu_ms", t.cpu_ms}, {"images_per_s", n * 1e3 / t.wall_ms}};
         if (o.device == Device::CUDA) {
             row["peak_bytes"] = cuda::allocator().stats().peak_in_use;
-            row["host_waits_per_step"] =
-                static_cast<double>(cuda::host_waits() - waits) / static_cast<double>(o.warmup + o.reps);
+            row["host_waits_per_step"] = per_step(cuda::host_waits() - waits);
+            row["kernel_launches_per_step"] = per_step(cuda::kernel_launches() - launches);
         }
         result["train"].push_back(row);
     }

@@ -25,6 +25,8 @@ void copy(void* dst, const void* src, std::size_t bytes, CopyKind kind);
 // explicit synchronisations. A training step on CUDA waits once, for its losses and finite flags
 // (models/trainer.h); its tests count the waits to keep it so.
 std::uint64_t host_waits();
+// How many kernels this process has launched. Steady training steps launch the same kernels every time.
+std::uint64_t kernel_launches();
 
 // The arithmetic the CUDA operational convolutions may use: FP32 exact (CUDA cores), or tensor cores with
 // TF32 or BF16 operands and FP32 accumulation. A process-wide setting (engine/device.cpp), TF32 unless set;

@@ -14,6 +14,7 @@ inline std::string cuda_error_context(const std::string& what) {
     const std::string op = current_op();
     return op.empty() ? what : what + " (in " + op + ")";
 }
+void count_cuda_launch();  // kernels/runtime.cu, behind cuda::kernel_launches()
 }  // namespace r2c::detail
 
 #define R2C_CUDA_CHECK(call, op)                                                                        \
@@ -32,5 +33,9 @@ inline std::string cuda_error_context(const std::string& what) {
 #define R2C_LAUNCH(grid, block, smem, stream, ...) __VA_ARGS__<<<grid, block, smem, stream>>>
 #endif
 
-// After a kernel launch: reports launch-configuration errors immediately.
-#define R2C_CUDA_LAUNCH_CHECK(op) R2C_CUDA_CHECK(cudaGetLastError(), op)
+// After each kernel launch: counts it and reports launch-configuration errors immediately.
+#define R2C_CUDA_LAUNCH_CHECK(op)               \
+    do {                                        \
+        ::r2c::detail::count_cuda_launch();     \
+        R2C_CUDA_CHECK(cudaGetLastError(), op); \
+    } while (0)

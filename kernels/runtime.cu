@@ -57,12 +57,25 @@ CachingAllocator& allocator() {
 namespace {
 
 std::atomic<std::uint64_t> waits{0};
+std::atomic<std::uint64_t> launches{0};
 
 }  // namespace
 
 std::uint64_t host_waits() {
     return waits.load();
 }
+
+std::uint64_t kernel_launches() {
+    return launches.load();
+}
+
+}  // namespace r2c::cuda
+
+void r2c::detail::count_cuda_launch() {
+    ++cuda::launches;
+}
+
+namespace r2c::cuda {
 
 void copy(void* dst, const void* src, std::size_t bytes, CopyKind kind) {
     if (bytes == 0) return;

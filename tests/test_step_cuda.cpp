@@ -4,10 +4,12 @@
 // by float32 rounding order: every loss term within relative 1e-3, and each network's parameters, taken
 // together, within relative L2 1e-4 after five steps. (Parameter by parameter would not do: a bias
 // followed by instance normalisation has a gradient of pure rounding noise, which Adam's normalised
-// update turns into steps of the learning rate in either direction.) Each step waits for the device once.
+// update turns into steps of the learning rate in either direction.) Each step waits for the device once
+// and launches as many kernels as the others.
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <set>
 #include <vector>
 
 #include "engine/device.h"
@@ -34,6 +36,7 @@ void five_steps_agree(Method method, int q) {
 
     Rng rng(12);
     const Tensor cA = Tensor::from_vector({0, 1}, {1, 2}), cB = Tensor::from_vector({1, 0}, {1, 2});
+    std::vector<std::uint64_t> step_launches;
     for (int step = 0; step < 5; ++step) {
         INFO("step " << step);
         const Tensor A = Tensor::uniform({1, 3, 8, 8}, -1, 1, rng),
@@ -41,9 +44,10 @@ void five_steps_agree(Method method, int q) {
         const StepLog l_cpu = cpu.step(A, B, cA, cB);
         const Tensor dA = A.to(Device::CUDA), dB = B.to(Device::CUDA), dcA = cA.to(Device::CUDA),
                      dcB = cB.to(Device::CUDA);
-        const std::uint64_t waits = cuda::host_waits();
+        const std::uint64_t waits = cuda::host_waits(), launches = cuda::kernel_launches();
         const StepLog l_gpu = gpu.step(dA, dB, dcA, dcB);
         CHECK(cuda::host_waits() - waits == 1);  // the losses and finite flags, together at the end
+        step_launches.push_back(cuda::kernel_launches() - launches);
         REQUIRE(l_cpu.size() == l_gpu.size());
         for (std::size_t i = 0; i < l_cpu.size(); ++i) {
             INFO(l_cpu[i].first << ": cpu " << l_cpu[i].second << ", cuda " << l_gpu[i].second);
@@ -52,6 +56,9 @@ void five_steps_agree(Method method, int q) {
                   1e-3 * std::max(1.0, std::abs(l_cpu[i].second)));
         }
     }
+    // Every step launches the same number of kernels (what replaying a captured step would need).
+    CHECK(step_launches[0] > 0);
+    CHECK(std::set<std::uint64_t>(step_launches.begin(), step_launches.end()).size() == 1);
     const R2CNetworks& a = cpu.networks();
     const R2CNetworks& b = gpu.networks();
     using Pair = std::pair<const Module*, const Module*>;
