@@ -1,19 +1,25 @@
 #include "engine/atomic_file.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
 
 #include "engine/error.h"
 
 namespace r2c {
 
 namespace {
+
+// A temporary file is named <path>.tmp.<pid>.<counter>.
+constexpr const char* kTempMarker = ".tmp.";
 
 // Single write() calls are capped because Linux transfers at most about 2 GiB per call anyway.
 constexpr std::size_t kMaxWriteChunk = std::size_t{1} << 30;
@@ -61,7 +67,7 @@ class PendingFile {
         // pid a retry instead of a clobber.
         static std::atomic<unsigned long> counter{0};
         for (int attempt = 0; fd_ < 0; ++attempt) {
-            temp_ = detail::concat(path, ".tmp.", ::getpid(), ".", counter++);
+            temp_ = detail::concat(path, kTempMarker, ::getpid(), ".", counter++);
             fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
             if (fd_ < 0 && (errno != EEXIST || attempt >= 100))
                 throw_os_error("write_file_atomic: cannot create a temporary file to write", path, errno);
@@ -118,6 +124,24 @@ void write_file_atomic(const std::string& path, const std::vector<ByteSpan>& par
 
 void write_file_atomic(const std::string& path, const std::string& bytes) {
     write_file_atomic(path, {ByteSpan{bytes.data(), bytes.size()}});
+}
+
+int remove_stale_temporaries(const std::string& folder) {
+    std::error_code ec;
+    int removed = 0;
+    for (const auto& entry : std::filesystem::directory_iterator(folder, ec)) {
+        const std::string name = entry.path().filename().string();
+        const auto marker = name.rfind(kTempMarker);
+        if (marker == std::string::npos) continue;
+        const char* pid_text = name.c_str() + marker + std::strlen(kTempMarker);
+        char* end = nullptr;
+        const long pid = std::strtol(pid_text, &end, 10);
+        if (end == pid_text || *end != '.' || pid <= 0) continue;
+        // kill(pid, 0) fails with ESRCH when no process has that pid any more.
+        const bool stale = ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH;
+        if (stale && std::filesystem::remove(entry.path(), ec)) ++removed;
+    }
+    return removed;
 }
 
 std::string read_file(const std::string& path) {

@@ -23,6 +23,10 @@ struct ByteSpan {
 void write_file_atomic(const std::string& path, const std::vector<ByteSpan>& parts);
 void write_file_atomic(const std::string& path, const std::string& bytes);
 
+// Removes from `folder` the temporary files of atomic writes whose process no longer runs (killed
+// mid-write); returns how many. Temporaries of running processes are left alone.
+int remove_stale_temporaries(const std::string& folder);
+
 // The whole contents of `path`; r2c::Error names the path and the OS reason when it cannot be read.
 std::string read_file(const std::string& path);
 

@@ -1,6 +1,7 @@
 // Safetensors files and atomic writes: bit-exact round trips, the exact bytes of a small file, rejection
 // of every kind of malformed file with a message naming it, crash safety of writes, and a byte-flip loop.
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -343,6 +344,27 @@ TEST_CASE("atomic writes fail cleanly and leave the previous file untouched", "[
     }
     CHECK(read_file(path) == "previous");
     CHECK(dir.entries() == (fs::exists(dir.file("sub")) ? 2u : 1u));
+}
+
+TEST_CASE("temporaries of writes whose process has ended are removed, others kept", "[atomic_file]") {
+    const pid_t child = ::fork();
+    if (child == 0) ::_exit(0);
+    REQUIRE(child > 0);
+    int status = 0;
+    REQUIRE(::waitpid(child, &status, 0) == child);  // from here on no process has the pid `child`
+    const test::TempDir dir;
+    const std::string dead = dir.file("ckpt.safetensors.tmp." + std::to_string(child) + ".0");
+    const std::string live = dir.file("ckpt.safetensors.tmp." + std::to_string(::getpid()) + ".3");
+    const std::vector<std::string> kept = {live, dir.file("ckpt.safetensors"), dir.file("notes.tmp.x.1"),
+                                           dir.file("other.tmp.")};
+    for (const std::string& f : kept)
+        write_file_atomic(f, "x");
+    write_file_atomic(dead, "partial");
+    CHECK(remove_stale_temporaries(dir.str()) == 1);
+    CHECK_FALSE(std::filesystem::exists(dead));
+    for (const std::string& f : kept)
+        CHECK(std::filesystem::exists(f));
+    CHECK(remove_stale_temporaries(dir.file("missing")) == 0);
 }
 
 TEST_CASE("read_file names the path and the reason", "[atomic_file]") {

@@ -76,6 +76,10 @@ void RunDir::save_checkpoint(const Trainer& trainer, int keep) const {
 }
 
 bool RunDir::resume(Trainer& trainer) const {
+    const int stale = remove_stale_temporaries(root_ + "/checkpoints");
+    if (stale > 0)
+        std::cerr << "r2c train: removed " << stale
+                  << " partly written checkpoint(s) of an interrupted run\n";
     const std::vector<std::string> all = checkpoints();
     for (auto it = all.rbegin(); it != all.rend(); ++it) {
         try {

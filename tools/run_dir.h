@@ -21,8 +21,9 @@ class RunDir {
     // Writes a checkpoint for the trainer's iteration, then deletes all but the newest `keep`. When the write
     // fails (e.g. the disk is full), nothing is deleted and the error names the checkpoint to resume from.
     void save_checkpoint(const Trainer& trainer, int keep) const;
-    // Loads the newest checkpoint that loads; returns false when there is none. A newer file that fails to
-    // load (e.g. damaged outside r2c) is reported on stderr and the next older one is tried.
+    // Removes the partly written checkpoints a killed run left, then loads the newest checkpoint that
+    // loads; returns false when there is none. A newer file that fails to load (e.g. damaged outside r2c)
+    // is reported on stderr and the next older one is tried.
     bool resume(Trainer& trainer) const;
 
     // The loss log: a header line, then "iteration,epoch,lr,<terms...>" rows. Rows beyond `iteration`
