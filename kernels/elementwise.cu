@@ -1,5 +1,6 @@
 // Activations, elementwise arithmetic and their derivatives, the broadcast of a device scalar, and the full
 // sum (kernels/ops.h).
+#include "kernels/activation.cuh"
 #include "kernels/ops.h"
 #include "kernels/ops_device.cuh"
 
@@ -12,8 +13,8 @@ using namespace ops_detail;
 template <Unary op>
 __device__ __forceinline__ float apply(float v, float param) {
     if constexpr (op == Unary::Tanh) return tanhf(v);
-    if constexpr (op == Unary::Relu) return v > 0.f || v != v ? v : 0.f;
-    if constexpr (op == Unary::LeakyRelu) return v > 0.f ? v : param * v;
+    if constexpr (op == Unary::Relu) return relu_value(v);
+    if constexpr (op == Unary::LeakyRelu) return leaky_relu_value(v, param);
     return param * v;  // Scale
 }
 
@@ -21,9 +22,9 @@ template <Binary op>
 __device__ __forceinline__ float apply(float a, float b, float param) {
     if constexpr (op == Binary::Add) return a + b;
     if constexpr (op == Binary::Mul) return a * b;
-    if constexpr (op == Binary::TanhBackward) return a * (1.f - b * b);
-    if constexpr (op == Binary::ReluBackward) return b > 0.f ? a : 0.f;
-    return b > 0.f ? a : param * a;  // LeakyReluBackward
+    if constexpr (op == Binary::TanhBackward) return a * tanh_derivative(b);
+    if constexpr (op == Binary::ReluBackward) return a * relu_derivative(b);
+    return a * leaky_relu_derivative(b, param);  // LeakyReluBackward
 }
 
 template <Unary op>

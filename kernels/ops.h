@@ -32,8 +32,8 @@ enum class Binary {
     Add,
     Mul,
     TanhBackward,       // a = dy, b = tanh output: dy * (1 - b^2)
-    ReluBackward,       // a = dy, b = relu input: b > 0 ? dy : 0
-    LeakyReluBackward,  // a = dy, b = input, param = slope: b > 0 ? dy : slope * dy
+    ReluBackward,       // a = dy, b = relu input: dy * (b > 0 ? 1 : 0)
+    LeakyReluBackward,  // a = dy, b = input, param = slope: dy * (b > 0 ? 1 : slope)
 };
 void unary(Unary op, const float* x, float* y, std::size_t n, float param = 0.f, void* stream = nullptr);
 void binary(Binary op, const float* a, const float* b, float* y, std::size_t n, float param = 0.f,

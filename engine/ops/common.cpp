@@ -50,34 +50,31 @@ cuda::OperActivation kernel_activation(Activation act) {
 
 namespace {
 
-constexpr double kLeakySlope = 0.2;
-
-// NaN passes through relu, as in the separate op.
 template <typename T>
 T activate(T v, Activation act) {
     switch (act) {
         case Activation::Tanh:
             return std::tanh(v);
         case Activation::Relu:
-            return v > 0 || v != v ? v : T(0);
+            return relu_value(v);
         case Activation::LeakyRelu:
-            return v > 0 ? v : static_cast<T>(kLeakySlope) * v;
+            return leaky_relu_value(v, static_cast<T>(kLeakyReluSlope));
         case Activation::None:
             break;
     }
     return v;
 }
 
-// act'(z) from y = act(z); relu and leaky relu keep the sign of z.
+// act'(z) from y = act(z).
 template <typename T>
 T derivative_from_output(T y, Activation act) {
     switch (act) {
         case Activation::Tanh:
-            return 1 - y * y;
+            return tanh_derivative(y);
         case Activation::Relu:
-            return y > 0 ? T(1) : T(0);
+            return relu_derivative(y);
         case Activation::LeakyRelu:
-            return y > 0 ? T(1) : static_cast<T>(kLeakySlope);
+            return leaky_relu_derivative(y, static_cast<T>(kLeakyReluSlope));
         case Activation::None:
             break;
     }

@@ -1,6 +1,7 @@
 // Internal helpers shared by the op implementations.
 #pragma once
 
+#include <cmath>
 #include <initializer_list>
 
 #include "engine/ops.h"
@@ -24,6 +25,31 @@ void check_kernel_size(const char* op, const Tensor& t);
 // undefined. For the CUDA kernels, whose pointers Tensor::data() (host only) cannot give.
 inline float* f32(const Tensor& t) {
     return t.defined() ? static_cast<float*>(t.raw_data()) : nullptr;
+}
+
+// The activations and their derivatives on the CPU, defined once for the separate ops
+// (engine/ops/elementwise.cpp) and the fused epilogues below. A derivative is read off the output
+// y = act(z) or off z itself: relu and leaky relu keep the sign of z.
+constexpr double kLeakyReluSlope = 0.2;  // R2C-GAN's
+template <typename T>
+T relu_value(T v) {
+    return v > 0 || v != v ? v : T(0);  // NaN passes through (as in PyTorch), so a fault stays visible
+}
+template <typename T>
+T leaky_relu_value(T v, T slope) {
+    return v > 0 ? v : slope * v;
+}
+template <typename T>
+T tanh_derivative(T y) {
+    return 1 - y * y;
+}
+template <typename T>
+T relu_derivative(T v) {
+    return v > 0 ? T(1) : T(0);
+}
+template <typename T>
+T leaky_relu_derivative(T v, T slope) {
+    return v > 0 ? T(1) : slope;
 }
 
 // The kernels' name for an activation.

@@ -87,19 +87,18 @@ Tensor tanh(const Tensor& x) {
     check_unary("tanh", x);
     Tensor y = map(x, cuda::Unary::Tanh, 0, [](auto v) { return std::tanh(v); });
     return record(y, "tanh", {x}, [yd = y.detach()](const Tensor& g) {
-        return std::vector<Tensor>{
-            zip(g, yd, cuda::Binary::TanhBackward, 0, [](auto gv, auto yv) { return gv * (1 - yv * yv); })};
+        return std::vector<Tensor>{zip(g, yd, cuda::Binary::TanhBackward, 0,
+                                       [](auto gv, auto yv) { return gv * ops::tanh_derivative(yv); })};
     });
 }
 
 Tensor relu(const Tensor& x) {
     const OpScope scope("relu", x);
     check_unary("relu", x);
-    // NaN passes through (as in PyTorch), so that a fault upstream stays visible downstream.
-    Tensor y = map(x, cuda::Unary::Relu, 0, [](auto v) { return v > 0 || v != v ? v : decltype(v)(0); });
+    Tensor y = map(x, cuda::Unary::Relu, 0, [](auto v) { return ops::relu_value(v); });
     return record(y, "relu", {x}, [xd = x.detach()](const Tensor& g) {
         return std::vector<Tensor>{zip(g, xd, cuda::Binary::ReluBackward, 0,
-                                       [](auto gv, auto xv) { return xv > 0 ? gv : decltype(gv)(0); })};
+                                       [](auto gv, auto xv) { return gv * ops::relu_derivative(xv); })};
     });
 }
 
@@ -107,11 +106,12 @@ Tensor leaky_relu(const Tensor& x, double slope) {
     const OpScope scope("leaky_relu", x);
     check_unary("leaky_relu", x);
     Tensor y = map(x, cuda::Unary::LeakyRelu, static_cast<float>(slope),
-                   [slope](auto v) { return v > 0 ? v : static_cast<decltype(v)>(slope) * v; });
+                   [slope](auto v) { return ops::leaky_relu_value(v, static_cast<decltype(v)>(slope)); });
     return record(y, "leaky_relu", {x}, [xd = x.detach(), slope](const Tensor& g) {
         return std::vector<Tensor>{
-            zip(g, xd, cuda::Binary::LeakyReluBackward, static_cast<float>(slope),
-                [slope](auto gv, auto xv) { return xv > 0 ? gv : static_cast<decltype(gv)>(slope) * gv; })};
+            zip(g, xd, cuda::Binary::LeakyReluBackward, static_cast<float>(slope), [slope](auto gv, auto xv) {
+                return gv * ops::leaky_relu_derivative(xv, static_cast<decltype(gv)>(slope));
+            })};
     });
 }
 
