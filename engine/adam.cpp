@@ -1,9 +1,11 @@
 #include "engine/adam.h"
 
 #include <cmath>
+#include <cstring>
 #include <set>
 #include <vector>
 
+#include "engine/graph.h"
 #ifdef R2C_WITH_CUDA
 #include "kernels/adam.h"
 #endif
@@ -111,6 +113,13 @@ Adam::Adam(std::vector<Tensor> params, AdamOptions options)
     }
 }
 
+void Adam::write_replay_scalars(std::int64_t t) {
+    const Coefficients<float> c =
+        coefficients<float>(options_.schedule ? options_.schedule(t - 1) : options_.lr, options_, t);
+    const float values[4] = {c.alpha, c.one_minus_beta1, c.one_minus_beta2, c.epsilon};
+    std::memcpy(replay_scalars_->data(), values, sizeof values);
+}
+
 double Adam::lr() const {
     return options_.schedule ? options_.schedule(iterations_) : options_.lr;
 }
@@ -163,12 +172,29 @@ void Adam::step(const Tensor& skip) {
 #ifdef R2C_WITH_CUDA
     if (!on_device.empty()) {
         const Coefficients<float> c = coefficients<float>(rate, options_, t);
+        const cuda::AdamCoefficients* device_c = nullptr;
+        if (cuda::capturing()) {
+            static_assert(sizeof(cuda::AdamCoefficients) == 4 * sizeof(float), "four float scalars");
+            if (!replay_scalars_) {
+                replay_scalars_ = std::make_unique<cuda::PinnedBuffer>(sizeof(cuda::AdamCoefficients));
+                device_scalars_ = Tensor::empty({4}, DType::F32, Device::CUDA);
+            }
+            write_replay_scalars(t);
+            replay_scalars_->upload(device_scalars_.raw_data());
+            device_c = static_cast<const cuda::AdamCoefficients*>(device_scalars_.raw_data());
+        }
         cuda::adam_update(on_device.data(), static_cast<int>(on_device.size()),
-                          {c.alpha, c.one_minus_beta1, c.one_minus_beta2, c.epsilon},
+                          {c.alpha, c.one_minus_beta1, c.one_minus_beta2, c.epsilon}, device_c,
                           skip.defined() ? static_cast<const float*>(skip.raw_data()) : nullptr);
     }
 #endif
     iterations_ = t;
+}
+
+void Adam::step_replayed() {
+    R2C_CHECK(replay_scalars_ != nullptr, "Adam::step_replayed: no step() was captured into a CUDA graph");
+    write_replay_scalars(iterations_ + 1);
+    ++iterations_;
 }
 
 void Adam::uncount_step() {

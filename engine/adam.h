@@ -4,9 +4,11 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "engine/device.h"
 #include "engine/safetensors.h"
 #include "engine/tensor.h"
 
@@ -58,7 +60,13 @@ class Adam {
     // of non-finite flags (engine/finite.h): where it is nonzero, no parameter or moment changes. On CUDA
     // the kernel reads it when it runs, so the host need not wait for the check that computes it. The
     // iteration count advances either way; uncount_step() takes it back once the host knows.
+    // Captured into a CUDA graph (engine/graph.h), step() leaves the scalars of the update (they depend on
+    // the iteration and the learning rate) in pinned host memory that the graph copies to the device when
+    // it runs, so that each replay takes the step it was given by step_replayed().
     void step(const Tensor& skip = Tensor());
+    // Counts a step that a replay of the graph captured from step() performs, and gives it that step's
+    // scalars. Call it before the replay is queued, once the previous replay has finished.
+    void step_replayed();
     // Takes back the iteration that a skipped step() counted.
     void uncount_step();
     // Drops every parameter's gradient.
@@ -82,6 +90,11 @@ class Adam {
     std::vector<Tensor> v_;
     AdamOptions options_;
     std::int64_t iterations_ = 0;
+    // CUDA only: the scalars a captured update reads, on the host and their device copy.
+    std::unique_ptr<cuda::PinnedBuffer> replay_scalars_;
+    Tensor device_scalars_;
+
+    void write_replay_scalars(std::int64_t t);
 };
 
 }  // namespace r2c

@@ -18,6 +18,14 @@ std::string describe();  // one line per device, or why there is none
 
 CachingAllocator& allocator();  // throws when CUDA is not available
 
+// The stream every op of the engine queues its work on (a cudaStream_t), created on first use. It is a
+// blocking stream: the synchronous copies below, on the legacy default stream, wait for the work queued on
+// it, so results are read in order. Unlike the legacy stream it can be captured into a graph
+// (engine/graph.h). Throws when CUDA is not available.
+void* stream();
+
+// Host-to-device and device-to-host copies are synchronous (the host waits); device-to-device copies are
+// queued on stream() and may be captured.
 enum class CopyKind { HostToDevice, DeviceToHost, DeviceToDevice };
 void copy(void* dst, const void* src, std::size_t bytes, CopyKind kind);
 
@@ -38,11 +46,10 @@ const char* math_precision_name(MathPrecision p);
 // "fp32", "tf32" or "bf16"; throws r2c::Error naming the accepted values otherwise.
 MathPrecision parse_math_precision(const std::string& name);
 
-// Host-to-device copies that overlap the work on the default stream (where every op runs): the bytes go
-// through pinned staging memory and a copy stream of the uploader's own. Each slot has its own staging
-// buffer; upload() copies into a slot once the work queued so far on the default stream is done (so the
-// destination may be memory that work used), and acquire() orders the slot's copy before the work queued
-// after it.
+// Host-to-device copies that overlap the work on stream() (where every op runs): the bytes go through
+// pinned staging memory and a copy stream of the uploader's own. Each slot has its own staging buffer;
+// upload() copies into a slot once the work queued so far on stream() is done (so the destination may be
+// memory that work used), and acquire() orders the slot's copy before the work queued after it.
 class Uploader {
   public:
     struct Part {
@@ -62,6 +69,26 @@ class Uploader {
     struct State;
     static void release(State* state);
     State* state_;
+};
+
+// Pinned (page-locked) host memory that a copy on stream() reads when it runs, not when it is queued. In a
+// captured graph (engine/graph.h), each replay copies the contents the buffer has then: this is how the
+// host hands a replay scalars that change from step to step.
+class PinnedBuffer {
+  public:
+    explicit PinnedBuffer(std::size_t bytes);
+    ~PinnedBuffer();
+    PinnedBuffer(const PinnedBuffer&) = delete;
+    PinnedBuffer& operator=(const PinnedBuffer&) = delete;
+
+    void* data() { return data_; }
+    std::size_t size() const { return bytes_; }
+    // Queues the copy of the whole buffer into device memory at dst on stream().
+    void upload(void* dst) const;
+
+  private:
+    void* data_ = nullptr;
+    std::size_t bytes_ = 0;
 };
 
 // Elementwise helpers used by the engine itself (gradient accumulation, fills).

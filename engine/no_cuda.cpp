@@ -1,6 +1,7 @@
 // The CUDA entry points of a build without CUDA: every call that needs a device says so.
 #include "engine/device.h"
 #include "engine/error.h"
+#include "engine/graph.h"
 
 namespace r2c::cuda {
 
@@ -22,6 +23,9 @@ std::string describe() {
 }
 CachingAllocator& allocator() {
     unavailable("cuda::allocator");
+}
+void* stream() {
+    unavailable("cuda::stream");
 }
 void copy(void*, const void*, std::size_t, CopyKind) {
     unavailable("cuda::copy");
@@ -47,6 +51,32 @@ void Uploader::acquire(int) {
 }
 void axpy(void*, const void*, std::size_t, double, DType) {
     unavailable("cuda::axpy");
+}
+
+PinnedBuffer::PinnedBuffer(std::size_t) {
+    unavailable("cuda::PinnedBuffer");
+}
+PinnedBuffer::~PinnedBuffer() = default;
+void PinnedBuffer::upload(void*) const {
+    unavailable("cuda::PinnedBuffer::upload");
+}
+
+struct GraphSequence::State {};
+GraphSequence::GraphSequence() {
+    unavailable("cuda::GraphSequence");
+}
+GraphSequence::~GraphSequence() = default;
+void GraphSequence::capture(const std::function<void()>&) {
+    unavailable("cuda::GraphSequence::capture");
+}
+int GraphSequence::size() const {
+    return 0;
+}
+void GraphSequence::replay(int) {
+    unavailable("cuda::GraphSequence::replay");
+}
+bool capturing() {
+    return false;
 }
 
 }  // namespace r2c::cuda

@@ -17,9 +17,10 @@ struct AdamBatch {
     multi_tensor::Chunks chunks;
 };
 
-__global__ void __launch_bounds__(kThreads)
-    adam_kernel(const AdamBatch batch, const AdamCoefficients c, const float* skip) {
+__global__ void __launch_bounds__(kThreads) adam_kernel(const AdamBatch batch, const AdamCoefficients given,
+                                                        const AdamCoefficients* device_c, const float* skip) {
     if (skip != nullptr && *skip != 0.f) return;
+    const AdamCoefficients c = device_c != nullptr ? *device_c : given;
     const multi_tensor::ChunkRange r = multi_tensor::locate(batch.chunks, blockIdx.x, batch.sizes);
     const AdamTensor& a = batch.tensors[r.tensor];
     for (std::int64_t k = r.begin + threadIdx.x; k < r.end; k += kThreads) {
@@ -34,8 +35,8 @@ __global__ void __launch_bounds__(kThreads)
 
 }  // namespace
 
-void adam_update(const AdamTensor* tensors, int count, const AdamCoefficients& c, const float* skip,
-                 void* stream) {
+void adam_update(const AdamTensor* tensors, int count, const AdamCoefficients& c,
+                 const AdamCoefficients* device_c, const float* skip, void* stream) {
     static_assert(kAdamTensorsPerLaunch == multi_tensor::kMax, "one launch takes kMax tensors");
     for (int first = 0; first < count; first += multi_tensor::kMax) {
         AdamBatch batch{};
@@ -46,8 +47,8 @@ void adam_update(const AdamTensor* tensors, int count, const AdamCoefficients& c
         }
         const int chunks = multi_tensor::plan(batch.chunks, batch.sizes, n, "adam_update");
         if (chunks == 0) continue;
-        R2C_LAUNCH(static_cast<unsigned>(chunks), kThreads, 0, static_cast<cudaStream_t>(stream), adam_kernel)
-        (batch, c, skip);
+        R2C_LAUNCH(static_cast<unsigned>(chunks), kThreads, 0, detail::launch_stream(stream), adam_kernel)
+        (batch, c, device_c, skip);
         R2C_CUDA_LAUNCH_CHECK(detail::concat("adam_kernel (", n, " tensors, ", chunks, " chunks)"));
     }
 }

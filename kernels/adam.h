@@ -24,9 +24,12 @@ struct AdamCoefficients {
 // p -= m alpha / (sqrt(v) + epsilon), in that order and rounding, as the CPU Adam computes it; nothing at
 // all when `skip` (a device float, or null) is nonzero, which the kernel reads when it runs, so that a
 // finite check queued before it can cancel the update without the host waiting (kernels/finite.h).
+// The scalars are `c`, or, when `device_c` is given, the AdamCoefficients in device memory there, read
+// when the kernel runs: a captured graph's replays take the scalars of each step from there.
 // Up to kAdamTensorsPerLaunch tensors share a launch; longer lists take several.
 constexpr int kAdamTensorsPerLaunch = 32;
-void adam_update(const AdamTensor* tensors, int count, const AdamCoefficients& c, const float* skip = nullptr,
+void adam_update(const AdamTensor* tensors, int count, const AdamCoefficients& c,
+                 const AdamCoefficients* device_c = nullptr, const float* skip = nullptr,
                  void* stream = nullptr);
 
 }  // namespace r2c::cuda

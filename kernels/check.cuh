@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "engine/device.h"
 #include "engine/error.h"
 #include "engine/op_scope.h"
 
@@ -15,6 +16,11 @@ inline std::string cuda_error_context(const std::string& what) {
     return op.empty() ? what : what + " (in " + op + ")";
 }
 void count_cuda_launch();  // kernels/runtime.cu, behind cuda::kernel_launches()
+void count_host_wait();    // the same, behind cuda::host_waits()
+// The stream a kernel API call queues its work on: the one it was given, or the engine's (cuda::stream()).
+inline cudaStream_t launch_stream(void* given) {
+    return static_cast<cudaStream_t>(given != nullptr ? given : cuda::stream());
+}
 }  // namespace r2c::detail
 
 #define R2C_CUDA_CHECK(call, op)                                                                        \

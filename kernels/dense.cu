@@ -40,7 +40,7 @@ void product(Operand a, Operand b, int rows, int cols, int depth, const float* b
              void* stream) {
     const std::size_t total = static_cast<std::size_t>(rows) * cols;
     if (total == 0) return;
-    R2C_LAUNCH(elementwise_grid(total), kThreads, 0, static_cast<cudaStream_t>(stream), product_kernel)
+    R2C_LAUNCH(elementwise_grid(total), kThreads, 0, detail::launch_stream(stream), product_kernel)
     (a, b, rows, cols, depth, bias, out);
     R2C_CUDA_LAUNCH_CHECK("product_kernel");
 }
@@ -90,15 +90,14 @@ void linear_backward(const float* dy, const float* x, const float* w, int n, int
 
 void softmax_forward(const float* x, int rows, int k, float* y, void* stream) {
     if (rows == 0) return;
-    R2C_LAUNCH(elementwise_grid(rows), kThreads, 0, static_cast<cudaStream_t>(stream), softmax_forward_kernel)
+    R2C_LAUNCH(elementwise_grid(rows), kThreads, 0, detail::launch_stream(stream), softmax_forward_kernel)
     (x, rows, k, y);
     R2C_CUDA_LAUNCH_CHECK("softmax_forward_kernel");
 }
 
 void softmax_backward(const float* y, const float* dy, int rows, int k, float* dx, void* stream) {
     if (rows == 0) return;
-    R2C_LAUNCH(elementwise_grid(rows), kThreads, 0, static_cast<cudaStream_t>(stream),
-               softmax_backward_kernel)
+    R2C_LAUNCH(elementwise_grid(rows), kThreads, 0, detail::launch_stream(stream), softmax_backward_kernel)
     (y, dy, rows, k, dx);
     R2C_CUDA_LAUNCH_CHECK("softmax_backward_kernel");
 }

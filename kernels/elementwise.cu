@@ -67,7 +67,7 @@ void launch_binary(const float* a, const float* b, float* y, std::size_t n, floa
 
 void unary(Unary op, const float* x, float* y, std::size_t n, float param, void* stream) {
     if (n == 0) return;
-    const auto s = static_cast<cudaStream_t>(stream);
+    const auto s = detail::launch_stream(stream);
     switch (op) {
         case Unary::Tanh:
             return launch_unary<Unary::Tanh>(x, y, n, param, s);
@@ -82,7 +82,7 @@ void unary(Unary op, const float* x, float* y, std::size_t n, float param, void*
 
 void binary(Binary op, const float* a, const float* b, float* y, std::size_t n, float param, void* stream) {
     if (n == 0) return;
-    const auto s = static_cast<cudaStream_t>(stream);
+    const auto s = detail::launch_stream(stream);
     switch (op) {
         case Binary::Add:
             return launch_binary<Binary::Add>(a, b, y, n, param, s);
@@ -99,7 +99,7 @@ void binary(Binary op, const float* a, const float* b, float* y, std::size_t n, 
 
 void broadcast_scalar(const float* value, float* y, std::size_t n, void* stream) {
     if (n == 0) return;
-    R2C_LAUNCH(elementwise_grid(n), kThreads, 0, static_cast<cudaStream_t>(stream), broadcast_scalar_kernel)
+    R2C_LAUNCH(elementwise_grid(n), kThreads, 0, detail::launch_stream(stream), broadcast_scalar_kernel)
     (value, y, n);
     R2C_CUDA_LAUNCH_CHECK("broadcast_scalar_kernel");
 }

@@ -86,7 +86,7 @@ __global__ void instance_norm_channel_kernel(const float* sums, int n, int c, fl
 void instance_norm_forward(const float* x, const float* gamma, const float* beta, int n, int c, int m,
                            float eps, OperActivation act, float* y, float* xhat, float* rstd, void* stream) {
     if (n * c == 0) return;
-    R2C_LAUNCH(n * c, kThreads, 0, static_cast<cudaStream_t>(stream), instance_norm_forward_kernel)
+    R2C_LAUNCH(n * c, kThreads, 0, detail::launch_stream(stream), instance_norm_forward_kernel)
     (x, gamma, beta, c, m, eps, act, y, xhat, rstd);
     R2C_CUDA_LAUNCH_CHECK("instance_norm_forward_kernel");
 }
@@ -95,7 +95,7 @@ void instance_norm_backward(const float* dy, const float* y, OperActivation act,
                             const float* rstd, const float* gamma, int n, int c, int m, float* dx,
                             float* dgamma, float* dbeta, float* plane_sums, void* stream) {
     if (c == 0) return;
-    const auto s = static_cast<cudaStream_t>(stream);
+    const auto s = detail::launch_stream(stream);
     if (n > 0) {
         R2C_LAUNCH(n * c, kThreads, 0, s, instance_norm_plane_kernel)
         (dy, y, act, xhat, rstd, gamma, c, m, dx, plane_sums);

@@ -80,7 +80,7 @@ void mean_difference(Difference kind, const float* a, const float* b, std::size_
 void mean_difference_backward(Difference kind, const float* a, const float* b, std::size_t n, const float* dy,
                               float* da, void* stream) {
     if (n == 0) return;
-    const auto s = static_cast<cudaStream_t>(stream);
+    const auto s = detail::launch_stream(stream);
     if (kind == Difference::Squared)
         launch_mean_difference_backward<Difference::Squared>(a, b, n, dy, da, s);
     else
@@ -96,8 +96,7 @@ void crossentropy_backward(const float* p, const float* t, int rows, int k, cons
                            void* stream) {
     const std::size_t n = static_cast<std::size_t>(rows) * k;
     if (n == 0) return;
-    R2C_LAUNCH(elementwise_grid(n), kThreads, 0, static_cast<cudaStream_t>(stream),
-               crossentropy_backward_kernel)
+    R2C_LAUNCH(elementwise_grid(n), kThreads, 0, detail::launch_stream(stream), crossentropy_backward_kernel)
     (p, t, n, rows, dy, dp);
     R2C_CUDA_LAUNCH_CHECK("crossentropy_backward_kernel");
 }

@@ -7,8 +7,8 @@
 //   and its two backward passes.
 //
 // Plain C++: no CUDA header is needed to include this file. Pointers are device pointers to contiguous
-// float32 NCHW tensors; `stream` is a cudaStream_t (nullptr = the default stream). Every output is
-// overwritten (never accumulated into). Calls are asynchronous on the stream, like cuDNN's.
+// float32 NCHW tensors; `stream` is a cudaStream_t (nullptr = the engine's stream, cuda::stream()). Every
+// output is overwritten (never accumulated into). Calls are asynchronous on the stream, like cuDNN's.
 // The functions are defined in kernels/oper_conv_*.cu and exist only in a CUDA build
 // (R2C_WITH_CUDA); the inline helpers below (geometry, validation, dispatch rule) are plain host code.
 #pragma once

@@ -10,10 +10,6 @@ using namespace oper_detail;
 
 namespace {
 
-cudaStream_t as_stream(void* s) {
-    return static_cast<cudaStream_t>(s);
-}
-
 void require(OperPass pass, const OperConvGeometry& g, const void* p, const char* what) {
     R2C_CHECK(p != nullptr, oper_pass_name(pass), ": ", what, " is null (", oper_geometry_str(g), ")");
 }
@@ -57,7 +53,7 @@ void oper_conv_forward(const OperConvGeometry& g, const float* x, const float* w
     require(pass, g, x, "x");
     require(pass, g, w, "w");
     require(pass, g, y, "y");
-    const cudaStream_t st = as_stream(opt.stream);
+    const cudaStream_t st = detail::launch_stream(opt.stream);
     switch (c.variant) {
         case OperVariant::Naive:
             naive_forward(g, x, w, b, y, act, st);
@@ -79,7 +75,7 @@ void oper_conv_backward_data(const OperConvGeometry& g, const float* x, const fl
     require(pass, g, w, "w");
     require(pass, g, dz, "dz");
     require(pass, g, dx, "dx");
-    const cudaStream_t st = as_stream(opt.stream);
+    const cudaStream_t st = detail::launch_stream(opt.stream);
     switch (c.variant) {
         case OperVariant::Naive:
             naive_backward_data(g, x, w, dz, dx, st);
@@ -100,7 +96,7 @@ void oper_conv_backward_weights(const OperConvGeometry& g, const float* x, const
     require(pass, g, x, "x");
     require(pass, g, dz, "dz");
     require(pass, g, dw, "dw");
-    const cudaStream_t st = as_stream(opt.stream);
+    const cudaStream_t st = detail::launch_stream(opt.stream);
     switch (c.variant) {
         case OperVariant::Naive:
             naive_backward_weights(g, x, dz, dw, st);
@@ -124,7 +120,7 @@ void oper_conv_transpose_forward(const OperConvGeometry& g, const float* x, cons
     require(pass, g, x, "x");
     require(pass, g, w, "w");
     require(pass, g, y, "y");
-    const cudaStream_t st = as_stream(opt.stream);
+    const cudaStream_t st = detail::launch_stream(opt.stream);
     const ConvDims adj = make_dims(oper_adjoint_geometry(g));
     switch (c.variant) {
         case OperVariant::Naive:
@@ -147,7 +143,7 @@ void oper_conv_transpose_backward_data(const OperConvGeometry& g, const float* x
     require(pass, g, w, "w");
     require(pass, g, dz, "dz");
     require(pass, g, dx, "dx");
-    const cudaStream_t st = as_stream(opt.stream);
+    const cudaStream_t st = detail::launch_stream(opt.stream);
     const ConvDims adj = make_dims(oper_adjoint_geometry(g));
     switch (c.variant) {
         case OperVariant::Naive:
@@ -169,7 +165,7 @@ void oper_conv_transpose_backward_weights(const OperConvGeometry& g, const float
     require(pass, g, x, "x");
     require(pass, g, dz, "dz");
     require(pass, g, dw, "dw");
-    const cudaStream_t st = as_stream(opt.stream);
+    const cudaStream_t st = detail::launch_stream(opt.stream);
     const ConvDims adj = make_dims(oper_adjoint_geometry(g));
     switch (c.variant) {
         case OperVariant::Naive:
@@ -191,7 +187,7 @@ void oper_activation_backward(OperActivation act, const float* y, const float* d
                               void* stream) {
     R2C_CHECK(n == 0 || (dy != nullptr && dz != nullptr && (act == OperActivation::None || y != nullptr)),
               "oper_activation_backward: null pointer for ", n, " elements");
-    activation_backward(act, y, dy, dz, n, as_stream(stream));
+    activation_backward(act, y, dy, dz, n, detail::launch_stream(stream));
 }
 
 }  // namespace r2c::cuda

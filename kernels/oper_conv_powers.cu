@@ -59,7 +59,7 @@ void check_args(const char* op, const void* a, const void* b, const void* c, int
 void oper_power_stack(const float* x, float* xq, int N, int C, int hw, int Q, void* stream) {
     check_args("oper_power_stack", x, xq, xq, N, C, hw, Q);
     const std::size_t chw = std::size_t(C) * hw, total = std::size_t(N) * chw;
-    R2C_LAUNCH(blocks(total), kThreads, 0, static_cast<cudaStream_t>(stream), power_stack_kernel)
+    R2C_LAUNCH(blocks(total), kThreads, 0, detail::launch_stream(stream), power_stack_kernel)
     (x, xq, total, chw, Q);
     R2C_CUDA_LAUNCH_CHECK("power_stack_kernel");
 }
@@ -68,7 +68,7 @@ void oper_power_stack_backward(const float* x, const float* dxq, float* dx, int 
                                void* stream) {
     check_args("oper_power_stack_backward", x, dxq, dx, N, C, hw, Q);
     const std::size_t chw = std::size_t(C) * hw, total = std::size_t(N) * chw;
-    R2C_LAUNCH(blocks(total), kThreads, 0, static_cast<cudaStream_t>(stream), power_stack_backward_kernel)
+    R2C_LAUNCH(blocks(total), kThreads, 0, detail::launch_stream(stream), power_stack_backward_kernel)
     (x, dxq, dx, total, chw, Q);
     R2C_CUDA_LAUNCH_CHECK("power_stack_backward_kernel");
 }

@@ -4,9 +4,10 @@
 // rules); reductions run in a fixed order, so results are deterministic (no float atomics).
 //
 // Plain C++: no CUDA header is needed to include this file. Pointers are device pointers to contiguous
-// float32 tensors (NCHW images, row-major matrices); `stream` is a cudaStream_t (nullptr = the default
-// stream). Every output is overwritten (never accumulated into). Scalars that depend on earlier device
-// work (the upstream gradient of a one-element output) are read on the device, never copied to the host.
+// float32 tensors (NCHW images, row-major matrices); `stream` is a cudaStream_t (nullptr = the engine's
+// stream, cuda::stream()). Every output is overwritten (never accumulated into). Scalars that depend on
+// earlier device work (the upstream gradient of a one-element output) are read on the device, never copied
+// to the host.
 // The functions are defined in kernels/{elementwise,instance_norm,reflect_pad,pool,dense,loss}.cu and exist
 // only in a CUDA build (R2C_WITH_CUDA).
 #pragma once

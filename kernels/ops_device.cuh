@@ -62,7 +62,7 @@ __global__ void __launch_bounds__(kThreads)
 
 template <class Term>
 void reduce(Term term, std::size_t n, double divisor, float* out, void* stream, const char* name) {
-    R2C_LAUNCH(1, kThreads, 0, static_cast<cudaStream_t>(stream), reduce_kernel<Term>)(term, n, divisor, out);
+    R2C_LAUNCH(1, kThreads, 0, detail::launch_stream(stream), reduce_kernel<Term>)(term, n, divisor, out);
     R2C_CUDA_LAUNCH_CHECK(name);
 }
 

@@ -58,7 +58,7 @@ __global__ void global_max_pool_backward_kernel(const float* dy, const std::int3
 void global_max_pool_forward(const float* x, int planes, int m, float* y, std::int32_t* argmax,
                              void* stream) {
     if (planes == 0) return;
-    R2C_LAUNCH(planes, kThreads, 0, static_cast<cudaStream_t>(stream), global_max_pool_forward_kernel)
+    R2C_LAUNCH(planes, kThreads, 0, detail::launch_stream(stream), global_max_pool_forward_kernel)
     (x, m, y, argmax);
     R2C_CUDA_LAUNCH_CHECK("global_max_pool_forward_kernel");
 }
@@ -67,7 +67,7 @@ void global_max_pool_backward(const float* dy, const std::int32_t* argmax, int p
                               void* stream) {
     const std::size_t total = static_cast<std::size_t>(planes) * m;
     if (total == 0) return;
-    R2C_LAUNCH(elementwise_grid(total), kThreads, 0, static_cast<cudaStream_t>(stream),
+    R2C_LAUNCH(elementwise_grid(total), kThreads, 0, detail::launch_stream(stream),
                global_max_pool_backward_kernel)
     (dy, argmax, total, m, dx);
     R2C_CUDA_LAUNCH_CHECK("global_max_pool_backward_kernel");

@@ -59,7 +59,7 @@ __global__ void reflect_pad_backward_kernel(const float* dy, std::size_t total, 
 void reflect_pad_forward(const float* x, int planes, int h, int w, int pad, float* y, void* stream) {
     const std::size_t total = static_cast<std::size_t>(planes) * (h + 2 * pad) * (w + 2 * pad);
     if (total == 0) return;
-    R2C_LAUNCH(elementwise_grid(total), kThreads, 0, static_cast<cudaStream_t>(stream),
+    R2C_LAUNCH(elementwise_grid(total), kThreads, 0, detail::launch_stream(stream),
                reflect_pad_forward_kernel)
     (x, total, h, w, pad, y);
     R2C_CUDA_LAUNCH_CHECK("reflect_pad_forward_kernel");
@@ -68,7 +68,7 @@ void reflect_pad_forward(const float* x, int planes, int h, int w, int pad, floa
 void reflect_pad_backward(const float* dy, int planes, int h, int w, int pad, float* dx, void* stream) {
     const std::size_t total = static_cast<std::size_t>(planes) * h * w;
     if (total == 0) return;
-    R2C_LAUNCH(elementwise_grid(total), kThreads, 0, static_cast<cudaStream_t>(stream),
+    R2C_LAUNCH(elementwise_grid(total), kThreads, 0, detail::launch_stream(stream),
                reflect_pad_backward_kernel)
     (dy, total, h, w, pad, dx);
     R2C_CUDA_LAUNCH_CHECK("reflect_pad_backward_kernel");

@@ -1,5 +1,5 @@
-// CUDA runtime glue: device discovery, the process-wide caching allocator, copies, and the two
-// elementwise kernels the engine itself needs (fill, axpy for gradient accumulation).
+// CUDA runtime glue: device discovery, the engine's stream, the process-wide caching allocator, copies,
+// and the two elementwise kernels the engine itself needs (fill, axpy for gradient accumulation).
 #include <atomic>
 #include <cstdint>
 #include <cstring>
@@ -39,6 +39,17 @@ std::string describe() {
     return s.str();
 }
 
+void* stream() {
+    R2C_CHECK(available(), "cuda::stream: no CUDA device is available");
+    // Blocking: work on the legacy default stream (the synchronous copies) waits for it, and it for them.
+    static const cudaStream_t s = [] {
+        cudaStream_t created = nullptr;
+        R2C_CUDA_CHECK(cudaStreamCreate(&created), "cuda::stream");
+        return created;
+    }();
+    return s;  // never destroyed: work may be queued during static destruction
+}
+
 CachingAllocator& allocator() {
     R2C_CHECK(available(), "cuda::allocator: no CUDA device is available");
     static CachingAllocator* alloc = new CachingAllocator(
@@ -75,10 +86,20 @@ void r2c::detail::count_cuda_launch() {
     ++cuda::launches;
 }
 
+void r2c::detail::count_host_wait() {
+    ++cuda::waits;
+}
+
 namespace r2c::cuda {
 
 void copy(void* dst, const void* src, std::size_t bytes, CopyKind kind) {
     if (bytes == 0) return;
+    if (kind == CopyKind::DeviceToDevice) {
+        R2C_CUDA_CHECK(
+            cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, detail::launch_stream(nullptr)),
+            "cuda::copy");
+        return;
+    }
     if (kind == CopyKind::DeviceToHost) ++waits;
     const cudaMemcpyKind k = kind == CopyKind::HostToDevice   ? cudaMemcpyHostToDevice
                              : kind == CopyKind::DeviceToHost ? cudaMemcpyDeviceToHost
@@ -88,7 +109,7 @@ void copy(void* dst, const void* src, std::size_t bytes, CopyKind kind) {
 
 struct Uploader::State {
     cudaStream_t stream = nullptr;
-    cudaEvent_t queued = nullptr;  // the default stream's work up to an upload
+    cudaEvent_t queued = nullptr;  // the engine stream's work up to an upload
     struct Slot {
         void* staging = nullptr;  // pinned
         std::size_t capacity = 0;
@@ -148,7 +169,7 @@ void Uploader::upload(int slot, const std::vector<Part>& parts) {
                        detail::concat("cuda::Uploader::upload (pinned staging of ", total, " bytes)"));
         s.capacity = total;
     }
-    R2C_CUDA_CHECK(cudaEventRecord(state_->queued, nullptr), "cuda::Uploader::upload");
+    R2C_CUDA_CHECK(cudaEventRecord(state_->queued, detail::launch_stream(nullptr)), "cuda::Uploader::upload");
     R2C_CUDA_CHECK(cudaStreamWaitEvent(state_->stream, state_->queued, 0), "cuda::Uploader::upload");
     char* stage = static_cast<char*>(s.staging);
     for (const Part& p : parts) {
@@ -163,8 +184,25 @@ void Uploader::upload(int slot, const std::vector<Part>& parts) {
 void Uploader::acquire(int slot) {
     R2C_CHECK(slot >= 0 && slot < static_cast<int>(state_->slots.size()), "cuda::Uploader::acquire: slot ",
               slot, " of ", state_->slots.size());
-    R2C_CUDA_CHECK(cudaStreamWaitEvent(nullptr, state_->slots[static_cast<std::size_t>(slot)].copied, 0),
+    R2C_CUDA_CHECK(cudaStreamWaitEvent(detail::launch_stream(nullptr),
+                                       state_->slots[static_cast<std::size_t>(slot)].copied, 0),
                    "cuda::Uploader::acquire");
+}
+
+PinnedBuffer::PinnedBuffer(std::size_t bytes) : bytes_(bytes) {
+    R2C_CUDA_CHECK(cudaMallocHost(&data_, bytes == 0 ? 1 : bytes),
+                   detail::concat("cuda::PinnedBuffer (", bytes, " bytes)"));
+}
+
+PinnedBuffer::~PinnedBuffer() {
+    cudaFreeHost(data_);
+}
+
+void PinnedBuffer::upload(void* dst) const {
+    if (bytes_ == 0) return;
+    R2C_CUDA_CHECK(
+        cudaMemcpyAsync(dst, data_, bytes_, cudaMemcpyHostToDevice, detail::launch_stream(nullptr)),
+        "cuda::PinnedBuffer::upload");
 }
 
 namespace {
@@ -187,18 +225,20 @@ __global__ void axpy_kernel(T* y, const T* x, std::size_t n, T alpha) {
 
 void fill(void* dst, std::size_t n, double value, DType dtype) {
     if (n == 0) return;
-    if (dtype == DType::F32) R2C_LAUNCH(elementwise_grid(n), kThreads, 0, nullptr, fill_kernel<float>)
+    if (dtype == DType::F32)
+        R2C_LAUNCH(elementwise_grid(n), kThreads, 0, detail::launch_stream(nullptr), fill_kernel<float>)
     (static_cast<float*>(dst), n, static_cast<float>(value));
-    else R2C_LAUNCH(elementwise_grid(n), kThreads, 0, nullptr, fill_kernel<double>)(static_cast<double*>(dst),
-                                                                                    n, value);
+    else R2C_LAUNCH(elementwise_grid(n), kThreads, 0, detail::launch_stream(nullptr), fill_kernel<double>)(
+        static_cast<double*>(dst), n, value);
     R2C_CUDA_LAUNCH_CHECK("cuda::fill");
 }
 
 void axpy(void* y, const void* x, std::size_t n, double alpha, DType dtype) {
     if (n == 0) return;
-    if (dtype == DType::F32) R2C_LAUNCH(elementwise_grid(n), kThreads, 0, nullptr, axpy_kernel<float>)
+    if (dtype == DType::F32)
+        R2C_LAUNCH(elementwise_grid(n), kThreads, 0, detail::launch_stream(nullptr), axpy_kernel<float>)
     (static_cast<float*>(y), static_cast<const float*>(x), n, static_cast<float>(alpha));
-    else R2C_LAUNCH(elementwise_grid(n), kThreads, 0, nullptr, axpy_kernel<double>)(
+    else R2C_LAUNCH(elementwise_grid(n), kThreads, 0, detail::launch_stream(nullptr), axpy_kernel<double>)(
         static_cast<double*>(y), static_cast<const double*>(x), n, alpha);
     R2C_CUDA_LAUNCH_CHECK("cuda::axpy");
 }

@@ -1,7 +1,7 @@
 // The CUDA emulator itself (kernels/emulator/): block barriers, shared memory per block, warp shuffles,
 // atomics across blocks running in parallel, launch-configuration errors, deadlock detection, and the
-// ordering of streams and events. The
-// emulated kernel tests elsewhere rely on these; they exist only in a -DR2C_CUDA_EMULATION=ON build.
+// ordering of streams and events, graph capture and replay. The emulated kernel tests elsewhere rely on
+// these; they exist only in a -DR2C_CUDA_EMULATION=ON build.
 #include <catch2/catch.hpp>
 
 #include <numeric>
@@ -40,6 +40,10 @@ __global__ void warp_sums_kernel(const float* in, float* down, float* butterfly)
 
 __global__ void count_kernel(float* counter) {
     atomicAdd(counter, 1.f);
+}
+
+__global__ void add_kernel(float* x, float value) {
+    x[threadIdx.x] += value;
 }
 
 // Odd lanes wait at the block barrier, even lanes at a shuffle: neither can complete.
@@ -142,6 +146,61 @@ TEST_CASE("emulated streams run queued copies only when something orders them", 
     REQUIRE(cudaEventDestroy(copied) == cudaSuccess);
     REQUIRE(cudaStreamDestroy(side) == cudaSuccess);
     REQUIRE(cudaStreamDestroy(blocking) == cudaSuccess);
+}
+
+TEST_CASE("emulated graphs record a capture and replay it; what a capture forbids fails it", "[emulator]") {
+    cudaStream_t s = nullptr;
+    REQUIRE(cudaStreamCreate(&s) == cudaSuccess);
+    std::vector<float> x(4, 0.f), staged(4, 1.f);
+    float value = 10.f;
+
+    // Recorded, not run: kernel arguments by value, copy sources by address.
+    REQUIRE(cudaStreamBeginCapture(s, cudaStreamCaptureModeRelaxed) == cudaSuccess);
+    REQUIRE(cudaMemcpyAsync(x.data(), staged.data(), 4 * sizeof(float), cudaMemcpyHostToDevice, s) ==
+            cudaSuccess);
+    R2C_LAUNCH(1, 4, 0, s, add_kernel)(x.data(), value);
+    REQUIRE(cudaGetLastError() == cudaSuccess);
+    value = 100.f;
+    void* p = nullptr;
+    REQUIRE(cudaMalloc(&p, 256) == cudaSuccess);  // allowed in relaxed mode
+    cudaGraph_t graph = nullptr;
+    REQUIRE(cudaStreamEndCapture(s, &graph) == cudaSuccess);
+    CHECK(x == std::vector<float>(4, 0.f));
+    cudaGraphExec_t exec = nullptr;
+    REQUIRE(cudaGraphInstantiateWithFlags(&exec, graph, 0) == cudaSuccess);
+    REQUIRE(cudaGraphDestroy(graph) == cudaSuccess);
+    staged.assign(4, 2.f);
+    REQUIRE(cudaGraphLaunch(exec, s) == cudaSuccess);
+    CHECK(x == std::vector<float>(4, 12.f));
+    REQUIRE(cudaGraphExecDestroy(exec) == cudaSuccess);
+    REQUIRE(cudaFree(p) == cudaSuccess);
+
+    // Legacy-stream work during the capture of a blocking stream fails, and so does the capture.
+    REQUIRE(cudaStreamBeginCapture(s, cudaStreamCaptureModeRelaxed) == cudaSuccess);
+    float host = 0.f;
+    CHECK(cudaMemcpy(&host, x.data(), sizeof(float), cudaMemcpyDeviceToHost) ==
+          cudaErrorStreamCaptureImplicit);
+    CHECK(cudaStreamEndCapture(s, &graph) == cudaErrorStreamCaptureInvalidated);
+    CHECK(graph == nullptr);
+    // So do a wait on an event from outside the capture, a synchronisation, and cudaMalloc in global mode.
+    cudaEvent_t outside = nullptr;
+    REQUIRE(cudaEventCreate(&outside) == cudaSuccess);
+    REQUIRE(cudaEventRecord(outside, s) == cudaSuccess);
+    REQUIRE(cudaStreamBeginCapture(s, cudaStreamCaptureModeRelaxed) == cudaSuccess);
+    CHECK(cudaStreamWaitEvent(s, outside, 0) == cudaErrorStreamCaptureIsolation);
+    CHECK(cudaStreamEndCapture(s, &graph) == cudaErrorStreamCaptureInvalidated);
+    REQUIRE(cudaStreamBeginCapture(s, cudaStreamCaptureModeRelaxed) == cudaSuccess);
+    CHECK(cudaStreamSynchronize(s) == cudaErrorStreamCaptureUnsupported);
+    CHECK(cudaStreamEndCapture(s, &graph) == cudaErrorStreamCaptureInvalidated);
+    REQUIRE(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal) == cudaSuccess);
+    CHECK(cudaMalloc(&p, 256) == cudaErrorStreamCaptureUnsupported);
+    CHECK(cudaStreamEndCapture(s, &graph) == cudaErrorStreamCaptureInvalidated);
+    cudaGetLastError();
+    // Afterwards the stream runs work at once again.
+    R2C_LAUNCH(1, 4, 0, s, add_kernel)(x.data(), 1.f);
+    CHECK(x == std::vector<float>(4, 13.f));
+    REQUIRE(cudaEventDestroy(outside) == cudaSuccess);
+    REQUIRE(cudaStreamDestroy(s) == cudaSuccess);
 }
 
 #else

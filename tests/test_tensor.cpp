@@ -56,18 +56,28 @@ TEST_CASE("the random stream is fixed by the seed", "[tensor]") {
     CHECK(z.next_u64() == 0x99ec5f36cb75f2b4ULL);
 }
 
-TEST_CASE("the caching allocator reuses blocks and counts raw allocations", "[allocator]") {
+namespace {
+
+// A caching allocator over malloc; `raw` holds the blocks it has taken from malloc and not returned.
+struct MallocAllocator {
     std::set<void*> raw;
-    CachingAllocator alloc(
-        [&](std::size_t n) {
-            void* p = std::malloc(n);
-            raw.insert(p);
-            return p;
-        },
-        [&](void* p) {
-            raw.erase(p);
-            std::free(p);
-        });
+    CachingAllocator alloc{[this](std::size_t n) {
+                               void* p = std::malloc(n);
+                               raw.insert(p);
+                               return p;
+                           },
+                           [this](void* p) {
+                               raw.erase(p);
+                               std::free(p);
+                           }};
+};
+
+}  // namespace
+
+TEST_CASE("the caching allocator reuses blocks and counts raw allocations", "[allocator]") {
+    MallocAllocator m;
+    CachingAllocator& alloc = m.alloc;
+    const std::set<void*>& raw = m.raw;
     // A "training step" allocating the same sizes three times: raw allocations only in the first.
     for (int step = 0; step < 3; ++step) {
         void* a = alloc.allocate(1000);
@@ -91,7 +101,7 @@ TEST_CASE("the caching allocator reuses blocks and counts raw allocations", "[al
     alloc.empty_cache();
     CHECK(alloc.stats().bytes_cached == 0);
     CHECK(raw.empty());
-    CHECK_THROWS_AS(alloc.release(reinterpret_cast<void*>(&raw)), Error);
+    CHECK_THROWS_AS(alloc.release(reinterpret_cast<void*>(&m)), Error);
 }
 
 TEST_CASE("the caching allocator empties its cache and retries when the raw allocator fails", "[allocator]") {
@@ -114,6 +124,59 @@ TEST_CASE("the caching allocator empties its cache and retries when the raw allo
     CHECK(big != nullptr);
     CHECK(alloc.allocate(1) == nullptr);  // truly out of memory: nullptr, not a crash
     alloc.release(big);
+}
+
+TEST_CASE("a private pool keeps its blocks from every allocation outside it", "[allocator]") {
+    MallocAllocator m;
+    CachingAllocator& alloc = m.alloc;
+    void* before = alloc.allocate(1024);
+    void* cached = alloc.allocate(1024);
+    alloc.release(cached);
+
+    // A "capture": takes the shared cache's block, makes a new one, releases one of its own and the block
+    // that was live before it; all four now belong to the pool.
+    const CachingAllocator::PoolId pool = alloc.open_pool();
+    void* a = alloc.allocate(1024);
+    CHECK(a == cached);
+    void* scratch = alloc.allocate(4096);
+    alloc.release(scratch);
+    void* reused = alloc.allocate(4096);  // within the pool, a released block serves again
+    CHECK(reused == scratch);
+    alloc.release(reused);
+    alloc.release(before);
+    alloc.close_pool();
+    CHECK(alloc.stats().bytes_in_use == 1024 + 4096 + 1024);
+    CHECK(alloc.stats().bytes_cached == 0);
+
+    // Outside the pool nothing of it is handed out, not even its released blocks.
+    void* outside = alloc.allocate(4096);
+    void* outside2 = alloc.allocate(1024);
+    CHECK(outside != scratch);
+    CHECK(outside2 != before);
+    CHECK(outside2 != a);
+    alloc.release(outside);
+    alloc.release(outside2);
+    const std::size_t raw_before = alloc.stats().raw_allocations;
+
+    // Reopened, the pool serves from its own blocks first.
+    alloc.open_pool(pool);
+    void* again = alloc.allocate(4096);
+    CHECK(again == scratch);
+    alloc.release(again);
+    alloc.close_pool();
+    CHECK(alloc.stats().raw_allocations == raw_before);
+    CHECK_THROWS_AS(alloc.open_pool(pool + 1), Error);
+
+    // Dropped, its released blocks go back to the shared cache, and its live block once released.
+    alloc.drop_pool(pool);
+    CHECK(alloc.stats().bytes_in_use == 1024);
+    alloc.release(a);
+    CHECK(alloc.stats().bytes_in_use == 0);
+    void* shared = alloc.allocate(4096);
+    CHECK((shared == scratch || shared == outside));
+    alloc.release(shared);
+    alloc.empty_cache();
+    CHECK(m.raw.empty());
 }
 
 TEST_CASE("CUDA tensors round-trip through device memory", "[tensor][cuda]") {

@@ -14,12 +14,19 @@
 // an event of it waited for (cudaEventSynchronize, cudaStreamWaitEvent), cudaStreamSynchronize,
 // cudaDeviceSynchronize, or, for a blocking stream (cudaStreamCreate), any work on the legacy stream.
 // So a reader that forgets to wait for an asynchronous copy sees the old contents, as it may on a GPU.
+// Graphs: while a created stream is being captured, its launches, copies and memsets are recorded (kernel
+// arguments by value, copy sources by address) and a graph launch runs them again in order. As on a GPU,
+// work on the legacy stream, synchronisation and waits on events from outside the capture fail it
+// (cudaErrorStreamCaptureImplicit, ...Unsupported, ...Isolation), and cudaMalloc is refused unless the
+// capture mode is relaxed.
 #pragma once
 
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <functional>
+#include <memory>
 #include <tuple>
 #include <utility>
 
@@ -61,6 +68,10 @@ enum cudaError_t {
     cudaErrorInvalidConfiguration = 9,
     cudaErrorInvalidDevice = 101,
     cudaErrorLaunchFailure = 719,
+    cudaErrorStreamCaptureUnsupported = 900,
+    cudaErrorStreamCaptureInvalidated = 901,
+    cudaErrorStreamCaptureIsolation = 905,
+    cudaErrorStreamCaptureImplicit = 906,
 };
 using cudaError = cudaError_t;
 enum cudaMemcpyKind {
@@ -82,6 +93,15 @@ constexpr unsigned cudaStreamNonBlocking = 1;
 struct CUevent_st;
 using cudaEvent_t = CUevent_st*;
 constexpr unsigned cudaEventDisableTiming = 2;
+enum cudaStreamCaptureMode {
+    cudaStreamCaptureModeGlobal = 0,
+    cudaStreamCaptureModeThreadLocal = 1,
+    cudaStreamCaptureModeRelaxed = 2,
+};
+struct CUgraph_st;
+using cudaGraph_t = CUgraph_st*;
+struct CUgraphExec_st;
+using cudaGraphExec_t = CUgraphExec_st*;
 
 struct cudaDeviceProp {
     char name[256];
@@ -120,6 +140,13 @@ cudaError_t cudaEventCreateWithFlags(cudaEvent_t* event, unsigned flags);
 cudaError_t cudaEventDestroy(cudaEvent_t event);
 cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream = nullptr);
 cudaError_t cudaEventSynchronize(cudaEvent_t event);
+cudaError_t cudaStreamBeginCapture(cudaStream_t stream, cudaStreamCaptureMode mode);
+cudaError_t cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t* graph);
+cudaError_t cudaGraphInstantiateWithFlags(cudaGraphExec_t* exec, cudaGraph_t graph,
+                                          unsigned long long flags = 0);
+cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t stream);
+cudaError_t cudaGraphDestroy(cudaGraph_t graph);
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec);
 
 template <class T>
 cudaError_t cudaMalloc(T** p, std::size_t bytes) {
@@ -228,20 +255,21 @@ namespace r2c_emu {
 void run_grid(dim3 grid, dim3 block, void (*body)(void*), void* ctx);
 // Runs what is queued before a launch on `stream` (see Streams above).
 void before_launch(cudaStream_t stream);
+// When `stream` is being captured, records `run` (a launch of that configuration) and returns true; also
+// true, with the capture failed, for a launch on the legacy stream while a blocking stream is captured.
+bool capture_launch(cudaStream_t stream, dim3 grid, dim3 block, std::function<void()> run);
 
 template <class... P>
 struct Launch {
     dim3 grid, block;
     cudaStream_t stream;
     void (*kernel)(P...);
-    template <class... A>
-    void operator()(A&&... args) const {
-        before_launch(stream);
-        std::tuple<P...> params(std::forward<A>(args)...);
+
+    static void run(dim3 grid, dim3 block, void (*kernel)(P...), std::tuple<P...>* params) {
         struct Ctx {
             void (*kernel)(P...);
             std::tuple<P...>* params;
-        } ctx{kernel, &params};
+        } ctx{kernel, params};
         run_grid(
             grid, block,
             [](void* c) {
@@ -249,6 +277,16 @@ struct Launch {
                 std::apply(x->kernel, *x->params);
             },
             &ctx);
+    }
+
+    template <class... A>
+    void operator()(A&&... args) const {
+        auto params = std::make_shared<std::tuple<P...>>(std::forward<A>(args)...);
+        const dim3 g = grid, b = block;
+        void (*k)(P...) = kernel;
+        if (capture_launch(stream, grid, block, [g, b, k, params] { run(g, b, k, params.get()); })) return;
+        before_launch(stream);
+        run(grid, block, kernel, params.get());
     }
 };
 

@@ -22,11 +22,22 @@ thread_local uint3 blockIdx{0, 0, 0};
 thread_local dim3 blockDim;
 thread_local dim3 gridDim;
 
-// A created stream: its queued asynchronous copies and memsets, and how many were ever queued and run.
+// A created stream: its queued asynchronous copies and memsets, and how many were ever queued and run;
+// while it is captured, the work recorded so far and whether the capture has failed.
 struct CUstream_st {
     bool blocking = true;
     std::deque<std::function<void()>> queue;
     std::uint64_t queued = 0, done = 0;
+    bool capturing = false, invalidated = false;
+    cudaStreamCaptureMode mode = cudaStreamCaptureModeGlobal;
+    std::vector<std::function<void()>> recorded;
+};
+// A captured graph and an instantiated one: the recorded work, in order.
+struct CUgraph_st {
+    std::vector<std::function<void()>> nodes;
+};
+struct CUgraphExec_st {
+    std::vector<std::function<void()>> nodes;
 };
 // A recorded event: the stream it was recorded on (null: nothing to wait for) and its queue position.
 struct CUevent_st {
@@ -224,6 +235,14 @@ bool run_block(Block& b, unsigned threads) {
 }
 
 std::mutex g_memory_mutex;
+
+}  // namespace
+
+// Whether a capture that is not in relaxed mode runs (it fails: cudaMalloc is not allowed there).
+bool capture_forbids_malloc();
+
+namespace {
+
 std::unordered_map<void*, std::size_t> g_allocations;
 std::size_t g_allocated = 0;
 
@@ -271,13 +290,22 @@ void warp_exchange(const void* value, void* out, std::size_t bytes, int src_lane
     std::memcpy(out, buf + (valid ? src_lane : lane) * kLaneBytes, bytes);
 }
 
-void run_grid(dim3 grid, dim3 block, void (*body)(void*), void* ctx) {
+namespace {
+
+bool valid_config(dim3 grid, dim3 block) {
     const unsigned long long threads = 1ull * block.x * block.y * block.z;
-    if (threads == 0 || threads > kMaxThreads || block.z > 64 || grid.x == 0 || grid.y == 0 || grid.z == 0 ||
-        grid.y > 65535 || grid.z > 65535 || grid.x > 0x7fffffffu) {
+    return threads != 0 && threads <= kMaxThreads && block.z <= 64 && grid.x != 0 && grid.y != 0 &&
+           grid.z != 0 && grid.y <= 65535 && grid.z <= 65535 && grid.x <= 0x7fffffffu;
+}
+
+}  // namespace
+
+void run_grid(dim3 grid, dim3 block, void (*body)(void*), void* ctx) {
+    if (!valid_config(grid, block)) {
         tl_last_error = cudaErrorInvalidConfiguration;
         return;
     }
+    const unsigned long long threads = 1ull * block.x * block.y * block.z;
     const long long blocks = 1ll * grid.x * grid.y * grid.z;
     bool deadlock = false;
 #pragma omp parallel for schedule(dynamic) reduction(|| : deadlock)
@@ -378,6 +406,14 @@ const char* cudaGetErrorName(cudaError_t e) {
             return "cudaErrorInvalidDevice";
         case cudaErrorLaunchFailure:
             return "cudaErrorLaunchFailure";
+        case cudaErrorStreamCaptureUnsupported:
+            return "cudaErrorStreamCaptureUnsupported";
+        case cudaErrorStreamCaptureInvalidated:
+            return "cudaErrorStreamCaptureInvalidated";
+        case cudaErrorStreamCaptureIsolation:
+            return "cudaErrorStreamCaptureIsolation";
+        case cudaErrorStreamCaptureImplicit:
+            return "cudaErrorStreamCaptureImplicit";
     }
     return "cudaErrorUnknown";
 }
@@ -396,11 +432,20 @@ const char* cudaGetErrorString(cudaError_t e) {
             return "invalid device ordinal";
         case cudaErrorLaunchFailure:
             return "unspecified launch failure";
+        case cudaErrorStreamCaptureUnsupported:
+            return "operation not permitted when stream is capturing";
+        case cudaErrorStreamCaptureInvalidated:
+            return "operation failed due to a previous error during capture";
+        case cudaErrorStreamCaptureIsolation:
+            return "dependency created on uncaptured work in another stream";
+        case cudaErrorStreamCaptureImplicit:
+            return "operation would make the legacy stream depend on a capturing blocking stream";
     }
     return "unknown error";
 }
 
 cudaError_t cudaMalloc(void** p, std::size_t bytes) {
+    if (r2c_emu::capture_forbids_malloc()) return cudaErrorStreamCaptureUnsupported;
     const std::size_t rounded = (bytes + 255) / 256 * 256;
     std::lock_guard<std::mutex> lock(r2c_emu::g_memory_mutex);
     if (rounded == 0 || r2c_emu::g_allocated + rounded > r2c_emu::memory_limit())
@@ -460,28 +505,72 @@ void run_all(cudaStream_t s) {
     run_queue(s, s->queued);
 }
 
-// Work on the legacy stream first completes the work queued on every blocking stream.
-void before_legacy_work() {
-    std::lock_guard<std::mutex> lock(g_stream_mutex);
-    for (cudaStream_t s : g_streams)
-        if (s->blocking) run_all(s);
+// Fails the capture of s (under g_stream_mutex) with error e.
+cudaError_t fail_capture(cudaStream_t s, cudaError_t e) {
+    s->invalidated = true;
+    return fail(e);
 }
 
-// Queues f on a created stream, or runs it at once on the legacy stream.
+// Work on the legacy stream would wait for the blocking streams, which a capture forbids: fails their
+// captures and returns the error, or cudaSuccess when none is being captured (under g_stream_mutex).
+cudaError_t legacy_blocked_locked() {
+    cudaError_t e = cudaSuccess;
+    for (cudaStream_t s : g_streams)
+        if (s->blocking && s->capturing) e = fail_capture(s, cudaErrorStreamCaptureImplicit);
+    return e;
+}
+
+// Work on the legacy stream first completes the work queued on every blocking stream; it fails while one
+// of them is being captured.
+cudaError_t before_legacy_work() {
+    std::lock_guard<std::mutex> lock(g_stream_mutex);
+    if (const cudaError_t e = legacy_blocked_locked()) return e;
+    for (cudaStream_t s : g_streams)
+        if (s->blocking) run_all(s);
+    return cudaSuccess;
+}
+
+// Records f in a captured stream, queues it on another created stream, or runs it at once on the legacy
+// stream.
 cudaError_t enqueue(cudaStream_t stream, std::function<void()> f) {
     if (stream == nullptr) {
-        before_legacy_work();
+        if (const cudaError_t e = before_legacy_work()) return e;
         f();
         return cudaSuccess;
     }
     std::lock_guard<std::mutex> lock(g_stream_mutex);
     if (g_streams.count(stream) == 0) return fail(cudaErrorInvalidValue);
+    if (stream->capturing) {
+        stream->recorded.push_back(std::move(f));
+        return cudaSuccess;
+    }
     stream->queue.push_back(std::move(f));
     ++stream->queued;
     return cudaSuccess;
 }
 
 }  // namespace
+
+bool capture_launch(cudaStream_t stream, dim3 grid, dim3 block, std::function<void()> run) {
+    std::lock_guard<std::mutex> lock(g_stream_mutex);
+    if (stream == nullptr) return legacy_blocked_locked() != cudaSuccess;
+    if (g_streams.count(stream) == 0 || !stream->capturing) return false;
+    if (!valid_config(grid, block))
+        tl_last_error = cudaErrorInvalidConfiguration;
+    else
+        stream->recorded.push_back(std::move(run));
+    return true;
+}
+
+bool capture_forbids_malloc() {
+    std::lock_guard<std::mutex> lock(g_stream_mutex);
+    for (cudaStream_t s : g_streams)
+        if (s->capturing && s->mode != cudaStreamCaptureModeRelaxed) {
+            fail_capture(s, cudaErrorStreamCaptureUnsupported);
+            return true;
+        }
+    return false;
+}
 
 void before_launch(cudaStream_t stream) {
     if (stream == nullptr) {
@@ -495,7 +584,7 @@ void before_launch(cudaStream_t stream) {
 }  // namespace r2c_emu
 
 cudaError_t cudaMemcpy(void* dst, const void* src, std::size_t bytes, cudaMemcpyKind) {
-    r2c_emu::before_legacy_work();
+    if (const cudaError_t e = r2c_emu::before_legacy_work()) return e;
     if (bytes != 0) std::memmove(dst, src, bytes);
     return cudaSuccess;
 }
@@ -508,7 +597,7 @@ cudaError_t cudaMemcpyAsync(void* dst, const void* src, std::size_t bytes, cudaM
 }
 
 cudaError_t cudaMemset(void* p, int value, std::size_t bytes) {
-    r2c_emu::before_legacy_work();
+    if (const cudaError_t e = r2c_emu::before_legacy_work()) return e;
     if (bytes != 0) std::memset(p, value, bytes);
     return cudaSuccess;
 }
@@ -540,12 +629,10 @@ cudaError_t cudaStreamDestroy(cudaStream_t stream) {
 }
 
 cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
-    if (stream == nullptr) {
-        r2c_emu::before_legacy_work();
-        return cudaSuccess;
-    }
+    if (stream == nullptr) return r2c_emu::before_legacy_work();
     std::lock_guard<std::mutex> lock(r2c_emu::g_stream_mutex);
     if (r2c_emu::g_streams.count(stream) == 0) return r2c_emu::fail(cudaErrorInvalidValue);
+    if (stream->capturing) return r2c_emu::fail_capture(stream, cudaErrorStreamCaptureUnsupported);
     r2c_emu::run_all(stream);
     return cudaSuccess;
 }
@@ -565,10 +652,14 @@ cudaError_t cudaEventDestroy(cudaEvent_t event) {
 }
 
 cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
-    if (stream == nullptr) r2c_emu::before_legacy_work();
+    if (stream == nullptr)
+        if (const cudaError_t e = r2c_emu::before_legacy_work()) return e;
     std::lock_guard<std::mutex> lock(r2c_emu::g_stream_mutex);
     if (stream != nullptr && r2c_emu::g_streams.count(stream) == 0)
         return r2c_emu::fail(cudaErrorInvalidValue);
+    // Events inside a capture (cross-stream dependencies of a graph) are not emulated.
+    if (stream != nullptr && stream->capturing)
+        return r2c_emu::fail_capture(stream, cudaErrorStreamCaptureUnsupported);
     event->stream = stream;
     event->position = stream == nullptr ? 0 : stream->queued;
     return cudaSuccess;
@@ -581,7 +672,13 @@ cudaError_t cudaEventSynchronize(cudaEvent_t event) {
     return cudaSuccess;
 }
 
-cudaError_t cudaStreamWaitEvent(cudaStream_t, cudaEvent_t event, unsigned) {
+cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned) {
+    {
+        std::lock_guard<std::mutex> lock(r2c_emu::g_stream_mutex);
+        // The event was recorded outside the capture: a dependency across its boundary.
+        if (stream != nullptr && r2c_emu::g_streams.count(stream) != 0 && stream->capturing)
+            return r2c_emu::fail_capture(stream, cudaErrorStreamCaptureIsolation);
+    }
     // Nothing runs later than at once here, so waiting is running the event's stream up to it.
     return cudaEventSynchronize(event);
 }
@@ -589,6 +686,63 @@ cudaError_t cudaStreamWaitEvent(cudaStream_t, cudaEvent_t event, unsigned) {
 cudaError_t cudaDeviceSynchronize() {
     std::lock_guard<std::mutex> lock(r2c_emu::g_stream_mutex);
     for (cudaStream_t s : r2c_emu::g_streams)
+        if (s->capturing) return r2c_emu::fail_capture(s, cudaErrorStreamCaptureUnsupported);
+    for (cudaStream_t s : r2c_emu::g_streams)
         r2c_emu::run_all(s);
+    return cudaSuccess;
+}
+
+cudaError_t cudaStreamBeginCapture(cudaStream_t stream, cudaStreamCaptureMode mode) {
+    std::lock_guard<std::mutex> lock(r2c_emu::g_stream_mutex);
+    if (stream == nullptr) return r2c_emu::fail(cudaErrorStreamCaptureUnsupported);  // the legacy stream
+    if (r2c_emu::g_streams.count(stream) == 0 || stream->capturing)
+        return r2c_emu::fail(cudaErrorInvalidValue);
+    r2c_emu::run_all(stream);  // what was queued before belongs to no graph
+    stream->capturing = true;
+    stream->invalidated = false;
+    stream->mode = mode;
+    stream->recorded.clear();
+    return cudaSuccess;
+}
+
+cudaError_t cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t* graph) {
+    std::lock_guard<std::mutex> lock(r2c_emu::g_stream_mutex);
+    *graph = nullptr;
+    if (stream == nullptr || r2c_emu::g_streams.count(stream) == 0 || !stream->capturing)
+        return r2c_emu::fail(cudaErrorInvalidValue);
+    stream->capturing = false;
+    std::vector<std::function<void()>> nodes = std::move(stream->recorded);
+    stream->recorded.clear();
+    if (stream->invalidated) return r2c_emu::fail(cudaErrorStreamCaptureInvalidated);
+    *graph = new CUgraph_st{std::move(nodes)};
+    return cudaSuccess;
+}
+
+cudaError_t cudaGraphInstantiateWithFlags(cudaGraphExec_t* exec, cudaGraph_t graph, unsigned long long) {
+    if (graph == nullptr) return r2c_emu::fail(cudaErrorInvalidValue);
+    *exec = new CUgraphExec_st{graph->nodes};
+    return cudaSuccess;
+}
+
+cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t stream) {
+    if (exec == nullptr) return r2c_emu::fail(cudaErrorInvalidValue);
+    {
+        std::lock_guard<std::mutex> lock(r2c_emu::g_stream_mutex);
+        if (stream != nullptr && (r2c_emu::g_streams.count(stream) == 0 || stream->capturing))
+            return r2c_emu::fail(cudaErrorInvalidValue);
+    }
+    r2c_emu::before_launch(stream);
+    for (const std::function<void()>& node : exec->nodes)
+        node();
+    return cudaSuccess;
+}
+
+cudaError_t cudaGraphDestroy(cudaGraph_t graph) {
+    delete graph;
+    return cudaSuccess;
+}
+
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec) {
+    delete exec;
     return cudaSuccess;
 }
