@@ -8,7 +8,9 @@
 // restored image and the class probabilities of a batch without gradients, the probabilities copied to the
 // host, reported per sample; the parameter counts. On CUDA, the caching allocator's peak bytes in use
 // during the timed iterations, the host's waits for the device per iteration (one: the step's losses and
-// flags come back together) and the kernel launches per iteration. Every timed call ends with a
+// flags come back together) and the kernel launches per iteration, with the sub-steps replayed as CUDA
+// graphs (the trainer's default: its first iteration runs unreplayed and the second captures, so the
+// default --warmup 2 leaves replays alone timed) and again without graphs. Every timed call ends with a
 // device-to-host copy on the default stream, which waits for all work queued before it, so the clock stops
 // when the GPU has finished.
 //
@@ -215,25 +217,35 @@ json measure(const MethodSpec& m, const Options& o) {
                    {"inference", json::array()}};
     Rng data_rng(1);
     for (int n : o.batches) {
-        TrainConfig config;
-        config.method = m.method;
-        config.q = m.q;
-        config.device = o.device;
-        Trainer trainer(config);
         const auto [A, cA] = make_batch(n, o, data_rng);
         const auto [B, cB] = make_batch(n, o, data_rng);
-        if (o.device == Device::CUDA) cuda::allocator().reset_peak();
-        const std::uint64_t waits = cuda::host_waits(), launches = cuda::kernel_launches();
-        const Timing t = timed([&] { trainer.step(A, B, cA, cB); }, o);
-        const auto per_step = [&](std::uint64_t count) {
-            return static_cast<double>(count) / static_cast<double>(o.warmup + o.reps);
+        const auto train = [&](bool graphs) {
+            TrainConfig config;
+            config.method = m.method;
+            config.q = m.q;
+            config.device = o.device;
+            config.cuda_graphs = graphs;
+            Trainer trainer(config);
+            if (o.device == Device::CUDA) cuda::allocator().reset_peak();
+            const std::uint64_t waits = cuda::host_waits(), launches = cuda::kernel_launches();
+            const Timing t = timed([&] { trainer.step(A, B, cA, cB); }, o);
+            const auto per_step = [&](std::uint64_t count) {
+                return static_cast<double>(count) / static_cast<double>(o.warmup + o.reps);
+            };
+            json row = {
+                {"batch", n}, {"ms", t.wall_ms}, {"cpu_ms", t.cpu_ms}, {"images_per_s", n * 1e3 / t.wall_ms}};
+            if (o.device == Device::CUDA) {
+                row["peak_bytes"] = cuda::allocator().stats().peak_in_use;
+                row["host_waits_per_step"] = per_step(cuda::host_waits() - waits);
+                row["kernel_launches_per_step"] = per_step(cuda::kernel_launches() - launches);
+            }
+            return row;
         };
-        json row = {
-            {"batch", n}, {"ms", t.wall_ms}, {"cpu_ms", t.cpu_ms}, {"images_per_s", n * 1e3 / t.wall_ms}};
+        json row = train(true);
         if (o.device == Device::CUDA) {
-            row["peak_bytes"] = cuda::allocator().stats().peak_in_use;
-            row["host_waits_per_step"] = per_step(cuda::host_waits() - waits);
-            row["kernel_launches_per_step"] = per_step(cuda::kernel_launches() - launches);
+            const json plain = train(false);
+            row["ms_no_graphs"] = plain["ms"];
+            row["kernel_launches_per_step_no_graphs"] = plain["kernel_launches_per_step"];
         }
         result["train"].push_back(row);
     }
@@ -321,7 +333,7 @@ void print_tables(const json& ours, const json& eager, const json& compiled, con
         o.size, o.size);
     std::printf("%-5s %5s %10s %10s %10s %10s %8s %8s %10s %8s %9s", "model", "batch", "ours", "ours cpu",
                 "eager", "eager cpu", "eager/", "cpu", "compile", "compile/", "ours im/s");
-    if (o.device == Device::CUDA) std::printf(" %9s %9s", "ours MiB", "eager MiB");
+    if (o.device == Device::CUDA) std::printf(" %9s %9s %10s", "ours MiB", "eager MiB", "no graphs");
     std::printf("\n");
     for (std::size_t i = 0; i < r.size(); ++i)
         for (std::size_t j = 0; j < r[i]["train"].size(); ++j) {
@@ -336,8 +348,9 @@ void print_tables(const json& ours, const json& eager, const json& compiled, con
                         cell(compiled, i, "train", j, "ms").c_str(),
                         ratio(compiled, i, "train", j, "ms", ms).c_str(), row["images_per_s"].get<double>());
             if (o.device == Device::CUDA)
-                std::printf(" %9.1f %9s", row["peak_bytes"].get<double>() / 1048576.0,
-                            cell(eager, i, "train", j, "peak_bytes", 1, 1.0 / 1048576.0).c_str());
+                std::printf(" %9.1f %9s %10.1f", row["peak_bytes"].get<double>() / 1048576.0,
+                            cell(eager, i, "train", j, "peak_bytes", 1, 1.0 / 1048576.0).c_str(),
+                            row["ms_no_graphs"].get<double>());
             std::printf("\n");
         }
     std::printf("\ninference (G once: restored image + class probabilities), ms per sample\n");

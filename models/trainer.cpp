@@ -6,6 +6,7 @@
 
 #include "engine/autograd.h"
 #include "engine/finite.h"
+#include "engine/graph.h"
 #include "engine/ops.h"
 #include "engine/safetensors.h"
 
@@ -159,47 +160,133 @@ void Trainer::report_fault(const char* which, const std::string& faults, int ski
     skipped_updates_ += skipped;
 }
 
+// The inputs the captured sub-steps read (a step copies its batch and its pooled fakes there) and the
+// outputs they write.
+struct Trainer::Replay {
+    cuda::GraphSequence graphs;  // 0: the generator sub-step, 1: the discriminator sub-step
+    Tensor A, B, cA, cB, A2B_fake, B2A_fake;
+    GeneratorStep g;
+    DiscriminatorStep d;
+
+    bool fits(const Tensor& a, const Tensor& b, const Tensor& ca, const Tensor& cb) const {
+        return a.shape() == A.shape() && b.shape() == B.shape() && ca.shape() == cA.shape() &&
+               cb.shape() == cB.shape();
+    }
+};
+
+Trainer::~Trainer() = default;
+
+void Trainer::replay_sub_step(int index, Adam& optimiser, const char* which,
+                              const std::function<void()>& work) {
+    Replay& r = *replay_;
+    if (r.graphs.size() == index) {
+        try {
+            r.graphs.capture(work);
+        } catch (const Error& e) {
+            replay_.reset();
+            throw Error(detail::concat("capturing the ", which, " step as a CUDA graph failed: ", e.what(),
+                                       "; train without graphs (r2c train --cuda_graphs off) to go on"));
+        }
+    } else {
+        optimiser.step_replayed();
+    }
+    r.graphs.replay(index);
+}
+
+Trainer::GeneratorStep Trainer::generator_step(const Tensor& A, const Tensor& B, const Tensor& cA,
+                                               const Tensor& cB) {
+    // The discriminators only pass gradients through, so they record none of their own (until the end of
+    // this function, however it ends). The update is cancelled on the device when a loss or gradient is not
+    // finite.
+    struct Frozen {
+        const R2CNetworks& nets;
+        explicit Frozen(const R2CNetworks& n) : nets(n) { set(false); }
+        ~Frozen() { set(true); }
+        void set(bool on) const {
+            nets.D_A->set_requires_grad(on);
+            nets.D_B->set_requires_grad(on);
+        }
+    } frozen(nets_);
+    opt_g_->zero_grad();
+    GeneratorStep s{generator_loss(nets_, A, B, cA, cB, config_.weights), Tensor(), Tensor()};
+    s.pass.loss.total.backward();
+    s.flags = nonfinite_flags(checked_tensors(s.pass.loss, {nets_.G.get(), nets_.F.get()}), config_.device);
+    s.skip = sum(s.flags);
+    opt_g_->step(s.skip);
+    return s;
+}
+
+Trainer::DiscriminatorStep Trainer::discriminator_step(const Tensor& A, const Tensor& B,
+                                                       const Tensor& B2A_fake, const Tensor& A2B_fake,
+                                                       const Tensor& g_skip) {
+    // Cancelled too when the generator update was.
+    opt_d_->zero_grad();
+    DiscriminatorStep s{discriminator_loss(nets_, A, B, B2A_fake, A2B_fake), Tensor()};
+    s.loss.total.backward();
+    s.flags = nonfinite_flags(checked_tensors(s.loss, {nets_.D_A.get(), nets_.D_B.get()}), config_.device);
+    opt_d_->step(add(g_skip, sum(s.flags)));
+    return s;
+}
+
+Trainer::GeneratorStep Trainer::replayed_generator_step(const Tensor& A, const Tensor& B, const Tensor& cA,
+                                                        const Tensor& cB) {
+    if (!replay_) {
+        auto r = std::make_unique<Replay>();
+        for (auto [to, from] : {std::pair{&r->A, &A}, {&r->B, &B}, {&r->cA, &cA}, {&r->cB, &cB}})
+            *to = Tensor::empty(from->shape(), from->dtype(), Device::CUDA);
+        r->A2B_fake = Tensor::empty(A.shape(), A.dtype(), Device::CUDA);
+        r->B2A_fake = Tensor::empty(B.shape(), B.dtype(), Device::CUDA);
+        replay_ = std::move(r);
+    }
+    Replay& r = *replay_;
+    r.A.copy_from(A);
+    r.B.copy_from(B);
+    r.cA.copy_from(cA);
+    r.cB.copy_from(cB);
+    replay_sub_step(0, *opt_g_, "generator", [&] { r.g = generator_step(r.A, r.B, r.cA, r.cB); });
+    return r.g;
+}
+
+Trainer::DiscriminatorStep Trainer::replayed_discriminator_step(const Tensor& A2B_fake,
+                                                                const Tensor& B2A_fake) {
+    Replay& r = *replay_;
+    r.A2B_fake.copy_from(A2B_fake);
+    r.B2A_fake.copy_from(B2A_fake);
+    replay_sub_step(1, *opt_d_, "discriminator",
+                    [&] { r.d = discriminator_step(r.A, r.B, r.B2A_fake, r.A2B_fake, r.g.skip); });
+    return r.d;
+}
+
 StepLog Trainer::step(const Tensor& A, const Tensor& B, const Tensor& cA, const Tensor& cB) {
     const std::vector<const Module*> generators = {nets_.G.get(), nets_.F.get()};
     const std::vector<const Module*> discriminators = {nets_.D_A.get(), nets_.D_B.get()};
+    const bool replayed = config_.device == Device::CUDA && config_.cuda_graphs && warmed_up_ &&
+                          (!replay_ || replay_->fits(A, B, cA, cB));
+    warmed_up_ = true;
 
-    // Generator step: the discriminators only pass gradients through, so they record none of their own.
-    // The update is cancelled on the device when a loss or gradient is not finite.
-    nets_.D_A->set_requires_grad(false);
-    nets_.D_B->set_requires_grad(false);
-    opt_g_->zero_grad();
-    GeneratorPass g = generator_loss(nets_, A, B, cA, cB, config_.weights);
-    g.loss.total.backward();
-    const Tensor g_flags = nonfinite_flags(checked_tensors(g.loss, generators), config_.device);
-    const Tensor g_skip = sum(g_flags);
-    opt_g_->step(g_skip);
-    nets_.D_A->set_requires_grad(true);
-    nets_.D_B->set_requires_grad(true);
+    const GeneratorStep g = replayed ? replayed_generator_step(A, B, cA, cB) : generator_step(A, B, cA, cB);
 
-    // Discriminator step on this iteration's translations (made before the generator update), pooled. It
-    // is cancelled too when the generator update was; then the pools and the RNG are put back as they
-    // were, since the translations of a skipped update must not enter the pools.
+    // Discriminator step on this iteration's translations (made before the generator update), pooled. When
+    // the generator update is cancelled, the pools and the RNG are put back as they were, since the
+    // translations of a skipped update must not enter the pools.
     const std::vector<Tensor> kept_A2B = pool_A2B_.items(), kept_B2A = pool_B2A_.items();
     const Rng::State kept_rng = rng_.state();
-    opt_d_->zero_grad();
-    const Tensor A2B_fake = pool_A2B_.query(g.A2B, rng_);
-    const Tensor B2A_fake = pool_B2A_.query(g.B2A, rng_);
-    const LossTerms d = discriminator_loss(nets_, A, B, B2A_fake, A2B_fake);
-    d.total.backward();
-    const Tensor d_flags = nonfinite_flags(checked_tensors(d, discriminators), config_.device);
-    opt_d_->step(add(g_skip, sum(d_flags)));
+    const Tensor A2B_fake = pool_A2B_.query(g.pass.A2B, rng_);
+    const Tensor B2A_fake = pool_B2A_.query(g.pass.B2A, rng_);
+    const DiscriminatorStep d = replayed ? replayed_discriminator_step(A2B_fake, B2A_fake)
+                                         : discriminator_step(A, B, B2A_fake, A2B_fake, g.skip);
 
     // The one wait of the step: the flags and the loss values come back together.
-    std::vector<Tensor> parts{g_flags, d_flags};
-    append_values(parts, g.loss);
-    append_values(parts, d);
+    std::vector<Tensor> parts{g.flags, d.flags};
+    append_values(parts, g.pass.loss);
+    append_values(parts, d.loss);
     const std::vector<double> host = cat_batch(parts).to_vector();
     const double* g_flag = host.data();
-    const double* d_flag = g_flag + g_flags.numel();
-    const double* g_value = d_flag + d_flags.numel();
-    const double* d_value = g_value + 1 + g.loss.terms.size();
+    const double* d_flag = g_flag + g.flags.numel();
+    const double* g_value = d_flag + d.flags.numel();
+    const double* d_value = g_value + 1 + g.pass.loss.terms.size();
 
-    const std::string g_faults = describe_faults(g.loss, generators, {"G", "F"}, g_flag, g_value);
+    const std::string g_faults = describe_faults(g.pass.loss, generators, {"G", "F"}, g_flag, g_value);
     if (!g_faults.empty()) {
         opt_g_->uncount_step();
         opt_d_->uncount_step();
@@ -208,7 +295,7 @@ StepLog Trainer::step(const Tensor& A, const Tensor& B, const Tensor& cA, const 
         rng_.set_state(kept_rng);
         report_fault("generator", g_faults, 2);
     } else {
-        const std::string d_faults = describe_faults(d, discriminators, {"D_A", "D_B"}, d_flag, d_value);
+        const std::string d_faults = describe_faults(d.loss, discriminators, {"D_A", "D_B"}, d_flag, d_value);
         if (!d_faults.empty()) {
             opt_d_->uncount_step();
             report_fault("discriminator", d_faults, 1);
@@ -216,8 +303,8 @@ StepLog Trainer::step(const Tensor& A, const Tensor& B, const Tensor& cA, const 
     }
     ++iteration_;
 
-    StepLog log = to_log(g.loss, "g_total", g_value);
-    for (auto& entry : to_log(d, "d_total", d_value))
+    StepLog log = to_log(g.pass.loss, "g_total", g_value);
+    for (auto& entry : to_log(d.loss, "d_total", d_value))
         log.push_back(std::move(entry));
     return log;
 }

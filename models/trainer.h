@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -34,6 +35,10 @@ struct TrainConfig {
     Device device = Device::CPU;
     std::uint64_t seed = 0;
     NanPolicy on_nan = NanPolicy::Stop;
+    // On CUDA: from a trainer's second step on, replay CUDA graphs of the generator and discriminator
+    // sub-steps (captured on the second step) instead of launching their kernels one by one. The results
+    // are the same bit for bit; steps whose batch shapes differ from the captured ones run unreplayed.
+    bool cuda_graphs = true;
 };
 
 // Loss values of one iteration, by term name ("g_total", "d_total" and every term of L_G and L_D).
@@ -42,6 +47,7 @@ using StepLog = std::vector<std::pair<std::string, double>>;
 class Trainer {
   public:
     explicit Trainer(const TrainConfig& config);
+    ~Trainer();
 
     // One iteration of Algorithm 1 on a batch: A, B [N,3,H,W] in [-1,1]; cA, cB one-hot [N,2].
     StepLog step(const Tensor& A, const Tensor& B, const Tensor& cA, const Tensor& cB);
@@ -51,6 +57,9 @@ class Trainer {
     std::int64_t iteration() const { return iteration_; }  // completed iterations
     double generator_lr() const { return opt_g_->lr(); }
     std::int64_t skipped_updates() const { return skipped_updates_; }  // sub-steps skipped for NaN/Inf
+
+    // Whether steps now replay captured CUDA graphs (TrainConfig::cuda_graphs).
+    bool replaying() const { return replay_ != nullptr; }
 
     // Everything needed to continue: four networks, both optimisers, both pools, the counter, the RNG.
     void save_checkpoint(const std::string& path) const;
@@ -66,6 +75,32 @@ class Trainer {
     ImagePool pool_A2B_, pool_B2A_;
     std::int64_t iteration_ = 0;
     std::int64_t skipped_updates_ = 0;
+    bool warmed_up_ = false;  // a step has run
+
+    // What a sub-step leaves for the rest of the step: its losses, its finite flags (laid out as
+    // checked_tensors() in trainer.cpp lists them) and, for the generator, the count of raised flags that
+    // cancels the updates.
+    struct GeneratorStep {
+        GeneratorPass pass;
+        Tensor flags, skip;
+    };
+    struct DiscriminatorStep {
+        LossTerms loss;
+        Tensor flags;
+    };
+    GeneratorStep generator_step(const Tensor& A, const Tensor& B, const Tensor& cA, const Tensor& cB);
+    DiscriminatorStep discriminator_step(const Tensor& A, const Tensor& B, const Tensor& B2A_fake,
+                                         const Tensor& A2B_fake, const Tensor& g_skip);
+
+    // The captured sub-steps (trainer.cpp), with the inputs they read and the outputs they write.
+    struct Replay;
+    std::unique_ptr<Replay> replay_;
+    GeneratorStep replayed_generator_step(const Tensor& A, const Tensor& B, const Tensor& cA,
+                                          const Tensor& cB);
+    DiscriminatorStep replayed_discriminator_step(const Tensor& A2B_fake, const Tensor& B2A_fake);
+    // Captures graph `index` of the sequence from `work` the first time (the error names `which` sub-step),
+    // or else gives `optimiser` the replayed step; then queues the graph.
+    void replay_sub_step(int index, Adam& optimiser, const char* which, const std::function<void()>& work);
 
     // A sub-step's non-finite values, found once the step's flags are back: stops the run (an error naming
     // `faults`) or, under NanPolicy::Skip, reports them and counts `skipped` skipped updates.

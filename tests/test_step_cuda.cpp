@@ -6,10 +6,14 @@
 // followed by instance normalisation has a gradient of pure rounding noise, which Adam's normalised
 // update turns into steps of the learning rate in either direction.) Each step waits for the device once
 // and launches as many kernels as the others.
+// A third trainer replays CUDA graphs of its sub-steps from the second step on (TrainConfig::cuda_graphs):
+// its losses and parameters equal those of the trainer that launches every kernel, bit for bit, while its
+// replayed steps launch no kernel of their own beyond the few outside the graphs.
 #include <catch2/catch.hpp>
 
 #include <cmath>
 #include <set>
+#include <tuple>
 #include <vector>
 
 #include "engine/device.h"
@@ -32,11 +36,14 @@ void five_steps_agree(Method method, int q) {
     c.seed = 11;
     TrainConfig on_gpu = c;
     on_gpu.device = Device::CUDA;
-    Trainer cpu(c), gpu(on_gpu);
+    on_gpu.cuda_graphs = false;
+    TrainConfig replayed = on_gpu;
+    replayed.cuda_graphs = true;
+    Trainer cpu(c), gpu(on_gpu), graphed(replayed);
 
     Rng rng(12);
     const Tensor cA = Tensor::from_vector({0, 1}, {1, 2}), cB = Tensor::from_vector({1, 0}, {1, 2});
-    std::vector<std::uint64_t> step_launches;
+    std::vector<std::uint64_t> step_launches, graphed_launches;
     for (int step = 0; step < 5; ++step) {
         INFO("step " << step);
         const Tensor A = Tensor::uniform({1, 3, 8, 8}, -1, 1, rng),
@@ -48,6 +55,12 @@ void five_steps_agree(Method method, int q) {
         const StepLog l_gpu = gpu.step(dA, dB, dcA, dcB);
         CHECK(cuda::host_waits() - waits == 1);  // the losses and finite flags, together at the end
         step_launches.push_back(cuda::kernel_launches() - launches);
+        const std::uint64_t before_graphed = cuda::kernel_launches(), graphed_waits = cuda::host_waits();
+        const StepLog l_graphed = graphed.step(dA, dB, dcA, dcB);
+        CHECK(cuda::host_waits() - graphed_waits == 1);
+        graphed_launches.push_back(cuda::kernel_launches() - before_graphed);
+        CHECK(graphed.replaying() == (step > 0));
+        CHECK(l_graphed == l_gpu);
         REQUIRE(l_cpu.size() == l_gpu.size());
         for (std::size_t i = 0; i < l_cpu.size(); ++i) {
             INFO(l_cpu[i].first << ": cpu " << l_cpu[i].second << ", cuda " << l_gpu[i].second);
@@ -56,25 +69,33 @@ void five_steps_agree(Method method, int q) {
                   1e-3 * std::max(1.0, std::abs(l_cpu[i].second)));
         }
     }
-    // Every step launches the same number of kernels (what replaying a captured step would need).
+    // Every step launches the same number of kernels, and a replayed step (after the capture) almost none.
     CHECK(step_launches[0] > 0);
     CHECK(std::set<std::uint64_t>(step_launches.begin(), step_launches.end()).size() == 1);
+    CHECK(graphed_launches[0] == step_launches[0]);
+    for (std::size_t i = 2; i < graphed_launches.size(); ++i)
+        CHECK(graphed_launches[i] * 20 < step_launches[0]);
     const R2CNetworks& a = cpu.networks();
     const R2CNetworks& b = gpu.networks();
-    using Pair = std::pair<const Module*, const Module*>;
-    for (auto [ma, mb] : {Pair{a.G.get(), b.G.get()}, Pair{a.F.get(), b.F.get()},
-                          Pair{a.D_A.get(), b.D_A.get()}, Pair{a.D_B.get(), b.D_B.get()}}) {
-        const auto pa = ma->parameters(), pb = mb->parameters();
+    const R2CNetworks& g = graphed.networks();
+    using Trio = std::tuple<const Module*, const Module*, const Module*>;
+    for (auto [ma, mb, mg] :
+         {Trio{a.G.get(), b.G.get(), g.G.get()}, Trio{a.F.get(), b.F.get(), g.F.get()},
+          Trio{a.D_A.get(), b.D_A.get(), g.D_A.get()}, Trio{a.D_B.get(), b.D_B.get(), g.D_B.get()}}) {
+        const auto pa = ma->parameters(), pb = mb->parameters(), pg = mg->parameters();
         REQUIRE(pa.size() == pb.size());
-        std::vector<double> va, vb;
+        std::vector<double> va, vb, vg;
         for (std::size_t i = 0; i < pa.size(); ++i) {
             REQUIRE(pb[i].second.device() == Device::CUDA);
             const std::vector<double> a_i = pa[i].second.to_vector(),
-                                      b_i = pb[i].second.to(Device::CPU).to_vector();
+                                      b_i = pb[i].second.to(Device::CPU).to_vector(),
+                                      g_i = pg[i].second.to(Device::CPU).to_vector();
             va.insert(va.end(), a_i.begin(), a_i.end());
             vb.insert(vb.end(), b_i.begin(), b_i.end());
+            vg.insert(vg.end(), g_i.begin(), g_i.end());
         }
         CHECK(test::rel_l2(vb, va) <= 1e-4);
+        CHECK(vg == vb);
     }
     cuda::set_math_precision(cuda::MathPrecision::TF32);
 }

@@ -109,6 +109,9 @@ const std::vector<OptionSpec>& train_options() {
         {"device", "cpu or cuda", "cpu", false},
         {"precision", "CUDA convolution arithmetic: fp32 (exact), tf32 or bf16 (tensor cores)", "tf32",
          false},
+        {"cuda_graphs",
+         "on CUDA, replay the captured steps as CUDA graphs from the second iteration: on or off", "on",
+         false},
         {"seed", "seed of initialisation, shuffling, augmentation and the pool", "0", false},
         {"max_iterations", "stop (with a checkpoint) after this many iterations in total; 0 = no limit", "0",
          false},
@@ -139,6 +142,10 @@ int cmd_train(const Args& args) {
     if (on_nan != "stop" && on_nan != "skip")
         throw UsageError("--on_nan must be stop or skip, got '" + on_nan + "'");
     c.on_nan = on_nan == "stop" ? NanPolicy::Stop : NanPolicy::Skip;
+    const std::string graphs = args.str("cuda_graphs");
+    if (graphs != "on" && graphs != "off")
+        throw UsageError("--cuda_graphs must be on or off, got '" + graphs + "'");
+    c.cuda_graphs = graphs == "on";
     LoaderOptions lo;
     lo.load_size = static_cast<int>(args.integer("load_size", 8, 8192));
     lo.crop_size = static_cast<int>(args.integer("crop_size", 8, lo.load_size));

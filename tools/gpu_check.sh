@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds and checks the CUDA code on a machine with a GPU: the GPU tests (the operational-convolution
-# kernels, every op on CUDA tensors against the CPU, Adam, five whole training steps), compute-sanitizer
-# (memcheck, racecheck, synccheck) on a few kernel shapes and the CUDA ops, and the kernel benchmark.
+# kernels, every op on CUDA tensors against the CPU, Adam, CUDA graphs, five whole training steps with and
+# without graphs), compute-sanitizer (memcheck, racecheck, synccheck) on a few kernel shapes and the CUDA
+# ops, and the kernel benchmark.
 #
 #   tools/gpu_check.sh [--deps DIR] OUT [STEP...]    STEP: build tests sanitize bench (default: all)
 #   tools/gpu_check.sh pack-deps DIR                 copy the header-only build dependencies (Eigen,
@@ -108,14 +109,14 @@ for s in "${steps[@]}"; do
             -DCMAKE_CUDA_ARCHITECTURES="${R2C_CUDA_ARCHS:-native}" ${deps:+-DCMAKE_PREFIX_PATH="$deps"} \
             -DCMAKE_CXX_FLAGS="$cxx_flags" -DCMAKE_CXX_STANDARD_LIBRARIES="$libs" &&
             step build "$log" cmake --build "$build" -j "$jobs" --target test_oper_conv_index test_oper_conv_cuda \
-                test_conv_cuda test_ops_cuda test_step_cuda test_device_batches test_adam test_tensor \
-                test_trainer r2c bench_oper_conv_cuda
+                test_conv_cuda test_ops_cuda test_step_cuda test_device_batches test_graph test_adam \
+                test_tensor test_trainer r2c bench_oper_conv_cuda
         ;;
     tests)
         log=$out/tests.txt
         step test_oper_conv_index "$log" "$build/tests/test_oper_conv_index"
         step test_oper_conv_cuda "$log" "$build/tests/test_oper_conv_cuda" --durations yes
-        for t in test_tensor test_conv_cuda test_ops_cuda test_step_cuda test_device_batches; do
+        for t in test_tensor test_conv_cuda test_ops_cuda test_step_cuda test_device_batches test_graph; do
             step "$t" "$log" "$build/tests/$t" --durations yes
         done
         step "test_adam [cuda]" "$log" "$build/tests/test_adam" "[cuda]"
