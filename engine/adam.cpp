@@ -110,6 +110,11 @@ Adam::Adam(std::vector<Tensor> params, AdamOptions options)
         R2C_CHECK(seen.insert(p.impl_ptr().get()).second, "Adam: parameter ", i, " is listed twice");
         m_.push_back(Tensor::zeros(p.shape(), p.dtype(), p.device()));
         v_.push_back(Tensor::zeros(p.shape(), p.dtype(), p.device()));
+        // Made here, not in a capture: a capture's memory belongs to its graphs.
+        if (p.device() == Device::CUDA && !replay_scalars_) {
+            replay_scalars_ = std::make_unique<cuda::PinnedBuffer>(4 * sizeof(float));
+            device_scalars_ = Tensor::empty({4}, DType::F32, Device::CUDA);
+        }
     }
 }
 
@@ -175,10 +180,7 @@ void Adam::step(const Tensor& skip) {
         const cuda::AdamCoefficients* device_c = nullptr;
         if (cuda::capturing()) {
             static_assert(sizeof(cuda::AdamCoefficients) == 4 * sizeof(float), "four float scalars");
-            if (!replay_scalars_) {
-                replay_scalars_ = std::make_unique<cuda::PinnedBuffer>(sizeof(cuda::AdamCoefficients));
-                device_scalars_ = Tensor::empty({4}, DType::F32, Device::CUDA);
-            }
+            captured_ = true;
             write_replay_scalars(t);
             replay_scalars_->upload(device_scalars_.raw_data());
             device_c = static_cast<const cuda::AdamCoefficients*>(device_scalars_.raw_data());
@@ -192,7 +194,7 @@ void Adam::step(const Tensor& skip) {
 }
 
 void Adam::step_replayed() {
-    R2C_CHECK(replay_scalars_ != nullptr, "Adam::step_replayed: no step() was captured into a CUDA graph");
+    R2C_CHECK(captured_, "Adam::step_replayed: no step() was captured into a CUDA graph");
     write_replay_scalars(iterations_ + 1);
     ++iterations_;
 }

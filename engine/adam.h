@@ -90,9 +90,11 @@ class Adam {
     std::vector<Tensor> v_;
     AdamOptions options_;
     std::int64_t iterations_ = 0;
-    // CUDA only: the scalars a captured update reads, on the host and their device copy.
+    // CUDA only: the scalars a captured update reads, on the host and their device copy, and whether a
+    // step() was captured.
     std::unique_ptr<cuda::PinnedBuffer> replay_scalars_;
     Tensor device_scalars_;
+    bool captured_ = false;
 
     void write_replay_scalars(std::int64_t t);
 };

@@ -44,17 +44,19 @@ void GraphSequence::capture(const std::function<void()>& work) {
     }
     tl_capturing = true;
     cudaGraph_t graph = nullptr;
+    // Ends a capture that `work` left with an error; returns how the capture itself ended.
     const auto abandon = [&] {
-        cudaStreamEndCapture(s, &graph);
+        const cudaError_t ended = cudaStreamEndCapture(s, &graph);
         if (graph != nullptr) cudaGraphDestroy(graph);
         cudaGetLastError();
         tl_capturing = false;
         alloc.close_pool();
+        return ended;
     };
     try {
         work();
     } catch (const Error& e) {
-        abandon();
+        if (abandon() == cudaSuccess) throw;
         throw Error(detail::concat("cuda::GraphSequence::capture: ", e.what(),
                                    " (the captured work must not wait for the device)"));
     } catch (...) {

@@ -64,6 +64,11 @@ TEST_CASE("a capture that waits for the device fails, names the problem and chan
                       Catch::Contains("GraphSequence::capture"));
     CHECK(graphs.size() == 0);
     CHECK_FALSE(cuda::capturing());
+    // An op's own error inside a capture comes out as it is.
+    const Tensor other = random_cuda({3}, rng);
+    CHECK_THROWS_WITH(graphs.capture([&] { (void)add(x, other); }),
+                      Catch::Contains("add") && !Catch::Contains("GraphSequence"));
+    CHECK(graphs.size() == 0);
     // The engine runs as before, and a later capture succeeds.
     const std::vector<double> expected = tanh(x).to_vector();
     Tensor y;
