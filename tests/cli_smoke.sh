@@ -131,6 +131,9 @@ grep -q "labels.csv:3: unknown label" "$work/bad_from.log" || fail "no file:line
 [[ $? == 2 ]] || fail "--q 0 not rejected with exit code 2"
 "$r2c" train --datasets_dir "$data" --output_dir "$work/bad" --no_such_flag 1 2> /dev/null
 [[ $? == 2 ]] || fail "unknown flag not rejected with exit code 2"
+"$r2c" train --datasets_dir "$data" --output_dir "$work/bad" --cuda_graphs maybe 2> "$work/graphs.log"
+[[ $? == 2 ]] || fail "--cuda_graphs maybe not rejected with exit code 2"
+grep -q "cuda_graphs must be on or off" "$work/graphs.log" || fail "no usage message: $(cat "$work/graphs.log")"
 "$r2c" restore --checkpoint "$work/none.safetensors" --input "$data" --output "$work/bad" --precision fp16 2> /dev/null
 [[ $? == 2 ]] || fail "--precision fp16 not rejected with exit code 2"
 "$r2c" train --datasets_dir "$work/missing" --output_dir "$work/bad" 2> /dev/null
