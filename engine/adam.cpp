@@ -80,6 +80,12 @@ std::int64_t read_iterations(const SafetensorsFile& file, const std::string& nam
     return static_cast<std::int64_t>(value);
 }
 
+// Leaves a step's float32 scalars where a captured update copies them from when it runs.
+void write_replay_scalars(cuda::PinnedBuffer& to, const Coefficients<float>& c) {
+    const float values[4] = {c.alpha, c.one_minus_beta1, c.one_minus_beta2, c.epsilon};
+    std::memcpy(to.data(), values, sizeof values);
+}
+
 }  // namespace
 
 LinearDecay::LinearDecay(double initial_lr, std::int64_t total_steps, std::int64_t decay_start_step)
@@ -116,13 +122,6 @@ Adam::Adam(std::vector<Tensor> params, AdamOptions options)
             device_scalars_ = Tensor::empty({4}, DType::F32, Device::CUDA);
         }
     }
-}
-
-void Adam::write_replay_scalars(std::int64_t t) {
-    const Coefficients<float> c =
-        coefficients<float>(options_.schedule ? options_.schedule(t - 1) : options_.lr, options_, t);
-    const float values[4] = {c.alpha, c.one_minus_beta1, c.one_minus_beta2, c.epsilon};
-    std::memcpy(replay_scalars_->data(), values, sizeof values);
 }
 
 double Adam::lr() const {
@@ -181,7 +180,7 @@ void Adam::step(const Tensor& skip) {
         if (cuda::capturing()) {
             static_assert(sizeof(cuda::AdamCoefficients) == 4 * sizeof(float), "four float scalars");
             captured_ = true;
-            write_replay_scalars(t);
+            write_replay_scalars(*replay_scalars_, c);
             replay_scalars_->upload(device_scalars_.raw_data());
             device_c = static_cast<const cuda::AdamCoefficients*>(device_scalars_.raw_data());
         }
@@ -195,7 +194,7 @@ void Adam::step(const Tensor& skip) {
 
 void Adam::step_replayed() {
     R2C_CHECK(captured_, "Adam::step_replayed: no step() was captured into a CUDA graph");
-    write_replay_scalars(iterations_ + 1);
+    write_replay_scalars(*replay_scalars_, coefficients<float>(lr(), options_, iterations_ + 1));
     ++iterations_;
 }
 

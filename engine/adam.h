@@ -95,8 +95,6 @@ class Adam {
     std::unique_ptr<cuda::PinnedBuffer> replay_scalars_;
     Tensor device_scalars_;
     bool captured_ = false;
-
-    void write_replay_scalars(std::int64_t t);
 };
 
 }  // namespace r2c

@@ -210,7 +210,7 @@ Trainer::GeneratorStep Trainer::generator_step(const Tensor& A, const Tensor& B,
     opt_g_->zero_grad();
     GeneratorStep s{generator_loss(nets_, A, B, cA, cB, config_.weights), Tensor(), Tensor()};
     s.pass.loss.total.backward();
-    s.flags = nonfinite_flags(checked_tensors(s.pass.loss, {nets_.G.get(), nets_.F.get()}), config_.device);
+    s.flags = nonfinite_flags(checked_tensors(s.pass.loss, generators()), config_.device);
     s.skip = sum(s.flags);
     opt_g_->step(s.skip);
     return s;
@@ -223,7 +223,7 @@ Trainer::DiscriminatorStep Trainer::discriminator_step(const Tensor& A, const Te
     opt_d_->zero_grad();
     DiscriminatorStep s{discriminator_loss(nets_, A, B, B2A_fake, A2B_fake), Tensor()};
     s.loss.total.backward();
-    s.flags = nonfinite_flags(checked_tensors(s.loss, {nets_.D_A.get(), nets_.D_B.get()}), config_.device);
+    s.flags = nonfinite_flags(checked_tensors(s.loss, discriminators()), config_.device);
     opt_d_->step(add(g_skip, sum(s.flags)));
     return s;
 }
@@ -258,8 +258,6 @@ Trainer::DiscriminatorStep Trainer::replayed_discriminator_step(const Tensor& A2
 }
 
 StepLog Trainer::step(const Tensor& A, const Tensor& B, const Tensor& cA, const Tensor& cB) {
-    const std::vector<const Module*> generators = {nets_.G.get(), nets_.F.get()};
-    const std::vector<const Module*> discriminators = {nets_.D_A.get(), nets_.D_B.get()};
     const bool replayed = config_.device == Device::CUDA && config_.cuda_graphs && warmed_up_ &&
                           (!replay_ || replay_->fits(A, B, cA, cB));
     warmed_up_ = true;
@@ -286,7 +284,7 @@ StepLog Trainer::step(const Tensor& A, const Tensor& B, const Tensor& cA, const 
     const double* g_value = d_flag + d.flags.numel();
     const double* d_value = g_value + 1 + g.pass.loss.terms.size();
 
-    const std::string g_faults = describe_faults(g.pass.loss, generators, {"G", "F"}, g_flag, g_value);
+    const std::string g_faults = describe_faults(g.pass.loss, generators(), {"G", "F"}, g_flag, g_value);
     if (!g_faults.empty()) {
         opt_g_->uncount_step();
         opt_d_->uncount_step();
@@ -295,7 +293,8 @@ StepLog Trainer::step(const Tensor& A, const Tensor& B, const Tensor& cA, const 
         rng_.set_state(kept_rng);
         report_fault("generator", g_faults, 2);
     } else {
-        const std::string d_faults = describe_faults(d.loss, discriminators, {"D_A", "D_B"}, d_flag, d_value);
+        const std::string d_faults =
+            describe_faults(d.loss, discriminators(), {"D_A", "D_B"}, d_flag, d_value);
         if (!d_faults.empty()) {
             opt_d_->uncount_step();
             report_fault("discriminator", d_faults, 1);

@@ -77,6 +77,10 @@ class Trainer {
     std::int64_t skipped_updates_ = 0;
     bool warmed_up_ = false;  // a step has run
 
+    // The networks each sub-step trains, in the order of its finite flags and of its fault report.
+    std::vector<const Module*> generators() const { return {nets_.G.get(), nets_.F.get()}; }
+    std::vector<const Module*> discriminators() const { return {nets_.D_A.get(), nets_.D_B.get()}; }
+
     // What a sub-step leaves for the rest of the step: its losses, its finite flags (laid out as
     // checked_tensors() in trainer.cpp lists them) and, for the generator, the count of raised flags that
     // cancels the updates.
