@@ -82,6 +82,7 @@ class PinnedBuffer {
     PinnedBuffer& operator=(const PinnedBuffer&) = delete;
 
     void* data() { return data_; }
+    std::size_t size() const { return bytes_; }
     // Queues the copy of the whole buffer into device memory at dst on stream().
     void upload(void* dst) const;
 
