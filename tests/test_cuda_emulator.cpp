@@ -1,7 +1,8 @@
 // The CUDA emulator itself (kernels/emulator/): block barriers, shared memory per block, warp shuffles,
-// atomics across blocks running in parallel, launch-configuration errors, deadlock detection, and the
-// ordering of streams and events, graph capture and replay. The emulated kernel tests elsewhere rely on
-// these; they exist only in a -DR2C_CUDA_EMULATION=ON build.
+// atomics across blocks running in parallel, the reverse thread order that exposes races between
+// barriers, launch-configuration errors, deadlock detection, and the ordering of streams and events,
+// graph capture and replay. The emulated kernel tests elsewhere rely on these; they exist only in a
+// -DR2C_CUDA_EMULATION=ON build.
 #include <catch2/catch.hpp>
 
 #include <numeric>
@@ -38,6 +39,34 @@ __global__ void warp_sums_kernel(const float* in, float* down, float* butterfly)
     butterfly[i] = b;
 }
 
+// Shifts each block's slice by one through shared memory, with the barrier missing: a data race that the
+// order of the threads between barriers decides.
+__global__ void racy_shift_kernel(const int* in, int* out) {
+    __shared__ int s[kSlice];
+    const int t = threadIdx.x, base = blockIdx.x * kSlice;
+    s[t] = in[base + t];
+    out[base + t] = t > 0 ? s[t - 1] : s[t];
+}
+
+// Two block sums through one shared array; without the barrier between them, a warp that reaches the
+// second sum first overwrites its partial before the other warp has read the first.
+__global__ void two_sums_kernel(const float* in, float* out, bool barrier) {
+    __shared__ float partial[2];
+    const int t = threadIdx.x;
+    float total[2];
+    for (int pass = 0; pass < 2; ++pass) {
+        float v = in[t] * static_cast<float>(pass + 1);
+        for (int off = 16; off > 0; off /= 2)
+            v += __shfl_down_sync(0xffffffffu, v, off);
+        if (t % 32 == 0) partial[t / 32] = v;
+        __syncthreads();
+        total[pass] = partial[0] + partial[1];
+        if (barrier) __syncthreads();
+    }
+    out[t] = total[0];
+    out[64 + t] = total[1];
+}
+
 __global__ void count_kernel(float* counter) {
     atomicAdd(counter, 1.f);
 }
@@ -65,6 +94,58 @@ TEST_CASE("emulated barriers order shared-memory stores before loads, per block"
     for (int b = 0; b < blocks; ++b)
         for (int t = 0; t < kSlice; ++t)
             REQUIRE(out[b * kSlice + t] == b * kSlice + kSlice - 1 - t);
+}
+
+TEST_CASE("running threads in reverse order between barriers exposes a missing barrier", "[emulator]") {
+    const r2c_emu::Order before = r2c_emu::order();
+    const int blocks = 3;
+    std::vector<int> in(blocks * kSlice), out(in.size(), -1);
+    const auto wrong = [&](r2c_emu::Order order, int first) {
+        std::iota(in.begin(), in.end(), first);
+        r2c_emu::set_order(order);
+        R2C_LAUNCH(blocks, kSlice, 0, nullptr, racy_shift_kernel)(in.data(), out.data());
+        REQUIRE(cudaGetLastError() == cudaSuccess);
+        int count = 0;
+        for (int b = 0; b < blocks; ++b)
+            for (int t = 1; t < kSlice; ++t)
+                count += out[b * kSlice + t] != in[b * kSlice + t - 1];
+        return count;
+    };
+    CHECK(wrong(r2c_emu::Order::Forward, 1000) == 0);
+    CHECK(wrong(r2c_emu::Order::Reverse, 2000) == blocks * (kSlice - 1));
+    CHECK(wrong(r2c_emu::Order::Forward, 3000) == 0);
+
+    // With the barrier in place, the reverse order changes nothing.
+    std::iota(in.begin(), in.end(), 0);
+    r2c_emu::set_order(r2c_emu::Order::Reverse);
+    R2C_LAUNCH(blocks, kSlice, 0, nullptr, reverse_kernel)(in.data(), out.data());
+    r2c_emu::set_order(before);
+    REQUIRE(cudaGetLastError() == cudaSuccess);
+    for (int b = 0; b < blocks; ++b)
+        for (int t = 0; t < kSlice; ++t)
+            REQUIRE(out[b * kSlice + t] == b * kSlice + kSlice - 1 - t);
+}
+
+TEST_CASE("each warp runs on to the next block barrier before the next warp resumes", "[emulator]") {
+    const r2c_emu::Order before = r2c_emu::order();
+    std::vector<float> in(64), out(128);
+    for (int i = 0; i < 64; ++i)
+        in[i] = static_cast<float>(i % 5 + 1);
+    const float sum = std::accumulate(in.begin(), in.end(), 0.f);
+    const auto wrong = [&](r2c_emu::Order order, bool barrier) {
+        r2c_emu::set_order(order);
+        R2C_LAUNCH(1, 64, 0, nullptr, two_sums_kernel)(in.data(), out.data(), barrier);
+        REQUIRE(cudaGetLastError() == cudaSuccess);
+        int count = 0;
+        for (int t = 0; t < 64; ++t)
+            count += (out[t] != sum) + (out[64 + t] != 2 * sum);
+        return count;
+    };
+    CHECK(wrong(r2c_emu::Order::Forward, true) == 0);
+    CHECK(wrong(r2c_emu::Order::Reverse, true) == 0);
+    CHECK(wrong(r2c_emu::Order::Forward, false) == 32);  // the second warp reads the first's new partial
+    CHECK(wrong(r2c_emu::Order::Reverse, false) == 32);
+    r2c_emu::set_order(before);
 }
 
 TEST_CASE("emulated warp shuffles exchange values between lanes", "[emulator]") {

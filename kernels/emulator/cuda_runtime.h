@@ -6,9 +6,13 @@
 // available); the threads of a block run as cooperative fibers on one OS thread, switched at
 // __syncthreads and at warp shuffles, which complete only when every live thread of the block (warp)
 // has arrived. __shared__ variables are per OS thread, hence per block. "Device" memory is host memory.
-// What it cannot show: speed, data races between barriers (threads run in order between them), memory
-// coalescing, and faults the hardware would raise (an out-of-bounds access reads host memory; run the
-// emulated tests under AddressSanitizer for those).
+// Between block barriers each warp in turn runs as far as it can, its lanes in turn between shuffles, in
+// order of index or in the reverse order (R2C_EMULATOR_ORDER=reverse, or set_order); blocks likewise.
+// Of two threads that touch the same memory with no barrier between, one order runs the reader first,
+// so a missing barrier changes the results in at least one order: run a kernel's tests in both.
+// What it cannot show: speed, memory coalescing, memory-model reordering, and faults the hardware would
+// raise (an out-of-bounds access reads host memory; run the emulated tests under AddressSanitizer for
+// those).
 // Streams: the legacy default stream (nullptr) runs everything at once. On a created stream, asynchronous
 // copies and memsets are queued and run only when something orders them: a later launch on that stream,
 // an event of it waited for (cudaEventSynchronize, cudaStreamWaitEvent), cudaStreamSynchronize,
@@ -185,6 +189,11 @@ namespace r2c_emu {
 // to provoke out-of-memory errors.
 void set_memory_limit(std::size_t bytes);
 std::size_t memory_in_use();
+
+// The order in which the threads of a block (and the blocks of a grid) run between barriers.
+enum class Order { Forward, Reverse };
+void set_order(Order order);
+Order order();
 
 // Fiber synchronisation points (emulator.cpp).
 void syncthreads();

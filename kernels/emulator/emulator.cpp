@@ -3,6 +3,7 @@
 #include <ucontext.h>
 #endif
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -167,6 +168,11 @@ struct Block {
 thread_local Block* tl_block = nullptr;
 thread_local cudaError_t tl_last_error = cudaSuccess;
 
+std::atomic<Order> g_order{[] {
+    const char* order = std::getenv("R2C_EMULATOR_ORDER");
+    return order != nullptr && std::string(order) == "reverse" ? Order::Reverse : Order::Forward;
+}()};
+
 void suspend(State s) {
     Block* b = tl_block;
     Fiber& f = b->fibers[b->current];
@@ -178,65 +184,86 @@ void set_thread_index(unsigned t) {
     threadIdx = {t % blockDim.x, t / blockDim.x % blockDim.y, t / (blockDim.x * blockDim.y)};
 }
 
-// Releases the threads waiting at a complete barrier; false when none was complete (a deadlock if no
-// thread can run either).
-bool release(Block& b) {
+// Releases the lanes of warp w waiting at a warp exchange once every live lane has reached it; false
+// when it is not complete.
+bool release_warp(Block& b, int w) {
     const int n = static_cast<int>(b.fibers.size());
-    bool released = false;
-    bool all_at_barrier = true, any_at_barrier = false;
+    const int first = w * warpSize, end = std::min(n, first + warpSize);
+    bool any = false;
+    for (int i = first; i < end; ++i) {
+        if (b.fibers[i].state == State::AtWarp) any = true;
+        if (b.fibers[i].state != State::AtWarp && b.fibers[i].state != State::Done) return false;
+    }
+    for (int i = first; i < end; ++i)
+        if (b.fibers[i].state == State::AtWarp) b.fibers[i].state = State::Runnable;
+    return any;
+}
+
+// Releases the threads waiting at the block barrier once every live thread has reached it; false when
+// it is not complete.
+bool release_block(Block& b) {
+    bool any = false;
     for (const Fiber& f : b.fibers) {
-        if (f.state == State::AtBarrier) any_at_barrier = true;
-        if (f.state != State::AtBarrier && f.state != State::Done) all_at_barrier = false;
+        if (f.state == State::AtBarrier) any = true;
+        if (f.state != State::AtBarrier && f.state != State::Done) return false;
     }
-    if (any_at_barrier && all_at_barrier) {
-        for (Fiber& f : b.fibers)
-            if (f.state == State::AtBarrier) f.state = State::Runnable;
-        released = true;
-    }
-    for (int w = 0; w * warpSize < n; ++w) {
-        bool all = true, any = false;
-        for (int i = w * warpSize; i < n && i < (w + 1) * warpSize; ++i) {
-            if (b.fibers[i].state == State::AtWarp) any = true;
-            if (b.fibers[i].state != State::AtWarp && b.fibers[i].state != State::Done) all = false;
-        }
-        if (!any || !all) continue;
-        for (int i = w * warpSize; i < n && i < (w + 1) * warpSize; ++i)
-            if (b.fibers[i].state == State::AtWarp) b.fibers[i].state = State::Runnable;
-        released = true;
-    }
-    return released;
+    for (Fiber& f : b.fibers)
+        if (f.state == State::AtBarrier) f.state = State::Runnable;
+    return any;
 }
 
 // Runs the threads of one block to completion; false on a deadlock (threads waiting at barriers that
-// the others never reach).
+// the others never reach). Between block barriers each warp in turn runs as far as it can, its lanes in
+// turn between warp exchanges: every access of one warp comes before every access of the next (of the
+// previous, in reverse order), so an access that needs a barrier and lacks one sees the wrong data in
+// one of the two orders.
 bool run_block(Block& b, unsigned threads) {
     if (b.stack_count < threads) {
         b.stacks.reset(new char[threads * kStackBytes]);
         b.stack_count = threads;
     }
     b.fibers.assign(threads, Fiber{});
-    b.exchange.assign(std::size_t((threads + warpSize - 1) / warpSize) * 2 * warpSize * kLaneBytes, 0);
+    const int warps = static_cast<int>((threads + warpSize - 1) / warpSize);
+    b.exchange.assign(std::size_t(warps) * 2 * warpSize * kLaneBytes, 0);
     for (unsigned i = 0; i < threads; ++i)
         init_context(b.fibers[i].ctx, b.stacks.get() + i * kStackBytes, kStackBytes);
+    const bool reverse = g_order == Order::Reverse;
+    const int n = static_cast<int>(threads);
     for (;;) {
-        bool ran = false, live = false;
-        for (unsigned i = 0; i < threads; ++i) {
-            if (b.fibers[i].state != State::Runnable) continue;
-            b.current = static_cast<int>(i);
-            set_thread_index(i);
-            switch_context(b.main, b.fibers[i].ctx);
-            ran = true;
+        bool ran = false;
+        for (int k = 0; k < warps; ++k) {
+            const int w = reverse ? warps - 1 - k : k;
+            const int first = w * warpSize, end = std::min(n, first + warpSize);
+            do {
+                for (int j = first; j < end; ++j) {
+                    const int i = reverse ? first + end - 1 - j : j;
+                    if (b.fibers[i].state != State::Runnable) continue;
+                    b.current = i;
+                    set_thread_index(static_cast<unsigned>(i));
+                    switch_context(b.main, b.fibers[i].ctx);
+                    ran = true;
+                }
+            } while (release_warp(b, w));
         }
+        bool live = false;
         for (const Fiber& f : b.fibers)
             if (f.state != State::Done) live = true;
         if (!live) return true;
-        if (!release(b) && !ran) return false;
+        if (!release_block(b) && !ran) return false;
     }
 }
 
 std::mutex g_memory_mutex;
 
 }  // namespace
+
+void set_order(Order order) {
+    g_order = order;
+}
+
+Order order() {
+    return g_order;
+}
 
 // Whether a capture that is not in relaxed mode runs (it fails: cudaMalloc is not allowed there).
 bool capture_forbids_malloc();
@@ -307,9 +334,11 @@ void run_grid(dim3 grid, dim3 block, void (*body)(void*), void* ctx) {
     }
     const unsigned long long threads = 1ull * block.x * block.y * block.z;
     const long long blocks = 1ll * grid.x * grid.y * grid.z;
+    const bool reverse = g_order == Order::Reverse;
     bool deadlock = false;
 #pragma omp parallel for schedule(dynamic) reduction(|| : deadlock)
-    for (long long i = 0; i < blocks; ++i) {
+    for (long long k = 0; k < blocks; ++k) {
+        const long long i = reverse ? blocks - 1 - k : k;
         thread_local Block b;
         tl_block = &b;
         b.body = body;
