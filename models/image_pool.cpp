@@ -2,10 +2,20 @@
 
 namespace r2c {
 
-Tensor ImagePool::query(const Tensor& batch, Rng& rng) {
+Tensor ImagePool::query(const Tensor& batch, Rng& rng, Tensor out) {
     R2C_CHECK(batch.ndim() == 4, "ImagePool::query: expected [N,C,H,W], got ", batch.str());
-    if (capacity_ <= 0) return batch;
-    Tensor out = Tensor::empty(batch.shape(), batch.dtype(), batch.device());
+    if (out.defined()) {
+        R2C_CHECK(
+            out.shape() == batch.shape() && out.dtype() == batch.dtype() && out.device() == batch.device(),
+            "ImagePool::query: the output ", out.str(), " does not match the batch ", batch.str());
+        if (capacity_ <= 0) {
+            out.copy_from(batch);
+            return out;
+        }
+    } else {
+        if (capacity_ <= 0) return batch;
+        out = Tensor::empty(batch.shape(), batch.dtype(), batch.device());
+    }
     for (std::int64_t i = 0; i < batch.dim(0); ++i) {
         const Tensor item = batch.batch_item(i);
         Tensor chosen = item;

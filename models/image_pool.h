@@ -14,8 +14,9 @@ class ImagePool {
   public:
     explicit ImagePool(int capacity) : capacity_(capacity) {}
 
-    // batch [N,C,H,W] (no autograd history) -> [N,C,H,W], item by item.
-    Tensor query(const Tensor& batch, Rng& rng);
+    // batch [N,C,H,W] (no autograd history) -> [N,C,H,W], item by item, written into `out` when it is
+    // given (a tensor of the batch's shape, dtype and device; returned), else into a new tensor.
+    Tensor query(const Tensor& batch, Rng& rng, Tensor out = Tensor());
 
     int capacity() const { return capacity_; }
     // The stored images, each [1,C,H,W], for checkpoints.

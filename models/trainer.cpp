@@ -247,11 +247,8 @@ Trainer::GeneratorStep Trainer::replayed_generator_step(const Tensor& A, const T
     return r.g;
 }
 
-Trainer::DiscriminatorStep Trainer::replayed_discriminator_step(const Tensor& A2B_fake,
-                                                                const Tensor& B2A_fake) {
+Trainer::DiscriminatorStep Trainer::replayed_discriminator_step() {
     Replay& r = *replay_;
-    r.A2B_fake.copy_from(A2B_fake);
-    r.B2A_fake.copy_from(B2A_fake);
     replay_sub_step(1, *opt_d_, "discriminator",
                     [&] { r.d = discriminator_step(r.A, r.B, r.B2A_fake, r.A2B_fake, r.g.skip); });
     return r.d;
@@ -266,13 +263,14 @@ StepLog Trainer::step(const Tensor& A, const Tensor& B, const Tensor& cA, const 
 
     // Discriminator step on this iteration's translations (made before the generator update), pooled. When
     // the generator update is cancelled, the pools and the RNG are put back as they were, since the
-    // translations of a skipped update must not enter the pools.
+    // translations of a skipped update must not enter the pools. A replayed step has the pools write
+    // straight into the tensors its graph reads.
     const std::vector<Tensor> kept_A2B = pool_A2B_.items(), kept_B2A = pool_B2A_.items();
     const Rng::State kept_rng = rng_.state();
-    const Tensor A2B_fake = pool_A2B_.query(g.pass.A2B, rng_);
-    const Tensor B2A_fake = pool_B2A_.query(g.pass.B2A, rng_);
-    const DiscriminatorStep d = replayed ? replayed_discriminator_step(A2B_fake, B2A_fake)
-                                         : discriminator_step(A, B, B2A_fake, A2B_fake, g.skip);
+    const Tensor A2B_fake = pool_A2B_.query(g.pass.A2B, rng_, replayed ? replay_->A2B_fake : Tensor());
+    const Tensor B2A_fake = pool_B2A_.query(g.pass.B2A, rng_, replayed ? replay_->B2A_fake : Tensor());
+    const DiscriminatorStep d =
+        replayed ? replayed_discriminator_step() : discriminator_step(A, B, B2A_fake, A2B_fake, g.skip);
 
     // The one wait of the step: the flags and the loss values come back together.
     std::vector<Tensor> parts{g.flags, d.flags};

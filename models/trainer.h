@@ -101,7 +101,7 @@ class Trainer {
     std::unique_ptr<Replay> replay_;
     GeneratorStep replayed_generator_step(const Tensor& A, const Tensor& B, const Tensor& cA,
                                           const Tensor& cB);
-    DiscriminatorStep replayed_discriminator_step(const Tensor& A2B_fake, const Tensor& B2A_fake);
+    DiscriminatorStep replayed_discriminator_step();
     // Captures graph `index` of the sequence from `work` the first time (the error names `which` sub-step),
     // or else gives `optimiser` the replayed step; then queues the graph.
     void replay_sub_step(int index, Adam& optimiser, const char* which, const std::function<void()>& work);

@@ -144,6 +144,26 @@ TEST_CASE("the image pool fills, then swaps half of the time", "[trainer]") {
     CHECK(batch_pool.items().size() == 2);
 }
 
+TEST_CASE("the image pool writes into a given tensor what it would return", "[trainer]") {
+    for (const int capacity : {0, 2}) {
+        ImagePool returning(capacity), writing(capacity);
+        Rng r1(4), r2(4);
+        Tensor out = Tensor::full({2, 1, 2, 2}, -1.0);
+        for (int i = 0; i < 6; ++i) {
+            const Tensor batch = Tensor::from_vector({1. * i, 2, 3, 4, 5, 6, 7, 10. + i}, {2, 1, 2, 2});
+            const std::vector<double> expected = returning.query(batch, r1).to_vector();
+            const Tensor got = writing.query(batch, r2, out);
+            CHECK(got.to_vector() == expected);
+            CHECK(out.to_vector() == expected);
+        }
+        CHECK(r1.uniform() == r2.uniform());  // the same draws made
+    }
+    ImagePool pool(2);
+    Rng rng(1);
+    CHECK_THROWS_WITH(pool.query(Tensor::zeros({2, 1, 2, 2}), rng, Tensor::zeros({1, 1, 2, 2})),
+                      Catch::Contains("does not match the batch"));
+}
+
 TEST_CASE("the generator learning rate is constant, then decays linearly per step", "[trainer]") {
     TrainConfig c;
     c.method = Method::ConvolutionalLight;
