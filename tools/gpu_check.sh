@@ -2,16 +2,18 @@
 # Builds and checks the CUDA code on a machine with a GPU: the GPU tests (the operational-convolution
 # kernels, every op on CUDA tensors against the CPU, Adam, CUDA graphs, five whole training steps with and
 # without graphs), compute-sanitizer (memcheck, racecheck, synccheck) on a few kernel shapes and the CUDA
-# ops, and the kernel benchmark.
+# ops, the kernel benchmark, and the whole training iteration and inference against the PyTorch peer.
 #
-#   tools/gpu_check.sh [--deps DIR] OUT [STEP...]    STEP: build tests sanitize bench (default: all)
+#   tools/gpu_check.sh [--deps DIR] OUT [STEP...]    STEP: build tests sanitize bench train-bench
+#                                                    (default: all)
 #   tools/gpu_check.sh pack-deps DIR                 copy the header-only build dependencies (Eigen,
 #                                                    nlohmann_json, Catch2, stb) from this machine's
 #                                                    /usr into DIR, for a GPU machine that lacks them
 #
 # OUT receives at most eight files: summary.txt (device, toolchain, each step's result), build.txt,
-# tests.txt, memcheck.txt, racecheck.txt, synccheck.txt, bench.txt, bench.json.
-# Environment: R2C_CUDA_ARCHS (default: native), R2C_BUILD_DIR (default: build-gpu), R2C_JOBS.
+# tests.txt, sanitize.txt, bench.txt, bench.json, train_step.txt, train_step.json.
+# Environment: R2C_CUDA_ARCHS (default: native), R2C_BUILD_DIR (default: build-gpu), R2C_JOBS,
+# R2C_TORCH_PYTHON (the Python with PyTorch for the peer; default: the python3 on PATH).
 # cuDNN is looked for in the CUDA toolkit, the system and the pip wheel nvidia-cudnn; when found, the
 # benchmark is built with its cuDNN peers. Exit status: 0 when every step run passed.
 set -u -o pipefail
@@ -38,7 +40,7 @@ fi
 out=${1:?usage: tools/gpu_check.sh [--deps DIR] OUT [build tests sanitize bench]}
 shift
 steps=("$@")
-[[ ${#steps[@]} -eq 0 ]] && steps=(build tests sanitize bench)
+[[ ${#steps[@]} -eq 0 ]] && steps=(build tests sanitize bench train-bench)
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 build=${R2C_BUILD_DIR:-$root/build-gpu}
@@ -110,7 +112,7 @@ for s in "${steps[@]}"; do
             -DCMAKE_CXX_FLAGS="$cxx_flags" -DCMAKE_CXX_STANDARD_LIBRARIES="$libs" &&
             step build "$log" cmake --build "$build" -j "$jobs" --target test_oper_conv_index test_oper_conv_cuda \
                 test_conv_cuda test_ops_cuda test_step_cuda test_device_batches test_graph test_adam \
-                test_tensor test_trainer r2c bench_oper_conv_cuda
+                test_tensor test_trainer r2c bench_oper_conv_cuda bench_train_step
         ;;
     tests)
         log=$out/tests.txt
@@ -137,17 +139,27 @@ for s in "${steps[@]}"; do
         for tool in memcheck racecheck synccheck; do
             extra=()
             [[ $tool == memcheck ]] && extra=(--leak-check full)
-            step "compute-sanitizer $tool" "$out/$tool.txt" "$san" --tool "$tool" --error-exitcode 1 "${extra[@]}" \
-                "$build/tests/test_oper_conv_cuda" "[quick]"
-            step "compute-sanitizer $tool (ops)" "$out/$tool.txt" "$san" --tool "$tool" --error-exitcode 1 \
+            step "compute-sanitizer $tool" "$out/sanitize.txt" "$san" --tool "$tool" --error-exitcode 1 \
+                "${extra[@]}" "$build/tests/test_oper_conv_cuda" "[quick]"
+            step "compute-sanitizer $tool (ops)" "$out/sanitize.txt" "$san" --tool "$tool" --error-exitcode 1 \
                 "${extra[@]}" "$build/tests/test_ops_cuda"
         done
         ;;
     bench)
         step bench "$out/bench.txt" "$build/benchmarks/bench_oper_conv_cuda" --json "$out/bench.json"
         ;;
+    train-bench)
+        # The configuration: 256x256, TF32, training batches 1 and 16, inference batches 1 and 32.
+        R2C_TORCH_PYTHON=${R2C_TORCH_PYTHON:-$(command -v python3 || echo /usr/bin/python3)} \
+            step train-bench "$out/train_step.txt" "$build/benchmarks/bench_train_step" --device cuda \
+            --precision tf32 --size 256 --batches 1,16 --inference-batches 1,32 --json "$out/train_step.json"
+        if grep -q "PyTorch peer .* is unavailable" "$out/train_step.txt"; then
+            note "train-bench: the PyTorch peer did not run (see train_step.txt)"
+            status=1
+        fi
+        ;;
     *)
-        note "unknown step '$s' (build tests sanitize bench)"
+        note "unknown step '$s' (build tests sanitize bench train-bench)"
         status=1
         ;;
     esac
