@@ -43,7 +43,9 @@ void* CachingAllocator::allocate(std::size_t bytes) {
         stats_.bytes_cached -= live_[ptr];
     } else {
         ptr = raw_alloc_(size);
-        if (ptr == nullptr && !free_blocks_.empty()) {
+        // Out of memory: the cache is returned and the allocation tried again, except while a pool is open
+        // (a CUDA graph capture), since freeing device memory waits for the device, which breaks a capture.
+        if (ptr == nullptr && !free_blocks_.empty() && open_ == 0) {
             for (auto& [s, p] : free_blocks_)
                 raw_free_(p);
             free_blocks_.clear();

@@ -32,7 +32,7 @@ class CachingAllocator {
     CachingAllocator& operator=(const CachingAllocator&) = delete;
 
     // Returns a block of at least `bytes` bytes (rounded up to kGranule); nullptr when the raw allocator
-    // fails even after the cache was emptied.
+    // fails even after the cache was emptied (or at once while a pool is open: see below).
     void* allocate(std::size_t bytes);
     void release(void* ptr);
     void empty_cache();
@@ -43,7 +43,9 @@ class CachingAllocator {
     // time. While a pool is open, every block handed out or released joins it, and a released block of a
     // pool serves only allocations made while that pool is open again: no tensor outside the graphs of a
     // pool ever shares memory their replays write. Graphs that always replay in the order they were
-    // captured may share one pool. Blocks of a pool count as in use until the pool is dropped.
+    // captured may share one pool. Blocks of a pool count as in use until the pool is dropped. While a pool
+    // is open no block goes back to the raw allocator: cudaFree waits for the device, which a capture
+    // forbids.
     using PoolId = std::uint64_t;
     // Opens a new pool (id 0) or reopens pool `id`; returns its id. One pool is open at a time.
     PoolId open_pool(PoolId id = 0);
