@@ -3,9 +3,9 @@
 // The R2C-GAN residual-block layer: 128 -> 128 channels, 3x3, stride 1, same, 64x64, batch 1, float32,
 // for Q = 1, 3, 5; one step is the forward pass and the backward pass with gradients for x, w and b.
 // Each Q is timed as the median of several repetitions after warm-up; then the PyTorch peer
-// (benchmarks/oper_conv_torch.py, run with /usr/bin/python3) times the same layer with the same number
-// of threads, and a table of both is printed. Besides wall-clock time both report process CPU time,
-// which stays comparable when other work shares the machine (with one thread it is the compute time).
+// (benchmarks/oper_conv_torch.py, run with /usr/bin/python3 or R2C_TORCH_PYTHON) times the same layer with
+// the same number of threads, and a table of both is printed. Besides wall-clock time both report process CPU
+// time, which stays comparable when other work shares the machine (with one thread it is the compute time).
 //
 //   bench_oper_conv_cpu [--threads N] [--reps R] [--warmup W] [--json PATH] [--no-torch]
 #include <omp.h>
@@ -102,10 +102,10 @@ Timing time_ours(int q, const Options& o) {
 
 // The peer's JSON, or null (with the reason on stderr) when PyTorch cannot be run.
 nlohmann::json time_torch(const Options& o) {
-    const std::string cmd = "OMP_NUM_THREADS=" + std::to_string(o.threads) + " /usr/bin/python3 " +
-                            R2C_SOURCE_DIR "/benchmarks/oper_conv_torch.py --threads " +
-                            std::to_string(o.threads) + " --reps " + std::to_string(o.reps) + " --warmup " +
-                            std::to_string(o.warmup) + " 2>&1";
+    const std::string cmd = "OMP_NUM_THREADS=" + std::to_string(o.threads) + " " + bench::torch_python() +
+                            " " + bench::source_file(R2C_SOURCE_DIR, "benchmarks/oper_conv_torch.py") +
+                            " --threads " + std::to_string(o.threads) + " --reps " + std::to_string(o.reps) +
+                            " --warmup " + std::to_string(o.warmup) + " 2>&1";
     int status = 0;
     const std::string out = bench::command_output(cmd, status);
     if (status == 0) {
@@ -114,7 +114,8 @@ nlohmann::json time_torch(const Options& o) {
         } catch (const nlohmann::json::exception&) {
         }
     }
-    std::cerr << "note: the PyTorch peer (/usr/bin/python3 with torch) is unavailable, reporting ours only:\n"
+    std::cerr << "note: the PyTorch peer (" << bench::torch_python()
+              << " with torch) is unavailable, reporting ours only:\n"
               << out << "\n";
     return nullptr;
 }

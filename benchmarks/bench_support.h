@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <string>
 #include <vector>
@@ -35,6 +36,20 @@ inline std::string command_output(const std::string& cmd, int& status) {
         out.append(buf, n);
     status = pclose(pipe);
     return out;
+}
+
+// The Python that runs the PyTorch peers: R2C_TORCH_PYTHON, else Debian's /usr/bin/python3.
+inline std::string torch_python() {
+    const char* env = std::getenv("R2C_TORCH_PYTHON");
+    return env != nullptr && *env != '\0' ? env : "/usr/bin/python3";
+}
+
+// A file of the source tree, for the peer scripts: under R2C_SOURCE_DIR when that variable is set (a
+// benchmark copied to another machine, beside a checkout in another place), else under the tree it was
+// built from (`source_dir`, the compile-time R2C_SOURCE_DIR).
+inline std::string source_file(const char* source_dir, const std::string& relative) {
+    const char* env = std::getenv("R2C_SOURCE_DIR");
+    return std::string(env != nullptr && *env != '\0' ? env : source_dir) + "/" + relative;
 }
 
 }  // namespace r2c::bench

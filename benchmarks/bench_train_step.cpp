@@ -3,21 +3,20 @@
 // Per method (operational Q = 1, 3, 5; CNN; CNN*): one training iteration of Algorithm 1 as
 // models/trainer.h's Trainer::step runs it (generator step over G and F, discriminator step over D_A and
 // D_B on pooled fakes, the NaN/Inf check, the loss terms and flags fetched to the host), timed as the median
-// of
-// --reps iterations after --warmup, per training batch size; inference as `r2c restore` runs G once: the
+// of --reps iterations after --warmup, per training batch size; inference as `r2c restore` runs G once: the
 // restored image and the class probabilities of a batch without gradients, the probabilities copied to the
-// host, reported per sample; the parameter counts. On CUDA, the caching allocator's peak bytes in use
-// during the timed iterations, the host's waits for the device per iteration (one: the step's losses and
-// flags come back together) and the kernel launches per iteration, with the sub-steps replayed as CUDA
-// graphs (the trainer's default: its first iteration runs unreplayed and the second captures, so the
-// default --warmup 2 leaves replays alone timed) and again without graphs. Every timed call ends with a
-// device-to-host copy on the default stream, which waits for all work queued before it, so the clock stops
-// when the GPU has finished.
+// host, reported per sample beside the paper's Table V (V100, TensorFlow); the parameter counts. On CUDA, the
+// caching allocator's peak bytes in use during the timed iterations, the host's waits for the device per
+// iteration (one: the step's losses and flags come back together) and the kernel launches per iteration, with
+// the sub-steps replayed as CUDA graphs (the trainer's default: its first iteration runs unreplayed and the
+// second captures, so the default --warmup 2 leaves replays alone timed) and again without graphs. Every
+// timed call ends with a device-to-host copy on the default stream, which waits for all work queued before
+// it, so the clock stops when the GPU has finished.
 //
-// Then benchmarks/r2cgan_torch.py (run with /usr/bin/python3, or R2C_TORCH_PYTHON) times the same
-// iteration and inference in PyTorch eager mode and with torch.compile, with the same sizes, thread count
-// and precision; its parameter counts must equal ours (the run fails otherwise). Both sides' JSON goes to
-// --json, and a table of both to stdout.
+// Then benchmarks/r2cgan_torch.py (run with /usr/bin/python3, or R2C_TORCH_PYTHON; read from the source tree
+// the benchmark was built from, or R2C_SOURCE_DIR) times the same iteration and inference in PyTorch eager
+// mode and with torch.compile, with the same sizes, thread count and precision; its parameter counts must
+// equal ours (the run fails otherwise). Both sides' JSON goes to --json, and a table of both to stdout.
 //
 //   bench_train_step [--methods q1,q3,q5,cnn,cnn-light] [--size 256] [--batches 1,16]
 //                    [--inference-batches 1,32] [--device cpu|cuda] [--precision fp32|tf32|bf16]
@@ -55,13 +54,14 @@ struct MethodSpec {
     const char* label;
     Method method;
     int q;
+    double paper_ms;  // the paper's Table V: restore + classify, ms per sample (V100, TensorFlow)
 };
 const MethodSpec kMethods[] = {
-    {"q1", "Q=1", Method::Operational, 1},
-    {"q3", "Q=3", Method::Operational, 3},
-    {"q5", "Q=5", Method::Operational, 5},
-    {"cnn", "CNN", Method::Convolutional, 1},
-    {"cnn-light", "CNN*", Method::ConvolutionalLight, 1},
+    {"q1", "Q=1", Method::Operational, 1, 3.113},
+    {"q3", "Q=3", Method::Operational, 3, 3.739},
+    {"q5", "Q=5", Method::Operational, 5, 4.928},
+    {"cnn", "CNN", Method::Convolutional, 1, 8.142},
+    {"cnn-light", "CNN*", Method::ConvolutionalLight, 1, 3.0},
 };
 
 const char* kUsage =
@@ -213,6 +213,7 @@ json measure(const MethodSpec& m, const Options& o) {
                    {"q", m.q},
                    {"label", m.label},
                    {"params", param_counts(m)},
+                   {"paper_ms_per_sample", m.paper_ms},
                    {"train", json::array()},
                    {"inference", json::array()}};
     Rng data_rng(1);
@@ -276,13 +277,12 @@ std::string cpu_model() {
 
 // The peer's JSON, or null (with the reason on stderr) when PyTorch cannot be run.
 json run_torch(const Options& o) {
-    const char* env = std::getenv("R2C_TORCH_PYTHON");
-    const std::string python = env != nullptr ? env : "/usr/bin/python3";
+    const std::string python = bench::torch_python();
     std::string cmd = "OMP_NUM_THREADS=" + std::to_string(o.threads) + " " + python + " " +
-                      R2C_SOURCE_DIR "/benchmarks/r2cgan_torch.py --methods " + o.methods_text + " --size " +
-                      std::to_string(o.size) + " --batches " + o.batches_text + " --inference-batches " +
-                      o.inference_text + " --device " + device_name(o.device) + " --precision " +
-                      o.precision + " --threads " + std::to_string(o.threads) + " --reps " +
+                      bench::source_file(R2C_SOURCE_DIR, "benchmarks/r2cgan_torch.py") + " --methods " +
+                      o.methods_text + " --size " + std::to_string(o.size) + " --batches " + o.batches_text +
+                      " --inference-batches " + o.inference_text + " --device " + device_name(o.device) +
+                      " --precision " + o.precision + " --threads " + std::to_string(o.threads) + " --reps " +
                       std::to_string(o.reps) + " --warmup " + std::to_string(o.warmup);
     if (!o.torch_compile) cmd += " --no-compile";
     std::cerr << "running the PyTorch peer: " << cmd << "\n";
@@ -353,22 +353,25 @@ void print_tables(const json& ours, const json& eager, const json& compiled, con
                             row["ms_no_graphs"].get<double>());
             std::printf("\n");
         }
-    std::printf("\ninference (G once: restored image + class probabilities), ms per sample\n");
-    std::printf("%-5s %5s %10s %10s %10s %10s %8s %8s %10s %8s\n", "model", "batch", "ours", "ours cpu",
-                "eager", "eager cpu", "eager/", "cpu", "compile", "compile/");
+    std::printf(
+        "\ninference (G once: restored image + class probabilities), ms per sample; paper = Table V "
+        "(V100, TensorFlow)\n");
+    std::printf("%-5s %5s %10s %10s %10s %10s %8s %8s %10s %8s %8s %8s\n", "model", "batch", "ours",
+                "ours cpu", "eager", "eager cpu", "eager/", "cpu", "compile", "compile/", "paper", "paper/");
     for (std::size_t i = 0; i < r.size(); ++i)
         for (std::size_t j = 0; j < r[i]["inference"].size(); ++j) {
             const json& row = r[i]["inference"][j];
             const double ms = row["ms_per_sample"].get<double>(),
                          cpu = row["cpu_ms_per_sample"].get<double>();
-            std::printf("%-5s %5d %10.2f %10.2f %10s %10s %8s %8s %10s %8s\n",
+            const double paper = r[i]["paper_ms_per_sample"].get<double>();
+            std::printf("%-5s %5d %10.2f %10.2f %10s %10s %8s %8s %10s %8s %8.3f %8.2f\n",
                         r[i]["label"].get<std::string>().c_str(), row["batch"].get<int>(), ms, cpu,
                         cell(eager, i, "inference", j, "ms_per_sample", 2).c_str(),
                         cell(eager, i, "inference", j, "cpu_ms_per_sample", 2).c_str(),
                         ratio(eager, i, "inference", j, "ms_per_sample", ms).c_str(),
                         ratio(eager, i, "inference", j, "cpu_ms_per_sample", cpu).c_str(),
                         cell(compiled, i, "inference", j, "ms_per_sample", 2).c_str(),
-                        ratio(compiled, i, "inference", j, "ms_per_sample", ms).c_str());
+                        ratio(compiled, i, "inference", j, "ms_per_sample", ms).c_str(), paper, paper / ms);
         }
     std::printf("\nparameters (generator, generator up to the class head, discriminator)\n");
     for (const json& m : r)

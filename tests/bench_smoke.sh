@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# bench_train_step on the CPU at a tiny size: its JSON holds every field the tables and docs/benchmarks/
+# read (timings, parameter counts, the paper's Table V beside inference), the tables print, and the PyTorch
+# peer runs from the source tree named by R2C_SOURCE_DIR (a benchmark moved to another machine) with equal
+# parameter counts. The peer part is SKIPPED where python3 has no torch.
+# usage: bench_smoke.sh BENCH_TRAIN_STEP SOURCE_DIR
+source "$(dirname "$0")/common.sh"
+bench=$1
+src=$2
+
+# The peer script is read from a copy of the tree, so R2C_SOURCE_DIR must be followed for it to be found.
+mkdir -p "$work/tree/benchmarks"
+cp "$src/benchmarks/r2cgan_torch.py" "$work/tree/benchmarks/"
+R2C_SOURCE_DIR=$work/tree R2C_TORCH_PYTHON=${R2C_TORCH_PYTHON:-/usr/bin/python3} "$bench" --methods q1,cnn-light \
+    --size 16 --batches 1 --inference-batches 1,2 --threads 1 --reps 1 --warmup 0 --no-compile \
+    --json "$work/bench.json" > "$work/out.txt" 2> "$work/err.txt" ||
+    fail "bench_train_step failed: $(cat "$work/out.txt" "$work/err.txt")"
+
+grep -q "^inference .*Table V" "$work/out.txt" || fail "no inference table: $(cat "$work/out.txt")"
+python3 - "$work/bench.json" <<'PY' || fail "bench.json: $(cat "$work/bench.json")"
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["implementation"] == "r2c" and r["size"] == 16 and r["device"] == "cpu", r
+q1, light = r["results"]
+assert (q1["label"], light["label"]) == ("Q=1", "CNN*")
+assert (q1["paper_ms_per_sample"], light["paper_ms_per_sample"]) == (3.113, 3.0)
+assert q1["params"] == {"generator": 302853, "generator_classify": 299394, "discriminator": 136513}, q1["params"]
+for m in r["results"]:
+    assert [t["batch"] for t in m["train"]] == [1] and m["train"][0]["ms"] > 0
+    assert [i["batch"] for i in m["inference"]] == [1, 2] and all(i["ms_per_sample"] > 0 for i in m["inference"])
+PY
+
+if grep -q "PyTorch peer .* is unavailable" "$work/err.txt"; then
+    echo "SKIPPED: the PyTorch peer did not run: $(cat "$work/err.txt")"
+    exit 0
+fi
+grep -q "$work/tree/benchmarks/r2cgan_torch.py" "$work/err.txt" || fail "the peer was not run from R2C_SOURCE_DIR"
+python3 - "$work/bench.json" <<'PY' || fail "the peer's results in bench.json: $(cat "$work/bench.json")"
+import json, sys
+r = json.load(open(sys.argv[1]))
+eager = r["torch"]["modes"]["eager"]["results"]
+assert [m["params"] for m in eager] == [m["params"] for m in r["results"]]
+assert all(m["train"][0]["ms"] > 0 for m in eager)
+PY
+echo "bench_train_step: tables, JSON and the peer from R2C_SOURCE_DIR ok"
