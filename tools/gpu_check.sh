@@ -13,9 +13,14 @@
 # OUT receives at most eight files: summary.txt (device, toolchain, each step's result), build.txt,
 # tests.txt, sanitize.txt, bench.txt, bench.json, train_step.txt, train_step.json.
 # Environment: R2C_CUDA_ARCHS (default: native), R2C_BUILD_DIR (default: build-gpu), R2C_JOBS,
-# R2C_TORCH_PYTHON (the Python with PyTorch for the peer; default: the python3 on PATH).
+# R2C_TORCH_PYTHON (the Python with PyTorch for the peer; default: the python3 on PATH),
+# R2C_STEP_TIMEOUT (seconds each command of a step may run before it is stopped and counted as failed, so
+# that a hung kernel cannot take the whole session; default: none).
 # cuDNN is looked for in the CUDA toolkit, the system and the pip wheel nvidia-cudnn; when found, the
-# benchmark is built with its cuDNN peers. Exit status: 0 when every step run passed.
+# benchmark is built with its cuDNN peers. A build made elsewhere (R2C_CUDA_ARCHS=90 on a machine without a
+# GPU, say) runs here from R2C_BUILD_DIR without the build step: the peer scripts are read from this
+# checkout, and where the loader cannot find cuBLAS or cuDNN, the libraries of the Python's NVIDIA wheels
+# (PyTorch's) are put on LD_LIBRARY_PATH. Exit status: 0 when every step run passed.
 set -u -o pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -45,24 +50,51 @@ mkdir -p "$out"
 out=$(cd "$out" && pwd)
 build=${R2C_BUILD_DIR:-$root/build-gpu}
 jobs=${R2C_JOBS:-$(nproc)}
+torch_python=${R2C_TORCH_PYTHON:-$(command -v python3 || echo /usr/bin/python3)}
 summary=$out/summary.txt
 status=0
+export R2C_SOURCE_DIR=$root R2C_TORCH_PYTHON=$torch_python
 
 note() { echo "$*" | tee -a "$summary"; }
 # step NAME LOG COMMAND...: runs the command with its output in LOG, records the result.
 step() {
     local name=$1 log=$2
     shift 2
-    local start=$SECONDS
-    "$@" >>"$log" 2>&1
+    local start=$SECONDS limit=()
+    [[ -n ${R2C_STEP_TIMEOUT:-} ]] && limit=(timeout "$R2C_STEP_TIMEOUT")
+    "${limit[@]}" "$@" >>"$log" 2>&1
     local rc=$?
     if [[ $rc -eq 0 ]]; then
         note "$name: ok ($((SECONDS - start)) s)"
+    elif [[ ${#limit[@]} -gt 0 && $rc -eq 124 ]]; then
+        note "$name: FAILED (stopped after R2C_STEP_TIMEOUT=$R2C_STEP_TIMEOUT s; see $(basename "$log"))"
+        status=1
     else
         note "$name: FAILED (exit $rc, $((SECONDS - start)) s; see $(basename "$log"))"
         status=1
     fi
     return $rc
+}
+
+# The library folders of the NVIDIA wheels (cuBLAS, cuDNN, ...) of a Python, one per line.
+wheel_library_dirs() {
+    local site
+    site=$("$1" -c 'import nvidia, os; print(os.path.dirname(list(nvidia.__path__)[0]))' 2>/dev/null) || return 0
+    find "$site/nvidia" -name 'lib*.so*' -printf '%h\n' 2>/dev/null | sort -u
+}
+
+# Puts the wheels' libraries on LD_LIBRARY_PATH when the built programs miss a library.
+find_missing_libraries() {
+    local probe=$build/tests/test_graph
+    [[ -x $probe ]] || return 0
+    ldd "$probe" 2>/dev/null | grep -q "not found" || return 0
+    local dirs
+    dirs=$(wheel_library_dirs "$torch_python" | paste -sd: -)
+    if [[ -n $dirs ]]; then
+        export LD_LIBRARY_PATH=$dirs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+        note "libraries: added $torch_python's NVIDIA wheels to LD_LIBRARY_PATH"
+    fi
+    ldd "$probe" | grep "not found" >>"$summary"
 }
 
 find_sanitizer() {
@@ -115,6 +147,7 @@ for s in "${steps[@]}"; do
                 test_tensor test_trainer r2c bench_oper_conv_cuda bench_train_step
         ;;
     tests)
+        find_missing_libraries
         log=$out/tests.txt
         step test_oper_conv_index "$log" "$build/tests/test_oper_conv_index"
         step test_oper_conv_cuda "$log" "$build/tests/test_oper_conv_cuda" --durations yes
@@ -130,6 +163,7 @@ for s in "${steps[@]}"; do
         fi
         ;;
     sanitize)
+        find_missing_libraries
         san=$(find_sanitizer)
         if [[ -z $san ]]; then
             note "sanitize: compute-sanitizer not found"
@@ -146,12 +180,13 @@ for s in "${steps[@]}"; do
         done
         ;;
     bench)
+        find_missing_libraries
         step bench "$out/bench.txt" "$build/benchmarks/bench_oper_conv_cuda" --json "$out/bench.json"
         ;;
     train-bench)
         # The issue's configuration: 256x256, TF32, training batches 1 and 16, inference batches 1 and 32.
-        R2C_TORCH_PYTHON=${R2C_TORCH_PYTHON:-$(command -v python3 || echo /usr/bin/python3)} \
-            step train-bench "$out/train_step.txt" "$build/benchmarks/bench_train_step" --device cuda \
+        find_missing_libraries
+        step train-bench "$out/train_step.txt" "$build/benchmarks/bench_train_step" --device cuda \
             --precision tf32 --size 256 --batches 1,16 --inference-batches 1,32 --json "$out/train_step.json"
         if grep -q "PyTorch peer .* is unavailable" "$out/train_step.txt"; then
             note "train-bench: the PyTorch peer did not run (see train_step.txt)"
