@@ -10,8 +10,16 @@ namespace {
 
 constexpr int kThreads = 256;
 
+// Sizes below 2^31 elements (oper_conv.h validates that) in 64 bits, so that a grid near the limit does not
+// wrap, neither in its block count nor in the index of its last threads.
 unsigned blocks_for(int total) {
-    return static_cast<unsigned>((total + kThreads - 1) / kThreads);
+    return static_cast<unsigned>((static_cast<long long>(total) + kThreads - 1) / kThreads);
+}
+
+// This thread's element of `total`, or -1 past the end.
+__device__ int element_index(int total) {
+    const long long i = 1ll * blockIdx.x * blockDim.x + threadIdx.x;
+    return i < total ? static_cast<int>(i) : -1;
 }
 
 // sum_q q x^(q-1) w[q * q_stride]: the derivative of sum_q x^q w_q with respect to x.
@@ -45,8 +53,8 @@ __device__ bool in_image(const OperConvGeometry& g, int& ih, int& iw) {
 // y[n,co,oh,ow] = act( sum_{q,ci,kh,kw} x[n,ci,oh*s-pt+kh,ow*s-pl+kw]^q W[q,co,ci,kh,kw] + sum_q b[q,co] )
 __global__ void naive_forward_kernel(OperConvGeometry g, const float* x, const float* w, const float* b,
                                      float* y, OperActivation act) {
-    const int idx = blockIdx.x * blockDim.x + threadIdx.x;
-    if (idx >= g.N * g.Cout * g.Hout * g.Wout) return;
+    const int idx = element_index(g.N * g.Cout * g.Hout * g.Wout);
+    if (idx < 0) return;
     const int ow = idx % g.Wout;
     const int oh = idx / g.Wout % g.Hout;
     const int co = idx / (g.Wout * g.Hout) % g.Cout;
@@ -77,8 +85,8 @@ __global__ void naive_forward_kernel(OperConvGeometry g, const float* x, const f
 //                  dz[n,co,oh,ow] * sum_q q x[n,ci,ih,iw]^(q-1) W[q,co,ci,kh,kw]
 __global__ void naive_backward_data_kernel(OperConvGeometry g, const float* x, const float* w,
                                            const float* dz, float* dx) {
-    const int idx = blockIdx.x * blockDim.x + threadIdx.x;
-    if (idx >= g.N * g.Cin * g.H * g.W) return;
+    const int idx = element_index(g.N * g.Cin * g.H * g.W);
+    if (idx < 0) return;
     const int iw = idx % g.W;
     const int ih = idx / g.W % g.H;
     const int ci = idx / (g.W * g.H) % g.Cin;
@@ -105,8 +113,8 @@ __global__ void naive_backward_data_kernel(OperConvGeometry g, const float* x, c
 // dW[q,co,ci,kh,kw] = sum_{n,oh,ow} x[n,ci,oh*s-pt+kh,ow*s-pl+kw]^(q+1) dz[n,co,oh,ow]  (q 0-based)
 __global__ void naive_backward_weights_kernel(OperConvGeometry g, const float* x, const float* dz,
                                               float* dw) {
-    const int idx = blockIdx.x * blockDim.x + threadIdx.x;
-    if (idx >= g.Q * g.Cout * g.Cin * g.k * g.k) return;
+    const int idx = element_index(g.Q * g.Cout * g.Cin * g.k * g.k);
+    if (idx < 0) return;
     const int kw = idx % g.k;
     const int kh = idx / g.k % g.k;
     const int ci = idx / (g.k * g.k) % g.Cin;
@@ -129,8 +137,8 @@ __global__ void naive_backward_weights_kernel(OperConvGeometry g, const float* x
 //                                  sum_q x[n,ci,ih,iw]^q W[q,ci,co,kh,kw] + sum_q b[q,co] )
 __global__ void naive_transpose_forward_kernel(OperConvGeometry g, const float* x, const float* w,
                                                const float* b, float* y, OperActivation act) {
-    const int idx = blockIdx.x * blockDim.x + threadIdx.x;
-    if (idx >= g.N * g.Cout * g.Hout * g.Wout) return;
+    const int idx = element_index(g.N * g.Cout * g.Hout * g.Wout);
+    if (idx < 0) return;
     const int ow = idx % g.Wout;
     const int oh = idx / g.Wout % g.Hout;
     const int co = idx / (g.Wout * g.Hout) % g.Cout;
@@ -164,8 +172,8 @@ __global__ void naive_transpose_forward_kernel(OperConvGeometry g, const float* 
 // W[q,ci,co,kh,kw]
 __global__ void naive_transpose_backward_data_kernel(OperConvGeometry g, const float* x, const float* w,
                                                      const float* dz, float* dx) {
-    const int idx = blockIdx.x * blockDim.x + threadIdx.x;
-    if (idx >= g.N * g.Cin * g.H * g.W) return;
+    const int idx = element_index(g.N * g.Cin * g.H * g.W);
+    if (idx < 0) return;
     const int iw = idx % g.W;
     const int ih = idx / g.W % g.H;
     const int ci = idx / (g.W * g.H) % g.Cin;
@@ -189,8 +197,8 @@ __global__ void naive_transpose_backward_data_kernel(OperConvGeometry g, const f
 // Transposed: dW[q,ci,co,kh,kw] = sum_{n,ih,iw} x[n,ci,ih,iw]^(q+1) dz[n,co,ih*s+kh-pt,iw*s+kw-pl]
 __global__ void naive_transpose_backward_weights_kernel(OperConvGeometry g, const float* x, const float* dz,
                                                         float* dw) {
-    const int idx = blockIdx.x * blockDim.x + threadIdx.x;
-    if (idx >= g.Q * g.Cin * g.Cout * g.k * g.k) return;
+    const int idx = element_index(g.Q * g.Cin * g.Cout * g.k * g.k);
+    if (idx < 0) return;
     const int kw = idx % g.k;
     const int kh = idx / g.k % g.k;
     const int co = idx / (g.k * g.k) % g.Cout;

@@ -165,12 +165,14 @@ void with_q(int q, const F& f) {
 }
 
 // Grid of a problem: x over the largest row count, y over the columns, z over classes / split parts.
+// Counted in 64 bits; the kernels index the first row of a tile, blockIdx.x * bm, as an int.
 inline dim3 tile_grid(const char* kernel, int rows, int cols, int z, int bm, int bn) {
-    const int gy = (cols + bn - 1) / bn;
-    R2C_CHECK(gy <= 65535 && z <= 65535, kernel, ": grid (", (rows + bm - 1) / bm, ", ", gy, ", ", z,
+    const long long gx = (static_cast<long long>(rows) + bm - 1) / bm;
+    const long long gy = (static_cast<long long>(cols) + bn - 1) / bn;
+    R2C_CHECK(gy <= 65535 && z <= 65535, kernel, ": grid (", gx, ", ", gy, ", ", z,
               ") exceeds the CUDA limit of 65535 in y and z (", cols, " columns)");
-    return dim3(static_cast<unsigned>((rows + bm - 1) / bm), static_cast<unsigned>(gy),
-                static_cast<unsigned>(z));
+    R2C_CHECK(gx * bm <= 0x7fffffffLL, kernel, ": ", rows, " rows in tiles of ", bm, " pass 2^31 - 1");
+    return dim3(static_cast<unsigned>(gx), static_cast<unsigned>(gy), static_cast<unsigned>(z));
 }
 
 template <class Prob, int kQ, class T>
