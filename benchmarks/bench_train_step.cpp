@@ -5,13 +5,14 @@
 // D_B on pooled fakes, the NaN/Inf check, the loss terms and flags fetched to the host), timed as the median
 // of --reps iterations after --warmup, per training batch size; inference as `r2c restore` runs G once: the
 // restored image and the class probabilities of a batch without gradients, the probabilities copied to the
-// host, reported per sample beside the paper's Table V (V100, TensorFlow); the parameter counts. On CUDA, the
-// caching allocator's peak bytes in use during the timed iterations, the host's waits for the device per
-// iteration (one: the step's losses and flags come back together) and the kernel launches per iteration, with
-// the sub-steps replayed as CUDA graphs (the trainer's default: its first iteration runs unreplayed and the
-// second captures, so the default --warmup 2 leaves replays alone timed) and again without graphs. Every
-// timed call ends with a device-to-host copy on the default stream, which waits for all work queued before
-// it, so the clock stops when the GPU has finished.
+// host, reported per sample beside the paper's Table V (V100, TensorFlow); the parameter counts; the FLOPs of
+// the operational convolutions (engine/ops.h's conv_multiply_adds, counted on eager steps) and the rate they
+// run at over the measured time. On CUDA, the caching allocator's peak bytes in use during the timed
+// iterations, the host's waits for the device per iteration (one: the step's losses and flags come back
+// together) and the kernel launches per iteration, with the sub-steps replayed as CUDA graphs (the trainer's
+// default: its first iteration runs unreplayed and the second captures, so the default --warmup 2 leaves
+// replays alone timed) and again without graphs. Every timed call ends with a device-to-host copy on the
+// default stream, which waits for all work queued before it, so the clock stops when the GPU has finished.
 //
 // Then benchmarks/r2cgan_torch.py (run with /usr/bin/python3, or R2C_TORCH_PYTHON; read from the source tree
 // the benchmark was built from, or R2C_SOURCE_DIR) times the same iteration and inference in PyTorch eager
@@ -228,13 +229,16 @@ json measure(const MethodSpec& m, const Options& o) {
             config.cuda_graphs = graphs;
             Trainer trainer(config);
             if (o.device == Device::CUDA) cuda::allocator().reset_peak();
-            const std::uint64_t waits = cuda::host_waits(), launches = cuda::kernel_launches();
+            const std::uint64_t waits = cuda::host_waits(), launches = cuda::kernel_launches(),
+                                macs = conv_multiply_adds();
             const Timing t = timed([&] { trainer.step(A, B, cA, cB); }, o);
             const auto per_step = [&](std::uint64_t count) {
                 return static_cast<double>(count) / static_cast<double>(o.warmup + o.reps);
             };
             json row = {
                 {"batch", n}, {"ms", t.wall_ms}, {"cpu_ms", t.cpu_ms}, {"images_per_s", n * 1e3 / t.wall_ms}};
+            // Counted on the host as the ops run, so only where every step runs them: not under replay.
+            if (!graphs) row["conv_gflop"] = 2e-9 * per_step(conv_multiply_adds() - macs);
             if (o.device == Device::CUDA) {
                 row["peak_bytes"] = cuda::allocator().stats().peak_in_use;
                 row["host_waits_per_step"] = per_step(cuda::host_waits() - waits);
@@ -242,12 +246,14 @@ json measure(const MethodSpec& m, const Options& o) {
             }
             return row;
         };
-        json row = train(true);
+        json row = train(o.device == Device::CUDA);
         if (o.device == Device::CUDA) {
             const json plain = train(false);
             row["ms_no_graphs"] = plain["ms"];
             row["kernel_launches_per_step_no_graphs"] = plain["kernel_launches_per_step"];
+            row["conv_gflop"] = plain["conv_gflop"];
         }
+        row["conv_tflop_per_s"] = row["conv_gflop"].get<double>() / row["ms"].get<double>();
         result["train"].push_back(row);
     }
     Rng rng(0);
@@ -255,6 +261,7 @@ json measure(const MethodSpec& m, const Options& o) {
     g->to(o.device);
     for (int n : o.inference_batches) {
         const Tensor x = make_batch(n, o, data_rng).first;
+        const std::uint64_t macs = conv_multiply_adds();
         const Timing t = timed(
             [&] {
                 NoGradGuard no_grad;
@@ -262,8 +269,13 @@ json measure(const MethodSpec& m, const Options& o) {
                 out.probs.to(Device::CPU);
             },
             o);
-        result["inference"].push_back(
-            {{"batch", n}, {"ms_per_sample", t.wall_ms / n}, {"cpu_ms_per_sample", t.cpu_ms / n}});
+        const double gflop = 2e-9 * static_cast<double>(conv_multiply_adds() - macs) /
+                             static_cast<double>(o.warmup + o.reps) / n;
+        result["inference"].push_back({{"batch", n},
+                                       {"ms_per_sample", t.wall_ms / n},
+                                       {"cpu_ms_per_sample", t.cpu_ms / n},
+                                       {"conv_gflop_per_sample", gflop},
+                                       {"conv_tflop_per_s", gflop * n / t.wall_ms}});
     }
     return result;
 }
@@ -329,24 +341,26 @@ void print_tables(const json& ours, const json& eager, const json& compiled, con
     const json& r = ours["results"];
     std::printf(
         "\ntraining iteration (generator + discriminator step), %dx%d, median ms; ratio = torch / ours "
-        "(> 1: ours faster)\n",
+        "(> 1: ours faster); conv GFLOP = the operational convolutions' multiply-adds x 2, TFLOP/s = ours\n",
         o.size, o.size);
-    std::printf("%-5s %5s %10s %10s %10s %10s %8s %8s %10s %8s %9s", "model", "batch", "ours", "ours cpu",
-                "eager", "eager cpu", "eager/", "cpu", "compile", "compile/", "ours im/s");
+    std::printf("%-5s %5s %10s %10s %10s %10s %8s %8s %10s %8s %9s %9s %8s", "model", "batch", "ours",
+                "ours cpu", "eager", "eager cpu", "eager/", "cpu", "compile", "compile/", "ours im/s",
+                "conv GFLOP", "TFLOP/s");
     if (o.device == Device::CUDA) std::printf(" %9s %9s %10s", "ours MiB", "eager MiB", "no graphs");
     std::printf("\n");
     for (std::size_t i = 0; i < r.size(); ++i)
         for (std::size_t j = 0; j < r[i]["train"].size(); ++j) {
             const json& row = r[i]["train"][j];
             const double ms = row["ms"].get<double>(), cpu = row["cpu_ms"].get<double>();
-            std::printf("%-5s %5d %10.1f %10.1f %10s %10s %8s %8s %10s %8s %9.2f",
+            std::printf("%-5s %5d %10.1f %10.1f %10s %10s %8s %8s %10s %8s %9.2f %9.1f %8.2f",
                         r[i]["label"].get<std::string>().c_str(), row["batch"].get<int>(), ms, cpu,
                         cell(eager, i, "train", j, "ms").c_str(),
                         cell(eager, i, "train", j, "cpu_ms").c_str(),
                         ratio(eager, i, "train", j, "ms", ms).c_str(),
                         ratio(eager, i, "train", j, "cpu_ms", cpu).c_str(),
                         cell(compiled, i, "train", j, "ms").c_str(),
-                        ratio(compiled, i, "train", j, "ms", ms).c_str(), row["images_per_s"].get<double>());
+                        ratio(compiled, i, "train", j, "ms", ms).c_str(), row["images_per_s"].get<double>(),
+                        row["conv_gflop"].get<double>(), row["conv_tflop_per_s"].get<double>());
             if (o.device == Device::CUDA)
                 std::printf(" %9.1f %9s %10.1f", row["peak_bytes"].get<double>() / 1048576.0,
                             cell(eager, i, "train", j, "peak_bytes", 1, 1.0 / 1048576.0).c_str(),
@@ -356,22 +370,24 @@ void print_tables(const json& ours, const json& eager, const json& compiled, con
     std::printf(
         "\ninference (G once: restored image + class probabilities), ms per sample; paper = Table V "
         "(V100, TensorFlow)\n");
-    std::printf("%-5s %5s %10s %10s %10s %10s %8s %8s %10s %8s %8s %8s\n", "model", "batch", "ours",
-                "ours cpu", "eager", "eager cpu", "eager/", "cpu", "compile", "compile/", "paper", "paper/");
+    std::printf("%-5s %5s %10s %10s %10s %10s %8s %8s %10s %8s %8s %8s %8s\n", "model", "batch", "ours",
+                "ours cpu", "eager", "eager cpu", "eager/", "cpu", "compile", "compile/", "paper", "paper/",
+                "TFLOP/s");
     for (std::size_t i = 0; i < r.size(); ++i)
         for (std::size_t j = 0; j < r[i]["inference"].size(); ++j) {
             const json& row = r[i]["inference"][j];
             const double ms = row["ms_per_sample"].get<double>(),
                          cpu = row["cpu_ms_per_sample"].get<double>();
             const double paper = r[i]["paper_ms_per_sample"].get<double>();
-            std::printf("%-5s %5d %10.2f %10.2f %10s %10s %8s %8s %10s %8s %8.3f %8.2f\n",
+            std::printf("%-5s %5d %10.2f %10.2f %10s %10s %8s %8s %10s %8s %8.3f %8.2f %8.2f\n",
                         r[i]["label"].get<std::string>().c_str(), row["batch"].get<int>(), ms, cpu,
                         cell(eager, i, "inference", j, "ms_per_sample", 2).c_str(),
                         cell(eager, i, "inference", j, "cpu_ms_per_sample", 2).c_str(),
                         ratio(eager, i, "inference", j, "ms_per_sample", ms).c_str(),
                         ratio(eager, i, "inference", j, "cpu_ms_per_sample", cpu).c_str(),
                         cell(compiled, i, "inference", j, "ms_per_sample", 2).c_str(),
-                        ratio(compiled, i, "inference", j, "ms_per_sample", ms).c_str(), paper, paper / ms);
+                        ratio(compiled, i, "inference", j, "ms_per_sample", ms).c_str(), paper, paper / ms,
+                        row["conv_tflop_per_s"].get<double>());
         }
     std::printf("\nparameters (generator, generator up to the class head, discriminator)\n");
     for (const json& m : r)

@@ -60,6 +60,11 @@ Tensor oper_conv2d(const Tensor& x, const Tensor& w, const Tensor& b, int stride
 Tensor oper_conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& b, int stride, Padding padding,
                              Activation act = Activation::None);
 
+// The multiply-adds of all operational-convolution passes run so far in this process, forward and backward,
+// on any device: per pass the implicit GEMM N*positions x Cout x Q*Cin*k*k, padding included. Twice this
+// over a time is the FLOP rate the benchmarks report.
+std::uint64_t conv_multiply_adds();
+
 // ---- Normalisation, padding, activations ----
 
 // Per sample and channel over H,W (biased variance), then act(gamma*xhat + beta). gamma, beta [C].

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # bench_train_step on the CPU at a tiny size: its JSON holds every field the tables and docs/benchmarks/
-# read (timings, parameter counts, the paper's Table V beside inference), the tables print, and the PyTorch
-# peer runs from the source tree named by R2C_SOURCE_DIR (a benchmark moved to another machine) with equal
-# parameter counts. The peer part is SKIPPED where python3 has no torch.
+# read (timings, parameter counts, convolution FLOPs, the paper's Table V beside inference), the tables
+# print, and the PyTorch peer runs from the source tree named by R2C_SOURCE_DIR (a benchmark moved to
+# another machine) with equal parameter counts. The peer part is SKIPPED where python3 has no torch.
 # usage: bench_smoke.sh BENCH_TRAIN_STEP SOURCE_DIR
 source "$(dirname "$0")/common.sh"
 bench=$1
@@ -28,6 +28,12 @@ assert q1["params"] == {"generator": 302853, "generator_classify": 299394, "disc
 for m in r["results"]:
     assert [t["batch"] for t in m["train"]] == [1] and m["train"][0]["ms"] > 0
     assert [i["batch"] for i in m["inference"]] == [1, 2] and all(i["ms_per_sample"] > 0 for i in m["inference"])
+    t = m["train"][0]
+    assert t["conv_gflop"] > 0 and abs(t["conv_tflop_per_s"] - t["conv_gflop"] / t["ms"]) < 1e-12
+    # Inference is G's forward alone; a training step runs G and F six times, forward and backward.
+    per_sample = [i["conv_gflop_per_sample"] for i in m["inference"]]
+    assert per_sample[0] > 0 and abs(per_sample[1] - per_sample[0]) < 1e-9 * per_sample[0], per_sample
+    assert t["conv_gflop"] > 6 * per_sample[0], (t["conv_gflop"], per_sample)
 PY
 
 if grep -q "PyTorch peer .* is unavailable" "$work/err.txt"; then

@@ -2,6 +2,7 @@
 // the adjoint identity, finite-difference gradients, float32, tiling of large layers, argument checks.
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <functional>
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -209,6 +210,29 @@ TEST_CASE("operational layers produce the spec's output shapes", "[conv]") {
           Shape{2, 5, 7, 9});
     CHECK(oper_conv2d(odd, test::rand({1, 5, 2, 3, 3}, rng), Tensor(), 2, Padding::reflect(1)).shape() ==
           Shape{2, 5, 4, 5});
+}
+
+TEST_CASE("each pass of an operational layer counts its implicit GEMM's multiply-adds", "[conv]") {
+    Rng rng(3);
+    const auto counted = [](const std::function<void()>& work) {
+        const std::uint64_t start = conv_multiply_adds();
+        work();
+        return conv_multiply_adds() - start;
+    };
+    // Conv: 2 samples, 5x5 outputs (same), Cout 4, Q 2, Cin 3, 3x3: 2*25*4 x 2*3*9 = 10800 per pass.
+    Tensor x = test::rand({2, 3, 5, 5}, rng, -1, 1, true), w = test::rand({2, 4, 3, 3, 3}, rng, -1, 1, true);
+    Tensor y;
+    CHECK(counted([&] { y = oper_conv2d(x, w, Tensor(), 1, Padding::same()); }) == 10800);
+    CHECK(counted([&] { sum(y).backward(); }) == 2 * 10800);  // backward data and weights
+    // Reflect padding (padded on the CPU, read in place on CUDA) counts the same GEMM.
+    CHECK(counted([&] { oper_conv2d(x.detach(), w.detach(), Tensor(), 1, Padding::reflect(1)); }) == 10800);
+    // Transposed: its 1 sample's 4x4 inputs, Cin 3, Cout 2, Q 2, 3x3: 16*2 x 2*3*9 = 1728 per pass; with
+    // only w requiring a gradient, backward runs the weights pass alone.
+    const Tensor xt = test::rand({1, 3, 4, 4}, rng, -1, 1, false);
+    Tensor wt = test::rand({2, 3, 2, 3, 3}, rng, -1, 1, true);
+    Tensor yt;
+    CHECK(counted([&] { yt = oper_conv_transpose2d(xt, wt, Tensor(), 2, Padding::same()); }) == 1728);
+    CHECK(counted([&] { sum(yt).backward(); }) == 1728);
 }
 
 TEST_CASE("Q=1 is an ordinary convolution: a box filter by hand", "[conv]") {

@@ -1,5 +1,6 @@
 // oper_conv2d and oper_conv_transpose2d on CUDA tensors against the same ops on the CPU: outputs and the
-// gradients of x, w and b for a random upstream gradient, with fused activations and reflect padding.
+// gradients of x, w and b for a random upstream gradient, with fused activations and reflect padding, and
+// the multiply-adds counted.
 // Tolerances (relative L2): FP32 1e-5; TF32 5e-3 and BF16 2e-2 where the layer is wide enough for tensor
 // cores (kernels/oper_conv.h's dispatch rule).
 #include <catch2/catch.hpp>
@@ -47,7 +48,12 @@ void check_layer(const Layer& l, cuda::MathPrecision precision, double tolerance
     };
     const std::vector<Tensor> cpu_y = run(Device::CPU, Tensor());
     const Tensor r = test::rand(cpu_y[0].shape(), rng, -1, 1, false).to(DType::F32);
-    const std::vector<Tensor> cpu = run(Device::CPU, r), gpu = run(Device::CUDA, r);
+    // Both devices count the same multiply-adds for the three passes.
+    const std::uint64_t start = conv_multiply_adds();
+    const std::vector<Tensor> cpu = run(Device::CPU, r);
+    const std::uint64_t cpu_macs = conv_multiply_adds() - start;
+    const std::vector<Tensor> gpu = run(Device::CUDA, r);
+    CHECK(conv_multiply_adds() - start - cpu_macs == cpu_macs);
     const char* names[] = {"y", "dx", "dw", "db"};
     for (std::size_t i = 0; i < cpu.size(); ++i) {
         if (!cpu[i].defined()) continue;

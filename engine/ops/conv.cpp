@@ -8,6 +8,7 @@
 // convolution (engine/ops/im2col.h), so it reuses the same gather and scatter with the roles swapped.
 #include <Eigen/Core>
 #include <algorithm>
+#include <atomic>
 #include <vector>
 
 #include "engine/autograd.h"
@@ -36,6 +37,25 @@ Pads1D tf_same_transpose_crop(std::int64_t n, std::int64_t k, std::int64_t s) {
     const std::int64_t out = n * s;
     const std::int64_t before = std::max<std::int64_t>(k - s, 0) / 2;
     return {out, before, (n - 1) * s + k - out - before};
+}
+
+namespace {
+
+std::atomic<std::uint64_t> g_multiply_adds{0};
+
+}  // namespace
+
+namespace ops {
+
+void count_oper_passes(const ConvGeometry& g, std::int64_t n, std::int64_t cin, std::int64_t cout,
+                       std::int64_t q, int passes) {
+    g_multiply_adds += static_cast<std::uint64_t>(passes * n * g.positions() * cout * q * cin * g.k * g.k);
+}
+
+}  // namespace ops
+
+std::uint64_t conv_multiply_adds() {
+    return g_multiply_adds;
 }
 
 namespace {
@@ -424,6 +444,7 @@ Tensor record_oper(Tensor y, const char* op, const Tensor& x, const Tensor& w, c
         Tensor dx = need_dx ? Tensor::zeros(xd.shape(), xd.dtype()) : Tensor();
         Tensor dw = need_dw ? Tensor::zeros(wd.shape(), wd.dtype()) : Tensor();
         if (need_dx || need_dw) pass(g, s, xd, wd, dy, dx, dw);
+        ops::count_oper_passes(g, s.n, s.cin, s.cout, s.q, int(need_dx) + int(need_dw));
         Tensor db;
         if (need_db)
             db = ops::dispatch_float(dy.dtype(), [&](auto tag) { return bias_grad<decltype(tag)>(dy, s.q); });
@@ -456,6 +477,7 @@ Tensor oper_conv2d(const Tensor& x, const Tensor& w, const Tensor& b, int stride
         fill_bias(b, s.n, s.cout, g.positions(), y.data<T>());
         conv_forward(g, s, x.data<T>(), w.data<T>(), y.data<T>());
     });
+    ops::count_oper_passes(g, s.n, s.cin, s.cout, s.q, 1);
     ops::activate_in_place(y, act);
     return record_oper(y, kConv, x, w, b, g, s, act, backward_pass<false>);
 }
@@ -475,6 +497,7 @@ Tensor oper_conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& b, 
         fill_bias(b, s.n, s.cout, g.image_size(), y.data<T>());
         transpose_forward(g, s, x.data<T>(), w.data<T>(), y.data<T>());
     });
+    ops::count_oper_passes(g, s.n, s.cin, s.cout, s.q, 1);
     ops::activate_in_place(y, act);
     return record_oper(y, kConvT, x, w, b, g, s, act, backward_pass<true>);
 }

@@ -94,11 +94,12 @@ Tensor oper_conv_cuda(const char* op, const Tensor& x, const Tensor& w, const Te
         (transposed ? cuda::oper_conv_transpose_forward : cuda::oper_conv_forward)(
             cg, device_floats(x), device_floats(w), device_floats(b), device_floats(y), kact, opt);
     });
+    count_oper_passes(g, x.dim(0), x.dim(1), cout, q, 1);
     const bool need_dx = x.requires_grad(), need_dw = w.requires_grad();
     const bool need_db = b.defined() && b.requires_grad();
     auto backward = [op, xd = x.detach(), wd = w.detach(),
-                     yd = act == Activation::None ? Tensor() : y.detach(), kact, cg, opt, transposed, need_dx,
-                     need_dw, need_db](const Tensor& dy_out) {
+                     yd = act == Activation::None ? Tensor() : y.detach(), kact, g, cg, q, cout, opt,
+                     transposed, need_dx, need_dw, need_db](const Tensor& dy_out) {
         // The gradient at the pre-activation, from the saved output, as the passes below take it.
         Tensor dy = dy_out;
         if (kact != cuda::OperActivation::None) {
@@ -129,6 +130,7 @@ Tensor oper_conv_cuda(const char* op, const Tensor& x, const Tensor& w, const Te
             });
             if (!need_dw) dw = Tensor();
         }
+        count_oper_passes(g, xd.dim(0), xd.dim(1), cout, q, int(need_dx) + int(need_dw || need_db));
         return std::vector<Tensor>{dx, dw, db};
     };
     return record(y, op, {x, w, b}, backward);

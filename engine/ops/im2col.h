@@ -1,4 +1,4 @@
-// Column buffers for the operational convolutions (internal to engine/ops/conv.cpp).
+// Column buffers for the operational convolutions (internal to engine/ops/conv.cpp and conv_cuda.cpp).
 //
 // One geometry describes a strided, zero-padded convolution from an "image" [C, in_h, in_w] to
 // out_h x out_w positions. A column buffer holds, for a tile of those positions, one row per
@@ -25,6 +25,13 @@ struct ConvGeometry {
     std::int64_t positions() const { return out_h * out_w; }
     std::int64_t image_size() const { return in_h * in_w; }
 };
+
+// Counts `passes` passes (forward, backward data, backward weights) of an operational convolution over g
+// with n samples, `cin` input and `cout` output channels of the op, and Q powers: each is the implicit
+// GEMM of n * positions x cout x Q*cin*k*k (cin x cout for the transposed op) multiply-adds, padding
+// included, whatever device runs it. ops.h's conv_multiply_adds() reads the total (engine/ops/conv.cpp).
+void count_oper_passes(const ConvGeometry& g, std::int64_t n, std::int64_t cin, std::int64_t cout,
+                       std::int64_t q, int passes);
 
 // A contiguous range [begin, end) of flattened output positions (oy * out_w + ox).
 struct Tile {
