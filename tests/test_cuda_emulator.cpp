@@ -1,8 +1,8 @@
 // The CUDA emulator itself (kernels/emulator/): block barriers, shared memory per block, warp shuffles,
 // atomics across blocks running in parallel, the reverse thread order that exposes races between
-// barriers, launch-configuration errors, deadlock detection, and the ordering of streams and events,
-// graph capture and replay. The emulated kernel tests elsewhere rely on these; they exist only in a
-// -DR2C_CUDA_EMULATION=ON build.
+// barriers, launch-configuration errors, deadlock detection, the ordering of streams and events, graph
+// capture and replay, and (hidden, for AddressSanitizer builds) an out-of-bounds write. The emulated
+// kernel tests elsewhere rely on these; they exist only in a -DR2C_CUDA_EMULATION=ON build.
 #include <catch2/catch.hpp>
 
 #include <numeric>
@@ -65,6 +65,11 @@ __global__ void two_sums_kernel(const float* in, float* out, bool barrier) {
     }
     out[t] = total[0];
     out[64 + t] = total[1];
+}
+
+// Writes element n of a buffer of n: one past its end.
+__global__ void write_past_end_kernel(float* p, int n) {
+    if (threadIdx.x == 0) p[n] = 1.f;
 }
 
 __global__ void count_kernel(float* counter) {
@@ -282,6 +287,16 @@ TEST_CASE("emulated graphs record a capture and replay it; what a capture forbid
     CHECK(x == std::vector<float>(4, 13.f));
     REQUIRE(cudaEventDestroy(outside) == cudaSuccess);
     REQUIRE(cudaStreamDestroy(s) == cudaSuccess);
+}
+
+// Hidden: run alone in an AddressSanitizer build (.ci/run), where ASan must report the write, as
+// compute-sanitizer's memcheck does on a GPU. The write lands inside the 256-byte
+// rounding of the allocation, which the emulator poisons under ASan.
+TEST_CASE("a kernel that writes one element past its buffer", "[.][out-of-bounds]") {
+    float* p = nullptr;
+    REQUIRE(cudaMalloc(reinterpret_cast<void**>(&p), 100 * sizeof(float)) == cudaSuccess);
+    R2C_LAUNCH(1, 32, 0, nullptr, write_past_end_kernel)(p, 100);
+    cudaFree(p);
 }
 
 #else

@@ -10,9 +10,10 @@
 // order of index or in the reverse order (R2C_EMULATOR_ORDER=reverse, or set_order); blocks likewise.
 // Of two threads that touch the same memory with no barrier between, one order runs the reader first,
 // so a missing barrier changes the results in at least one order: run a kernel's tests in both.
-// What it cannot show: speed, memory coalescing, memory-model reordering, and faults the hardware would
-// raise (an out-of-bounds access reads host memory; run the emulated tests under AddressSanitizer for
-// those).
+// What it cannot show: speed, memory coalescing, memory-model reordering, and, unless built with
+// AddressSanitizer (-DR2C_SANITIZE=address), faults the hardware would raise: an out-of-bounds access then
+// reads host memory. Under ASan, an access past the size a cudaMalloc asked for is reported (the rest of
+// the allocation's rounding is poisoned); shared memory is not checked.
 // Streams: the legacy default stream (nullptr) runs everything at once. On a created stream, asynchronous
 // copies and memsets are queued and run only when something orders them: a later launch on that stream,
 // an event of it waited for (cudaEventSynchronize, cudaStreamWaitEvent), cudaStreamSynchronize,
@@ -214,7 +215,7 @@ T atomic_update(T* p, F f) {
     T old;
     std::memcpy(&old, p, sizeof(T));
     for (;;) {
-        const T desired = f(old);
+        T desired = f(old);  // not const: clang takes only a pointer to non-const here
         if (__atomic_compare_exchange(p, &old, &desired, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
             return old;
     }

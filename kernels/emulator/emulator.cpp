@@ -18,6 +18,22 @@
 
 #include "cuda_runtime.h"
 
+// Under AddressSanitizer every switch between fiber stacks is announced to it (else it takes the jump of the
+// stack pointer for an overflow), and the bytes of a cudaMalloc block past the size asked for are poisoned,
+// so that an emulated kernel reading or writing past the end of its buffers is reported, as
+// compute-sanitizer's memcheck would on a GPU.
+#if defined(__SANITIZE_ADDRESS__)
+#define R2C_EMU_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define R2C_EMU_ASAN 1
+#endif
+#endif
+#ifdef R2C_EMU_ASAN
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+#endif
+
 thread_local uint3 threadIdx{0, 0, 0};
 thread_local uint3 blockIdx{0, 0, 0};
 thread_local dim3 blockDim;
@@ -109,6 +125,8 @@ namespace {
 #if defined(__x86_64__)
 struct Context {
     void* sp = nullptr;
+    const void* stack = nullptr;  // the lowest address of the context's stack and its size, for ASan
+    std::size_t stack_bytes = 0;
 };
 
 // A fresh context whose first switch enters r2c_emu_fiber_main on the given stack: the frame that
@@ -124,14 +142,18 @@ void init_context(Context& c, char* stack, std::size_t bytes) {
     control[0] = 0x1f80;  // MXCSR: all exceptions masked, round to nearest
     control[1] = 0x037f;  // x87 control word: the same
     c.sp = slot - 7;
+    c.stack = stack;
+    c.stack_bytes = bytes;
 }
 
-void switch_context(Context& from, Context& to) {
+void raw_switch(Context& from, Context& to) {
     r2c_emu_switch(&from.sp, to.sp);
 }
 #else
 struct Context {
     ucontext_t uc;
+    const void* stack = nullptr;
+    std::size_t stack_bytes = 0;
 };
 
 void init_context(Context& c, char* stack, std::size_t bytes) {
@@ -140,12 +162,37 @@ void init_context(Context& c, char* stack, std::size_t bytes) {
     c.uc.uc_stack.ss_size = bytes;
     c.uc.uc_link = nullptr;
     makecontext(&c.uc, r2c_emu_fiber_main, 0);
+    c.stack = stack;
+    c.stack_bytes = bytes;
 }
 
-void switch_context(Context& from, Context& to) {
+void raw_switch(Context& from, Context& to) {
     swapcontext(&from.uc, &to.uc);
 }
 #endif
+
+// Switches from the running context to `to`; `from_ends` when the running fiber never resumes.
+void switch_context(Context& from, Context& to, bool from_ends = false) {
+#ifdef R2C_EMU_ASAN
+    void* fake_stack = nullptr;
+    __sanitizer_start_switch_fiber(from_ends ? nullptr : &fake_stack, to.stack, to.stack_bytes);
+    raw_switch(from, to);
+    __sanitizer_finish_switch_fiber(fake_stack, nullptr, nullptr);
+#else
+    (void)from_ends;
+    raw_switch(from, to);
+#endif
+}
+
+// The first thing a fiber runs: under ASan, completes the switch into it and learns the stack of the
+// context that started it (the OS thread's), to switch back to.
+void enter_fiber(Context& main) {
+#ifdef R2C_EMU_ASAN
+    __sanitizer_finish_switch_fiber(nullptr, &main.stack, &main.stack_bytes);
+#else
+    (void)main;
+#endif
+}
 
 struct Fiber {
     Context ctx;
@@ -361,10 +408,11 @@ void run_grid(dim3 grid, dim3 block, void (*body)(void*), void* ctx) {
 // Runs one CUDA thread of the current block, then hands control back for good.
 extern "C" void r2c_emu_fiber_main() {
     r2c_emu::Block* b = r2c_emu::tl_block;
+    r2c_emu::enter_fiber(b->main);
     b->body(b->ctx);
     r2c_emu::Fiber& f = b->fibers[b->current];
     f.state = r2c_emu::State::Done;
-    r2c_emu::switch_context(f.ctx, b->main);
+    r2c_emu::switch_context(f.ctx, b->main, true);
 }
 
 using r2c_emu::fail;
@@ -481,6 +529,9 @@ cudaError_t cudaMalloc(void** p, std::size_t bytes) {
         return fail(rounded == 0 ? cudaErrorInvalidValue : cudaErrorMemoryAllocation);
     *p = std::aligned_alloc(256, rounded);
     if (*p == nullptr) return fail(cudaErrorMemoryAllocation);
+#ifdef R2C_EMU_ASAN
+    ASAN_POISON_MEMORY_REGION(static_cast<char*>(*p) + bytes, rounded - bytes);
+#endif
     r2c_emu::g_allocations[*p] = rounded;
     r2c_emu::g_allocated += rounded;
     return cudaSuccess;
