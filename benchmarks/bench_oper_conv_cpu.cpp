@@ -12,7 +12,6 @@
 
 #include <Eigen/Core>
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -26,10 +25,9 @@
 #include "engine/autograd.h"
 #include "engine/ops.h"
 #include "engine/rng.h"
+#include "models/step_timing.h"
 
 using namespace r2c;
-using bench::cpu_ms;
-using bench::median;
 
 namespace {
 
@@ -71,10 +69,6 @@ Options parse(int argc, char** argv) {
     return o;
 }
 
-struct Timing {
-    double wall_ms, cpu_ms;  // medians
-};
-
 // Forward + backward of one Q.
 Timing time_ours(int q, const Options& o) {
     Rng rng(static_cast<std::uint64_t>(q));
@@ -84,20 +78,13 @@ Timing time_ours(int q, const Options& o) {
     Tensor b = Tensor::zeros({q, kChannels});
     for (Tensor* t : {&x, &w, &b})
         t->set_requires_grad(true);
-    std::vector<double> wall, cpu;
-    for (int rep = 0; rep < o.warmup + o.reps; ++rep) {
-        for (Tensor* t : {&x, &w, &b})
-            t->zero_grad();
-        const auto start = std::chrono::steady_clock::now();
-        const double start_cpu = cpu_ms();
-        sum(oper_conv2d(x, w, b, 1, Padding::same())).backward();
-        const std::chrono::duration<double, std::milli> elapsed = std::chrono::steady_clock::now() - start;
-        if (rep >= o.warmup) {
-            wall.push_back(elapsed.count());
-            cpu.push_back(cpu_ms() - start_cpu);
-        }
-    }
-    return {median(wall), median(cpu)};
+    return time_calls(
+        [&] {
+            for (Tensor* t : {&x, &w, &b})
+                t->zero_grad();
+            sum(oper_conv2d(x, w, b, 1, Padding::same())).backward();
+        },
+        o.warmup, o.reps);
 }
 
 // The peer's JSON, or null (with the reason on stderr) when PyTorch cannot be run.

@@ -6,9 +6,9 @@
 // of --reps iterations after --warmup, per training batch size; inference as `r2c restore` runs G once: the
 // restored image and the class probabilities of a batch without gradients, the probabilities copied to the
 // host, reported per sample beside the paper's Table V (V100, TensorFlow); the parameter counts; the FLOPs of
-// the operational convolutions (engine/ops.h's conv_multiply_adds, counted on eager steps) and the rate they
-// run at over the measured time. On CUDA, the caching allocator's peak bytes in use during the timed
-// iterations, the host's waits for the device per iteration (one: the step's losses and flags come back
+// the operational convolutions (engine/ops.h's conv_multiply_adds, read on the first, unreplayed step) and
+// the rate they run at over the measured time. On CUDA, the caching allocator's peak bytes in use during the
+// timed iterations, the host's waits for the device per iteration (one: the step's losses and flags come back
 // together) and the kernel launches per iteration, with the sub-steps replayed as CUDA graphs (the trainer's
 // default: its first iteration runs unreplayed and the second captures, so the default --warmup 2 leaves
 // replays alone timed) and again without graphs. Every timed call ends with a device-to-host copy on the
@@ -27,7 +27,6 @@
 
 #include <Eigen/Core>
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -41,11 +40,9 @@
 #include "benchmarks/bench_support.h"
 #include "engine/autograd.h"
 #include "engine/device.h"
-#include "models/trainer.h"
+#include "models/step_timing.h"
 
 using namespace r2c;
-using bench::cpu_ms;
-using bench::median;
 using nlohmann::json;
 
 namespace {
@@ -169,37 +166,6 @@ Options parse(int argc, char** argv) {
     return o;
 }
 
-struct Timing {
-    double wall_ms, cpu_ms;  // medians
-};
-
-Timing timed(const std::function<void()>& fn, const Options& o) {
-    std::vector<double> wall, cpu;
-    for (int rep = 0; rep < o.warmup + o.reps; ++rep) {
-        const auto start = std::chrono::steady_clock::now();
-        const double start_cpu = cpu_ms();
-        fn();
-        const std::chrono::duration<double, std::milli> elapsed = std::chrono::steady_clock::now() - start;
-        if (rep >= o.warmup) {
-            wall.push_back(elapsed.count());
-            cpu.push_back(cpu_ms() - start_cpu);
-        }
-    }
-    return {median(wall), median(cpu)};
-}
-
-// Images in [-1,1] and one-hot labels of random classes, on the device.
-std::pair<Tensor, Tensor> make_batch(int n, const Options& o, Rng& rng) {
-    std::vector<double> onehot;
-    for (int i = 0; i < n; ++i) {
-        const bool covid = rng.uniform() < 0.5;
-        onehot.push_back(covid ? 0.0 : 1.0);
-        onehot.push_back(covid ? 1.0 : 0.0);
-    }
-    return {Tensor::uniform({n, 3, o.size, o.size}, -1, 1, rng).to(o.device),
-            Tensor::from_vector(onehot, {n, 2}).to(o.device)};
-}
-
 json param_counts(const MethodSpec& m) {
     Rng rng(0);
     const auto g = make_generator(m.method, m.q, rng);
@@ -219,63 +185,44 @@ json measure(const MethodSpec& m, const Options& o) {
                    {"inference", json::array()}};
     Rng data_rng(1);
     for (int n : o.batches) {
-        const auto [A, cA] = make_batch(n, o, data_rng);
-        const auto [B, cB] = make_batch(n, o, data_rng);
+        const auto [A, cA] = random_batch(n, o.size, o.device, data_rng);
+        const auto [B, cB] = random_batch(n, o.size, o.device, data_rng);
         const auto train = [&](bool graphs) {
             TrainConfig config;
             config.method = m.method;
             config.q = m.q;
             config.device = o.device;
             config.cuda_graphs = graphs;
-            Trainer trainer(config);
-            if (o.device == Device::CUDA) cuda::allocator().reset_peak();
-            const std::uint64_t waits = cuda::host_waits(), launches = cuda::kernel_launches(),
-                                macs = conv_multiply_adds();
-            const Timing t = timed([&] { trainer.step(A, B, cA, cB); }, o);
-            const auto per_step = [&](std::uint64_t count) {
-                return static_cast<double>(count) / static_cast<double>(o.warmup + o.reps);
-            };
-            json row = {
-                {"batch", n}, {"ms", t.wall_ms}, {"cpu_ms", t.cpu_ms}, {"images_per_s", n * 1e3 / t.wall_ms}};
-            // Counted on the host as the ops run, so only where every step runs them: not under replay.
-            if (!graphs) row["conv_gflop"] = 2e-9 * per_step(conv_multiply_adds() - macs);
-            if (o.device == Device::CUDA) {
-                row["peak_bytes"] = cuda::allocator().stats().peak_in_use;
-                row["host_waits_per_step"] = per_step(cuda::host_waits() - waits);
-                row["kernel_launches_per_step"] = per_step(cuda::kernel_launches() - launches);
-            }
-            return row;
+            return time_training(config, A, B, cA, cB, o.warmup, o.reps);
         };
-        json row = train(o.device == Device::CUDA);
+        const TrainingTiming t = train(true);
+        json row = {{"batch", n},
+                    {"ms", t.time.wall_ms},
+                    {"cpu_ms", t.time.cpu_ms},
+                    {"images_per_s", n * 1e3 / t.time.wall_ms},
+                    {"conv_gflop", t.conv_gflop},
+                    {"conv_tflop_per_s", t.conv_gflop / t.time.wall_ms}};
         if (o.device == Device::CUDA) {
-            const json plain = train(false);
-            row["ms_no_graphs"] = plain["ms"];
-            row["kernel_launches_per_step_no_graphs"] = plain["kernel_launches_per_step"];
-            row["conv_gflop"] = plain["conv_gflop"];
+            const TrainingTiming plain = train(false);
+            row["peak_bytes"] = t.peak_bytes;
+            row["host_waits_per_step"] = t.host_waits;
+            row["kernel_launches_per_step"] = t.kernel_launches;
+            row["ms_no_graphs"] = plain.time.wall_ms;
+            row["kernel_launches_per_step_no_graphs"] = plain.kernel_launches;
         }
-        row["conv_tflop_per_s"] = row["conv_gflop"].get<double>() / row["ms"].get<double>();
         result["train"].push_back(row);
     }
     Rng rng(0);
     const auto g = make_generator(m.method, m.q, rng);
     g->to(o.device);
     for (int n : o.inference_batches) {
-        const Tensor x = make_batch(n, o, data_rng).first;
-        const std::uint64_t macs = conv_multiply_adds();
-        const Timing t = timed(
-            [&] {
-                NoGradGuard no_grad;
-                const GeneratorOutput out = g->forward(x);
-                out.probs.to(Device::CPU);
-            },
-            o);
-        const double gflop = 2e-9 * static_cast<double>(conv_multiply_adds() - macs) /
-                             static_cast<double>(o.warmup + o.reps) / n;
+        const InferenceTiming t =
+            time_inference(*g, random_batch(n, o.size, o.device, data_rng).first, o.warmup, o.reps);
         result["inference"].push_back({{"batch", n},
-                                       {"ms_per_sample", t.wall_ms / n},
-                                       {"cpu_ms_per_sample", t.cpu_ms / n},
-                                       {"conv_gflop_per_sample", gflop},
-                                       {"conv_tflop_per_s", gflop * n / t.wall_ms}});
+                                       {"ms_per_sample", t.time.wall_ms / n},
+                                       {"cpu_ms_per_sample", t.time.cpu_ms / n},
+                                       {"conv_gflop_per_sample", t.conv_gflop / n},
+                                       {"conv_tflop_per_s", t.conv_gflop / t.time.wall_ms}});
     }
     return result;
 }

@@ -1,0 +1,49 @@
+// Timing a whole training iteration (Trainer::step) and inference (G once without gradients, the class
+// probabilities copied to the host, as `r2c restore` runs it), with what the engine counts meanwhile: what
+// `r2c bench` reports and benchmarks/bench_train_step sets beside PyTorch. Every timed call ends with a
+// device-to-host copy, which waits for the device, so the clock stops when the GPU has finished.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <utility>
+#include <vector>
+
+#include "models/networks.h"
+#include "models/trainer.h"
+
+namespace r2c {
+
+double median(std::vector<double> values);
+double process_cpu_ms();  // CPU time of the process, all threads
+
+// Wall-clock and process CPU milliseconds of fn over `reps` calls after `warmup` untimed ones.
+struct Timing {
+    double wall_ms = 0;      // median
+    double min_wall_ms = 0;  // fastest
+    double cpu_ms = 0;       // median
+};
+Timing time_calls(const std::function<void()>& fn, int warmup, int reps);
+
+struct TrainingTiming {
+    Timing time;
+    double conv_gflop = 0;       // the operational convolutions of one iteration, x 2 (ops.h)
+    std::size_t peak_bytes = 0;  // CUDA, over the timed calls: the allocator's peak in use
+    double host_waits = 0;       // CUDA, per timed call
+    double kernel_launches = 0;  // CUDA, per timed call
+};
+// A Trainer built from `config` stepping on one batch (A, B, cA, cB on config.device). With CUDA graphs the
+// first call runs unreplayed and the second captures: warmup >= 2 times replays alone.
+TrainingTiming time_training(const TrainConfig& config, const Tensor& A, const Tensor& B, const Tensor& cA,
+                             const Tensor& cB, int warmup, int reps);
+
+struct InferenceTiming {
+    Timing time;            // per call (the whole batch)
+    double conv_gflop = 0;  // per call
+};
+InferenceTiming time_inference(const Generator& g, const Tensor& x, int warmup, int reps);
+
+// n images of size x size in [-1,1] and one-hot labels of random classes, on `device`.
+std::pair<Tensor, Tensor> random_batch(int n, int size, Device device, Rng& rng);
+
+}  // namespace r2c
