@@ -138,5 +138,26 @@ grep -q "cuda_graphs must be on or off" "$work/graphs.log" || fail "no usage mes
 [[ $? == 2 ]] || fail "--precision fp16 not rejected with exit code 2"
 "$r2c" train --datasets_dir "$work/missing" --output_dir "$work/bad" 2> /dev/null
 [[ $? == 1 ]] || fail "missing dataset folder not reported"
+"$r2c" bench --size 12 2> "$work/bench_size.log"
+[[ $? == 2 ]] || fail "r2c bench --size 12 not rejected with exit code 2"
+grep -q "multiple of 8" "$work/bench_size.log" || fail "no usage message: $(cat "$work/bench_size.log")"
 set -e
+
+# r2c bench: the timings, the convolutions' FLOPs and the schedule estimate, on the screen and in JSON.
+"$r2c" bench --method convolutional-light --size 16 --batch_size 2 --warmup 1 --iterations 2 \
+    --images_per_epoch 10 --epochs 3 --json "$work/bench.json" > "$work/bench.log"
+grep -Eq "^training iteration: [0-9.]+ ms median" "$work/bench.log" || fail "no training time: $(cat "$work/bench.log")"
+grep -Eq "^inference .*: [0-9.]+ ms per sample" "$work/bench.log" || fail "no inference time: $(cat "$work/bench.log")"
+grep -q "3 epochs x 5 iterations at this rate" "$work/bench.log" || fail "no schedule: $(cat "$work/bench.log")"
+python3 - "$work/bench.json" <<'PY' || fail "bench.json: $(cat "$work/bench.json")"
+import json, sys
+r = json.load(open(sys.argv[1]))
+t = r["train"]
+assert r["method"] == "convolutional-light" and r["size"] == 16 and t["batch"] == 2, r
+assert t["ms"] > 0 and t["fastest_ms"] <= t["ms"] and t["conv_gflop"] > 0, t
+s = t["schedule"]
+assert (s["epochs"], s["iterations_per_epoch"]) == (3, 5), s
+assert abs(s["hours"] - 15 * t["ms"] / 3.6e6) < 1e-12, s
+assert r["inference"]["ms_per_sample"] > 0
+PY
 echo "cli smoke run passed"

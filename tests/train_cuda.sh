@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # r2c end to end on a CUDA device (a GPU, or the CPU emulator of -DR2C_CUDA_EMULATION=ON): train the compact
-# model for two iterations on generated images, then test and restore with its checkpoint, all with
-# --device cuda. Training reports the device memory of a step. SKIPPED where r2c has no CUDA device.
+# model for two iterations on generated images, then test and restore with its checkpoint, and bench it, all
+# with --device cuda. Training reports the device memory of a step. SKIPPED where r2c has no CUDA device.
 # usage: train_cuda.sh R2C_BINARY
 source "$(dirname "$0")/common.sh"
 r2c=$1
@@ -29,4 +29,15 @@ grep -q '"accuracy"' "$run/test.json" || fail "test.json has no accuracy"
 "$r2c" restore --device cuda --input "$data/testA" --output "$work/restored" --output_dir "$run" --size 16 \
     > "$work/restore.log" 2>&1 || fail "r2c restore --device cuda failed: $(cat "$work/restore.log")"
 (($(ls "$work/restored"/*.png | wc -l) == 2)) || fail "expected 2 restored images"
+
+# r2c bench on the device: with the warm-up past the capture, the timed iterations are replays.
+"$r2c" bench --device cuda --method convolutional-light --size 16 --warmup 2 --iterations 2 \
+    --json "$work/bench.json" > "$work/bench.log" 2>&1 || fail "r2c bench --device cuda failed: $(cat "$work/bench.log")"
+grep -Eq "device memory of a step: [0-9]+\.[0-9] MiB at most; per iteration [0-9]+ kernel launches, 1 host waits" \
+    "$work/bench.log" || fail "r2c bench does not report memory, launches and waits: $(cat "$work/bench.log")"
+python3 - "$work/bench.json" <<'PY' || fail "bench.json: $(cat "$work/bench.json")"
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["cuda_graphs"] is True and r["train"]["peak_bytes"] > 0 and r["train"]["conv_gflop"] > 0, r
+PY
 echo "r2c train, test and restore ran on $("$r2c" info | sed -n 's/^CUDA: //p')"

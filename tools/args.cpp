@@ -71,6 +71,12 @@ Device Args::device(const std::string& name) const {
     return v == "cpu" ? Device::CPU : Device::CUDA;
 }
 
+bool Args::on_off(const std::string& name) const {
+    const std::string v = str(name);
+    usage_check(v == "on" || v == "off", "--", name, " must be on or off, got '", v, "'");
+    return v == "on";
+}
+
 cuda::MathPrecision Args::precision(const std::string& name) const {
     const std::string v = str(name);
     usage_check(v == "fp32" || v == "tf32" || v == "bf16", "--", name, " must be fp32, tf32 or bf16, got '",

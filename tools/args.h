@@ -36,9 +36,10 @@ class Args {
     std::int64_t integer(const std::string& name, std::int64_t lo, std::int64_t hi) const;
     double real(const std::string& name, double lo, double hi) const;
     bool flag(const std::string& name) const;
-    bool given(const std::string& name) const;                     // on the command line, not left to its default
-    Device device(const std::string& name) const;                  // "cpu" or "cuda"
+    bool given(const std::string& name) const;     // on the command line, not left to its default
+    Device device(const std::string& name) const;  // "cpu" or "cuda"
     cuda::MathPrecision precision(const std::string& name) const;  // "fp32", "tf32" or "bf16"
+    bool on_off(const std::string& name) const;                    // "on" or "off"
 
     static std::string usage(const std::string& command, const std::vector<OptionSpec>& specs);
 

@@ -142,10 +142,7 @@ int cmd_train(const Args& args) {
     if (on_nan != "stop" && on_nan != "skip")
         throw UsageError("--on_nan must be stop or skip, got '" + on_nan + "'");
     c.on_nan = on_nan == "stop" ? NanPolicy::Stop : NanPolicy::Skip;
-    const std::string graphs = args.str("cuda_graphs");
-    if (graphs != "on" && graphs != "off")
-        throw UsageError("--cuda_graphs must be on or off, got '" + graphs + "'");
-    c.cuda_graphs = graphs == "on";
+    c.cuda_graphs = args.on_off("cuda_graphs");
     LoaderOptions lo;
     lo.load_size = static_cast<int>(args.integer("load_size", 8, 8192));
     lo.crop_size = static_cast<int>(args.integer("crop_size", 8, lo.load_size));

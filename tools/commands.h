@@ -25,4 +25,7 @@ int cmd_make_data(const Args& args);
 const std::vector<OptionSpec>& degrade_options();
 int cmd_degrade(const Args& args);
 
+const std::vector<OptionSpec>& bench_options();
+int cmd_bench(const Args& args);
+
 }  // namespace r2c::cli

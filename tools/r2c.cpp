@@ -27,6 +27,8 @@ const Command kCommands[] = {
      r2c::cli::make_data_options, r2c::cli::cmd_make_data},
     {"degrade", "write degraded copies of a folder of images (blind degradation model)",
      r2c::cli::degrade_options, r2c::cli::cmd_degrade},
+    {"bench", "time a training iteration and inference of one configuration on this machine",
+     r2c::cli::bench_options, r2c::cli::cmd_bench},
 };
 
 void print_usage(std::ostream& os) {
