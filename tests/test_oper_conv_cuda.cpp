@@ -41,7 +41,8 @@ void cuda_ok(cudaError_t e, const char* what) {
     if (e != cudaSuccess) FAIL(what << ": " << cudaGetErrorName(e) << " (" << cudaGetErrorString(e) << ")");
 }
 
-// A float device buffer; poison() fills it with NaN (all bits set).
+// A float device buffer; poison() fills it with NaN (all bits set) and waits for the fill, since the
+// kernels may run on a caller's non-blocking stream, which does not wait for the legacy stream's memset.
 class DeviceBuffer {
   public:
     explicit DeviceBuffer(std::size_t n) : n_(n) { cuda_ok(cudaMalloc(&p_, bytes()), "cudaMalloc"); }
@@ -52,7 +53,10 @@ class DeviceBuffer {
     DeviceBuffer(const DeviceBuffer&) = delete;
     DeviceBuffer& operator=(const DeviceBuffer&) = delete;
     float* get() const { return static_cast<float*>(p_); }
-    void poison() { cuda_ok(cudaMemset(p_, 0xff, bytes()), "cudaMemset"); }
+    void poison() {
+        cuda_ok(cudaMemset(p_, 0xff, bytes()), "cudaMemset");
+        cuda_ok(cudaDeviceSynchronize(), "cudaMemset");
+    }
     std::vector<double> download() const {
         std::vector<float> h(n_);
         cuda_ok(cudaDeviceSynchronize(), "kernel");
