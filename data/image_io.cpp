@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -111,6 +112,27 @@ std::string jpeg_structure_problem(const std::string& b) {
     }
 }
 
+// Every chunk up to IEND lies inside the file. The Debian stb_image (2.27) reserves an IDAT chunk's declared
+// length before reading it: without this walk, a file of a few bytes declaring a 2 GiB chunk costs 2 GiB.
+std::string png_structure_problem(const std::string& b) {
+    auto be32 = [&](std::size_t i) {
+        std::uint32_t v = 0;
+        for (std::size_t k = 0; k < 4; ++k)
+            v = (v << 8) | static_cast<unsigned char>(b[i + k]);
+        return v;
+    };
+    std::size_t pos = 8;  // after the signature
+    for (;;) {
+        if (b.size() - pos < 12) return "truncated PNG (no IEND chunk)";
+        const std::uint32_t length = be32(pos);
+        if (length > b.size() - pos - 12)
+            return detail::concat("truncated PNG (the chunk at byte ", pos, " declares ", length,
+                                  " bytes, past the end of the file)");
+        if (b.compare(pos + 4, 4, "IEND") == 0) return "";
+        pos += 12 + std::size_t{length};
+    }
+}
+
 struct StbFree {
     void operator()(void* p) const { stbi_image_free(p); }
 };
@@ -140,8 +162,9 @@ Image decode_image(const std::string& bytes, const std::string& name, std::int64
     const Format format = detect_format(bytes);
     if (format == Format::Unknown) fail(name, "not a PNG or JPEG image (unrecognised content)");
 
-    if (format == Format::Jpeg)
-        if (const std::string problem = jpeg_structure_problem(bytes); !problem.empty()) fail(name, problem);
+    const std::string problem =
+        format == Format::Jpeg ? jpeg_structure_problem(bytes) : png_structure_problem(bytes);
+    if (!problem.empty()) fail(name, problem);
 
     const auto* data = reinterpret_cast<const stbi_uc*>(bytes.data());
     const int len = static_cast<int>(bytes.size());

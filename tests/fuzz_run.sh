@@ -25,6 +25,12 @@ fuzz_image)
     cp "$(dirname "$0")"/data/*.jpg "$work/seeds/"
     printf '\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x00\x00\x00\x00:~\x9bU\x00\x00\x00\nIDATx\x9cc`\x00\x00\x00\x02\x00\x01H\xaf\xa4q\x00\x00\x00\x00IEND\xaeB`\x82' \
         > "$work/seeds/one_pixel.png"
+    # Regression: an IDAT chunk declaring 2 GiB in a file of a few dozen bytes (the decoder once reserved it).
+    head -c 33 "$work/seeds/one_pixel.png" > "$work/seeds/huge_idat.png"
+    printf '\x7f\xff\xff\x00IDATxxxx' >> "$work/seeds/huge_idat.png"
+    tail -c +34 "$work/seeds/one_pixel.png" >> "$work/seeds/huge_idat.png"
     ;;
 esac
-"$target" -max_total_time="${R2C_FUZZ_SECONDS:-60}" -rss_limit_mb=2048 -print_final_stats=1 "$work/corpus" "$work/seeds"
+# No input may make the decoders reserve more than 1 GiB at once.
+"$target" -max_total_time="${R2C_FUZZ_SECONDS:-60}" -rss_limit_mb=2048 -malloc_limit_mb=1024 -print_final_stats=1 \
+    "$work/corpus" "$work/seeds"

@@ -397,6 +397,10 @@ TEST_CASE("broken and hostile files are refused with the file named", "[image_io
                    Contains("cut.jpg") && Contains("truncated"));
     }
     CHECK_THAT(decode_error(png.substr(0, 12), "stub.png"), Contains("stub.png"));
+    // A chunk declaring more bytes than the file holds is refused before the decoder reserves them.
+    const std::string huge_idat = std::string("\x7f\xff\xff\x00IDAT", 8) + std::string(16, 'x');
+    CHECK_THAT(decode_error(png.substr(0, 33) + huge_idat + png.substr(33), "huge_chunk.png"),
+               Contains("huge_chunk.png") && Contains("at byte 33 declares 2147483392 bytes, past the end"));
 
     // Zero-size and oversized images are refused from the header alone, before any pixel memory exists.
     CHECK_THAT(decode_error(make_png(0, 5, 8, 0, {}), "zero.png"), Contains("zero.png"));
