@@ -4,6 +4,7 @@
 #include <unordered_set>
 
 #include "engine/device.h"
+#include "engine/profile.h"
 
 namespace r2c {
 
@@ -168,6 +169,14 @@ void backward(const Tensor& root) {
                 }
             }
         };
+        // For a profiler, the node's backward pass and the passing on of its gradients are one region.
+        struct ProfileRegion {
+            bool on;
+            ~ProfileRegion() {
+                if (on) profile_detail::leave();
+            }
+        } region{profile_detail::recording()};
+        if (region.on) profile_detail::enter([&] { return node->name + " backward on " + g.str(); });
         try {
             run_node();
         } catch (const Error& e) {

@@ -91,6 +91,23 @@ class PinnedBuffer {
     std::size_t bytes_ = 0;
 };
 
+// An event for timing the work on stream(): record() marks how far the work queued so far has got, and
+// ms_since() waits for the device to reach this event (a host wait) and gives the device time between an
+// earlier recorded event and this one. Not for use inside a graph capture.
+class TimingEvent {
+  public:
+    TimingEvent();
+    ~TimingEvent();
+    TimingEvent(const TimingEvent&) = delete;
+    TimingEvent& operator=(const TimingEvent&) = delete;
+
+    void record();
+    double ms_since(const TimingEvent& start) const;
+
+  private:
+    void* event_ = nullptr;
+};
+
 // Elementwise helpers used by the engine itself (gradient accumulation, fills).
 void fill(void* dst, std::size_t n, double value, DType dtype);
 void axpy(void* y, const void* x, std::size_t n, double alpha, DType dtype);  // y += alpha * x

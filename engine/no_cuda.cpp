@@ -61,6 +61,17 @@ void PinnedBuffer::upload(void*) const {
     unavailable("cuda::PinnedBuffer::upload");
 }
 
+TimingEvent::TimingEvent() {
+    unavailable("cuda::TimingEvent");
+}
+TimingEvent::~TimingEvent() = default;
+void TimingEvent::record() {
+    unavailable("cuda::TimingEvent::record");
+}
+double TimingEvent::ms_since(const TimingEvent&) const {
+    unavailable("cuda::TimingEvent::ms_since");
+}
+
 struct GraphSequence::State {};
 GraphSequence::GraphSequence() {
     unavailable("cuda::GraphSequence");

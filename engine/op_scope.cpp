@@ -1,5 +1,6 @@
 #include "engine/op_scope.h"
 
+#include "engine/profile.h"
 #include "engine/tensor.h"
 
 namespace r2c {
@@ -8,11 +9,14 @@ namespace {
 thread_local const OpScope* tl_scope = nullptr;
 }  // namespace
 
-OpScope::OpScope(const char* op, const Tensor& input) : op_(op), input_(input), outer_(tl_scope) {
+OpScope::OpScope(const char* op, const Tensor& input)
+    : op_(op), input_(input), outer_(tl_scope), profiled_(profile_detail::recording()) {
     tl_scope = this;
+    if (profiled_) profile_detail::enter(current_op);
 }
 
 OpScope::~OpScope() {
+    if (profiled_) profile_detail::leave();
     tl_scope = outer_;
 }
 

@@ -1,6 +1,7 @@
 // The op running on this thread, for the errors raised beneath it that cannot know which op they serve
 // (a device allocation, a kernel launch). Every op of engine/ops.h opens one for its forward pass;
-// backward passes are named by autograd.
+// backward passes are named by autograd. While an OpProfiler records (engine/profile.h), a scope is also
+// one of its regions.
 #pragma once
 
 #include <string>
@@ -21,6 +22,7 @@ class OpScope {
     const char* op_;
     const Tensor& input_;
     const OpScope* outer_;
+    bool profiled_;
 };
 
 // "instance_norm on float32[2,3,7,5] (cuda)" for the innermost open scope of this thread; "" outside.

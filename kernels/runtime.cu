@@ -205,6 +205,31 @@ void PinnedBuffer::upload(void* dst) const {
         "cuda::PinnedBuffer::upload");
 }
 
+TimingEvent::TimingEvent() {
+    cudaEvent_t e = nullptr;
+    R2C_CUDA_CHECK(cudaEventCreate(&e), "cuda::TimingEvent");
+    event_ = e;
+}
+
+TimingEvent::~TimingEvent() {
+    cudaEventDestroy(static_cast<cudaEvent_t>(event_));
+}
+
+void TimingEvent::record() {
+    R2C_CUDA_CHECK(cudaEventRecord(static_cast<cudaEvent_t>(event_), detail::launch_stream(nullptr)),
+                   "cuda::TimingEvent::record");
+}
+
+double TimingEvent::ms_since(const TimingEvent& start) const {
+    ++waits;
+    R2C_CUDA_CHECK(cudaEventSynchronize(static_cast<cudaEvent_t>(event_)), "cuda::TimingEvent::ms_since");
+    float ms = 0;
+    R2C_CUDA_CHECK(
+        cudaEventElapsedTime(&ms, static_cast<cudaEvent_t>(start.event_), static_cast<cudaEvent_t>(event_)),
+        "cuda::TimingEvent::ms_since");
+    return ms;
+}
+
 namespace {
 
 using namespace ops_detail;

@@ -70,6 +70,16 @@ TrainingTiming time_training(const TrainConfig& config, const Tensor& A, const T
     return out;
 }
 
+OpProfile profile_training(TrainConfig config, const Tensor& A, const Tensor& B, const Tensor& cA,
+                           const Tensor& cB) {
+    config.cuda_graphs = false;
+    Trainer trainer(config);
+    trainer.step(A, B, cA, cB);
+    OpProfiler profiler(config.device);
+    trainer.step(A, B, cA, cB);
+    return profiler.results();
+}
+
 InferenceTiming time_inference(const Generator& g, const Tensor& x, int warmup, int reps) {
     const std::uint64_t macs = conv_multiply_adds();
     InferenceTiming out;

@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "engine/profile.h"
 #include "models/networks.h"
 #include "models/trainer.h"
 
@@ -36,6 +37,11 @@ struct TrainingTiming {
 // first call runs unreplayed and the second captures: warmup >= 2 times replays alone.
 TrainingTiming time_training(const TrainConfig& config, const Tensor& A, const Tensor& B, const Tensor& cA,
                              const Tensor& cB, int warmup, int reps);
+
+// Where one training iteration's time goes, op by op (engine/profile.h): a Trainer built from `config`
+// without CUDA graphs (a replay runs no op code) takes one untimed step, then one profiled step.
+OpProfile profile_training(TrainConfig config, const Tensor& A, const Tensor& B, const Tensor& cA,
+                           const Tensor& cB);
 
 struct InferenceTiming {
     Timing time;            // per call (the whole batch)

@@ -143,12 +143,17 @@ grep -q "cuda_graphs must be on or off" "$work/graphs.log" || fail "no usage mes
 grep -q "multiple of 8" "$work/bench_size.log" || fail "no usage message: $(cat "$work/bench_size.log")"
 set -e
 
-# r2c bench: the timings, the convolutions' FLOPs and the schedule estimate, on the screen and in JSON.
+# r2c bench: the timings, the convolutions' FLOPs and the schedule estimate, on the screen and in JSON, and
+# the op profile of one more iteration.
 "$r2c" bench --method convolutional-light --size 16 --batch_size 2 --warmup 1 --iterations 2 \
-    --images_per_epoch 10 --epochs 3 --json "$work/bench.json" > "$work/bench.log"
+    --images_per_epoch 10 --epochs 3 --profile 3 --json "$work/bench.json" > "$work/bench.log"
 grep -Eq "^training iteration: [0-9.]+ ms median" "$work/bench.log" || fail "no training time: $(cat "$work/bench.log")"
 grep -Eq "^inference .*: [0-9.]+ ms per sample" "$work/bench.log" || fail "no inference time: $(cat "$work/bench.log")"
 grep -q "3 epochs x 5 iterations at this rate" "$work/bench.log" || fail "no schedule: $(cat "$work/bench.log")"
+grep -Eq "^op profile of one training iteration without CUDA graphs: [0-9.]+ ms" "$work/bench.log" ||
+    fail "no op profile: $(cat "$work/bench.log")"
+(($(grep -Ec "^ +[0-9.]+ +[0-9.]+% +[0-9]+  [a-z_0-9]+( backward)? on float32\[" "$work/bench.log") == 3)) ||
+    fail "the op profile does not list 3 ops: $(cat "$work/bench.log")"
 python3 - "$work/bench.json" <<'PY' || fail "bench.json: $(cat "$work/bench.json")"
 import json, sys
 r = json.load(open(sys.argv[1]))
@@ -159,5 +164,9 @@ s = t["schedule"]
 assert (s["epochs"], s["iterations_per_epoch"]) == (3, 5), s
 assert abs(s["hours"] - 15 * t["ms"] / 3.6e6) < 1e-12, s
 assert r["inference"]["ms_per_sample"] > 0
+p = r["profile"]
+assert p["total_ms"] >= p["ops_ms"] > 0 and len(p["ops"]) > 3, p
+assert abs(sum(o["ms"] for o in p["ops"]) - p["ops_ms"]) < 1e-6 * p["ops_ms"], p
+assert any(o["op"].startswith("oper_conv2d backward on float32[2,") for o in p["ops"]), p
 PY
 echo "cli smoke run passed"

@@ -30,8 +30,9 @@ grep -q '"accuracy"' "$run/test.json" || fail "test.json has no accuracy"
     > "$work/restore.log" 2>&1 || fail "r2c restore --device cuda failed: $(cat "$work/restore.log")"
 (($(ls "$work/restored"/*.png | wc -l) == 2)) || fail "expected 2 restored images"
 
-# r2c bench on the device: with the warm-up past the capture, the timed iterations are replays.
-"$r2c" bench --device cuda --method convolutional-light --size 16 --warmup 2 --iterations 2 \
+# r2c bench on the device: with the warm-up past the capture, the timed iterations are replays; then the
+# op profile of an iteration without graphs, timed with device events.
+"$r2c" bench --device cuda --method convolutional-light --size 16 --warmup 2 --iterations 2 --profile 3 \
     --json "$work/bench.json" > "$work/bench.log" 2>&1 || fail "r2c bench --device cuda failed: $(cat "$work/bench.log")"
 grep -Eq "device memory of a step: [0-9]+\.[0-9] MiB at most; per iteration [0-9]+ kernel launches, 1 host waits" \
     "$work/bench.log" || fail "r2c bench does not report memory, launches and waits: $(cat "$work/bench.log")"
@@ -39,5 +40,8 @@ python3 - "$work/bench.json" <<'PY' || fail "bench.json: $(cat "$work/bench.json
 import json, sys
 r = json.load(open(sys.argv[1]))
 assert r["cuda_graphs"] is True and r["train"]["peak_bytes"] > 0 and r["train"]["conv_gflop"] > 0, r
+p = r["profile"]
+assert p["total_ms"] >= p["ops_ms"] > 0, p
+assert any(o["op"].startswith("oper_conv2d backward on float32[1,") and o["op"].endswith(" cuda") for o in p["ops"]), p
 PY
 echo "r2c train, test and restore ran on $("$r2c" info | sed -n 's/^CUDA: //p')"

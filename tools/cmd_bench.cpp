@@ -1,7 +1,7 @@
 // r2c bench: how fast one configuration trains and infers on this machine, before a long run. One training
 // iteration of Algorithm 1 (Trainer::step on a random batch) and inference (G once), timed after warm-up,
 // with the convolutions' FLOP rate, the device memory and launches of a step on CUDA, and what the whole
-// training schedule would take at that rate.
+// training schedule would take at that rate; with --profile, where one iteration's time goes, op by op.
 #include <algorithm>
 #include <cstdio>
 #include <iostream>
@@ -31,6 +31,10 @@ const std::vector<OptionSpec>& bench_options() {
         {"epochs", "of the schedule to estimate", "2000", false},
         {"images_per_epoch", "of the schedule to estimate: the larger training domain (the paper's: 2460)",
          "2460", false},
+        {"profile",
+         "then print the N ops that took longest in one more training iteration, run without CUDA graphs "
+         "(0: none)",
+         "0", false},
         {"json", "also write the results to this file", "", false},
     };
     return specs;
@@ -55,6 +59,7 @@ int cmd_bench(const Args& args) {
     // As r2c train counts them: an epoch has max(|A|,|B|) // batch iterations.
     const std::int64_t per_epoch =
         std::max<std::int64_t>(1, args.integer("images_per_epoch", 1, 1'000'000'000) / batch);
+    const int profile_rows = static_cast<int>(args.integer("profile", 0, 100000));
     const std::string json_path = args.str("json");
     if (c.device == Device::CUDA) R2C_CHECK(cuda::available(), "--device cuda: ", cuda::describe());
     cuda::set_math_precision(precision);
@@ -94,6 +99,27 @@ int cmd_bench(const Args& args) {
     std::printf("inference (restore + classify, batch %d): %.3f ms per sample, %.2f TFLOP/s\n",
                 inference_batch, infer.time.wall_ms / inference_batch, infer.conv_gflop / infer.time.wall_ms);
 
+    nlohmann::json profile_json = nlohmann::json::array();
+    if (profile_rows > 0) {
+        const OpProfile profile = profile_training(c, A, B, cA, cB);
+        std::printf(
+            "op profile of one training iteration without CUDA graphs: %.3f ms, %.3f ms in %zu ops "
+            "(their passes forward and backward, by shape), the rest outside them (optimiser, guards, "
+            "copies)\n",
+            profile.total_ms, profile.ops_ms(), profile.ops.size());
+        std::printf("  %10s %6s %6s  %s\n", "ms", "share", "calls", "op");
+        const std::size_t shown =
+            std::min<std::size_t>(profile.ops.size(), static_cast<std::size_t>(profile_rows));
+        for (std::size_t i = 0; i < shown; ++i) {
+            const OpTime& t = profile.ops[i];
+            std::printf("  %10.3f %5.1f%% %6lld  %s\n", t.ms, 100 * t.ms / profile.total_ms,
+                        static_cast<long long>(t.calls), t.op.c_str());
+        }
+        for (const OpTime& t : profile.ops)
+            profile_json.push_back({{"op", t.op}, {"calls", t.calls}, {"ms", t.ms}});
+        profile_json = {{"total_ms", profile.total_ms}, {"ops_ms", profile.ops_ms()}, {"ops", profile_json}};
+    }
+
     if (!json_path.empty()) {
         nlohmann::json j = {
             {"method", method_name(c.method)},
@@ -122,6 +148,7 @@ int cmd_bench(const Args& args) {
               {"ms_per_sample", infer.time.wall_ms / inference_batch},
               {"conv_tflop_per_s", infer.conv_gflop / infer.time.wall_ms}}},
         };
+        if (profile_rows > 0) j["profile"] = profile_json;
         write_file_atomic(json_path, j.dump(2) + "\n");
         std::cout << "wrote " << json_path << "\n";
     }

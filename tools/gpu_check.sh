@@ -2,7 +2,8 @@
 # Builds and checks the CUDA code on a machine with a GPU: the GPU tests (the operational-convolution
 # kernels, every op on CUDA tensors against the CPU, Adam, CUDA graphs, five whole training steps with and
 # without graphs), compute-sanitizer (memcheck, racecheck, synccheck) on a few kernel shapes and the CUDA
-# ops, the kernel benchmark, and the whole training iteration and inference against the PyTorch peer.
+# ops, the kernel benchmark, and the whole training iteration and inference against the PyTorch peer, with
+# the op profile of one Q=3 iteration.
 #
 #   tools/gpu_check.sh [--deps DIR] OUT [STEP...]    STEP: build tests sanitize bench train-bench
 #                                                    (default: all)
@@ -144,7 +145,7 @@ for s in "${steps[@]}"; do
             -DCMAKE_CXX_FLAGS="$cxx_flags" -DCMAKE_CXX_STANDARD_LIBRARIES="$libs" &&
             step build "$log" cmake --build "$build" -j "$jobs" --target test_oper_conv_index test_oper_conv_cuda \
                 test_conv_cuda test_ops_cuda test_step_cuda test_device_batches test_graph test_adam \
-                test_tensor test_trainer r2c bench_oper_conv_cuda bench_train_step
+                test_tensor test_trainer test_profile r2c bench_oper_conv_cuda bench_train_step
         ;;
     tests)
         find_missing_libraries
@@ -156,6 +157,7 @@ for s in "${steps[@]}"; do
         done
         step "test_adam [cuda]" "$log" "$build/tests/test_adam" "[cuda]"
         step "test_trainer [cuda]" "$log" "$build/tests/test_trainer" "[cuda]"
+        step "test_profile [cuda]" "$log" "$build/tests/test_profile" "[cuda]"
         step train_cuda "$log" bash "$root/tests/train_cuda.sh" "$build/r2c"
         if grep -q "SKIPPED:" "$log"; then
             note "tests: some GPU tests were SKIPPED on this machine (see tests.txt)"
@@ -188,6 +190,9 @@ for s in "${steps[@]}"; do
         find_missing_libraries
         step train-bench "$out/train_step.txt" "$build/benchmarks/bench_train_step" --device cuda \
             --precision tf32 --size 256 --batches 1,16 --inference-batches 1,32 --json "$out/train_step.json"
+        # Where the time of a Q=3 iteration goes, op by op (device events, without graphs).
+        step "train-bench op profile" "$out/train_step.txt" "$build/r2c" bench --device cuda --method operational \
+            --q 3 --size 256 --precision tf32 --warmup 3 --iterations 5 --profile 40
         if grep -q "PyTorch peer .* is unavailable" "$out/train_step.txt"; then
             note "train-bench: the PyTorch peer did not run (see train_step.txt)"
             status=1

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <deque>
@@ -56,10 +57,13 @@ struct CUgraph_st {
 struct CUgraphExec_st {
     std::vector<std::function<void()>> nodes;
 };
-// A recorded event: the stream it was recorded on (null: nothing to wait for) and its queue position.
+// A recorded event: the stream it was recorded on (null: nothing to wait for) and its queue position; for
+// timing, the host time when the work queued before it had run (kernels run when launched).
 struct CUevent_st {
     cudaStream_t stream = nullptr;
     std::uint64_t position = 0;
+    bool timing = true, recorded = false;
+    std::chrono::steady_clock::time_point time;
 };
 
 namespace r2c_emu {
@@ -481,6 +485,8 @@ const char* cudaGetErrorName(cudaError_t e) {
             return "cudaErrorInvalidConfiguration";
         case cudaErrorInvalidDevice:
             return "cudaErrorInvalidDevice";
+        case cudaErrorInvalidResourceHandle:
+            return "cudaErrorInvalidResourceHandle";
         case cudaErrorLaunchFailure:
             return "cudaErrorLaunchFailure";
         case cudaErrorStreamCaptureUnsupported:
@@ -507,6 +513,8 @@ const char* cudaGetErrorString(cudaError_t e) {
             return "invalid configuration argument";
         case cudaErrorInvalidDevice:
             return "invalid device ordinal";
+        case cudaErrorInvalidResourceHandle:
+            return "invalid resource handle";
         case cudaErrorLaunchFailure:
             return "unspecified launch failure";
         case cudaErrorStreamCaptureUnsupported:
@@ -722,8 +730,10 @@ cudaError_t cudaEventCreate(cudaEvent_t* event) {
     return cudaSuccess;
 }
 
-cudaError_t cudaEventCreateWithFlags(cudaEvent_t* event, unsigned) {
-    return cudaEventCreate(event);
+cudaError_t cudaEventCreateWithFlags(cudaEvent_t* event, unsigned flags) {
+    *event = new CUevent_st;
+    (*event)->timing = (flags & cudaEventDisableTiming) == 0;
+    return cudaSuccess;
 }
 
 cudaError_t cudaEventDestroy(cudaEvent_t event) {
@@ -742,6 +752,18 @@ cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
         return r2c_emu::fail_capture(stream, cudaErrorStreamCaptureUnsupported);
     event->stream = stream;
     event->position = stream == nullptr ? 0 : stream->queued;
+    if (event->timing) {
+        if (stream != nullptr) r2c_emu::run_all(stream);
+        event->time = std::chrono::steady_clock::now();
+    }
+    event->recorded = true;
+    return cudaSuccess;
+}
+
+cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end) {
+    if (!start->timing || !end->timing) return r2c_emu::fail(cudaErrorInvalidResourceHandle);
+    if (!start->recorded || !end->recorded) return r2c_emu::fail(cudaErrorInvalidResourceHandle);
+    *ms = std::chrono::duration<float, std::milli>(end->time - start->time).count();
     return cudaSuccess;
 }
 
