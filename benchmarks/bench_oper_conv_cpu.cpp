@@ -3,7 +3,7 @@
 // The R2C-GAN residual-block layer: 128 -> 128 channels, 3x3, stride 1, same, 64x64, batch 1, float32,
 // for Q = 1, 3, 5; one step is the forward pass and the backward pass with gradients for x, w and b.
 // Each Q is timed as the median of several repetitions after warm-up; then the PyTorch peer
-// (benchmarks/oper_conv_torch.py, run with /usr/bin/python3 or R2C_TORCH_PYTHON) times the same layer with
+// (benchmarks/oper_conv_torch.py, run with bench_support.h's torch_python()) times the same layer with
 // the same number of threads, and a table of both is printed. Besides wall-clock time both report process CPU
 // time, which stays comparable when other work shares the machine (with one thread it is the compute time).
 //

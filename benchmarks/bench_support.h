@@ -23,10 +23,17 @@ inline std::string command_output(const std::string& cmd, int& status) {
     return out;
 }
 
-// The Python that runs the PyTorch peers: R2C_TORCH_PYTHON, else Debian's /usr/bin/python3.
+// The Python that runs the PyTorch peers: R2C_TORCH_PYTHON; else the python3 on PATH when it imports torch
+// (a virtual environment's, or the PyTorch install of a GPU machine); else Debian's /usr/bin/python3, the
+// one with python3-torch. Decided once per process.
 inline std::string torch_python() {
-    const char* env = std::getenv("R2C_TORCH_PYTHON");
-    return env != nullptr && *env != '\0' ? env : "/usr/bin/python3";
+    static const std::string python = [] {
+        const char* env = std::getenv("R2C_TORCH_PYTHON");
+        if (env != nullptr && *env != '\0') return std::string(env);
+        if (std::system("python3 -c 'import torch' > /dev/null 2>&1") == 0) return std::string("python3");
+        return std::string("/usr/bin/python3");
+    }();
+    return python;
 }
 
 // A file of the source tree, for the peer scripts: under R2C_SOURCE_DIR when that variable is set (a

@@ -14,7 +14,7 @@
 // replays alone timed) and again without graphs. Every timed call ends with a device-to-host copy on the
 // default stream, which waits for all work queued before it, so the clock stops when the GPU has finished.
 //
-// Then benchmarks/r2cgan_torch.py (run with /usr/bin/python3, or R2C_TORCH_PYTHON; read from the source tree
+// Then benchmarks/r2cgan_torch.py (run with bench_support.h's torch_python(); read from the source tree
 // the benchmark was built from, or R2C_SOURCE_DIR) times the same iteration and inference in PyTorch eager
 // mode and with torch.compile, with the same sizes, thread count and precision; its parameter counts must
 // equal ours (the run fails otherwise). Both sides' JSON goes to --json, and a table of both to stdout.

@@ -48,4 +48,16 @@ eager = r["torch"]["modes"]["eager"]["results"]
 assert [m["params"] for m in eager] == [m["params"] for m in r["results"]]
 assert all(m["train"][0]["ms"] > 0 for m in eager)
 PY
+# Without R2C_TORCH_PYTHON, the python3 on PATH runs the peer when it imports torch (here a wrapper of
+# /usr/bin/python3 that notes each run).
+mkdir -p "$work/bin"
+printf '#!/bin/sh\necho run >> "%s"\nexec /usr/bin/python3 "$@"\n' "$work/wrapper_runs" > "$work/bin/python3"
+chmod +x "$work/bin/python3"
+env -u R2C_TORCH_PYTHON PATH="$work/bin:$PATH" R2C_SOURCE_DIR=$work/tree "$bench" --methods q1 --size 16 \
+    --batches 1 --inference-batches 1 --threads 1 --reps 1 --warmup 0 --no-compile > "$work/out2.txt" \
+    2> "$work/err2.txt" || fail "bench_train_step with the PATH's python3 failed: $(cat "$work/err2.txt")"
+grep -q "running the PyTorch peer: OMP_NUM_THREADS=1 python3 " "$work/err2.txt" ||
+    fail "the peer did not run with the python3 on PATH: $(cat "$work/err2.txt")"
+grep -q "PyTorch peer .* is unavailable" "$work/err2.txt" && fail "the peer failed: $(cat "$work/err2.txt")"
+(($(wc -l < "$work/wrapper_runs") == 2)) || fail "expected the probe and the peer run through PATH's python3"
 echo "bench_train_step: tables, JSON and the peer from R2C_SOURCE_DIR ok"
