@@ -165,7 +165,7 @@ assert (s["epochs"], s["iterations_per_epoch"]) == (3, 5), s
 assert abs(s["hours"] - 15 * t["ms"] / 3.6e6) < 1e-12, s
 assert r["inference"]["ms_per_sample"] > 0
 p = r["profile"]
-assert p["total_ms"] >= p["ops_ms"] > 0 and len(p["ops"]) > 3, p
+assert p["total_ms"] * (1 + 1e-5) >= p["ops_ms"] > 0 and len(p["ops"]) > 3, p
 assert abs(sum(o["ms"] for o in p["ops"]) - p["ops_ms"]) < 1e-6 * p["ops_ms"], p
 assert any(o["op"].startswith("oper_conv2d backward on float32[2,") for o in p["ops"]), p
 PY

@@ -53,12 +53,12 @@ void check_profile(Device device) {
     CHECK(ops.at("tanh backward on " + shape).calls == 2);
     CHECK(p.ops.size() == 7);
 
-    // Times: the big tanh takes measurable time, nothing is negative, the ops fit in the total, and the
-    // slowest comes first.
+    // Times: the big tanh takes measurable time, nothing is negative, the ops fit in the total (up to the
+    // rounding of CUDA's float milliseconds), and the slowest comes first.
     CHECK(ops.at("tanh on float32[1048576] " + dev).ms > 0);
     for (const OpTime& t : p.ops)
         CHECK(t.ms >= 0);
-    CHECK(p.ops_ms() <= p.total_ms);
+    CHECK(p.ops_ms() <= p.total_ms * (1 + 1e-5));
     for (std::size_t i = 1; i < p.ops.size(); ++i)
         CHECK(p.ops[i - 1].ms >= p.ops[i].ms);
 
