@@ -99,7 +99,7 @@ int cmd_bench(const Args& args) {
     std::printf("inference (restore + classify, batch %d): %.3f ms per sample, %.2f TFLOP/s\n",
                 inference_batch, infer.time.wall_ms / inference_batch, infer.conv_gflop / infer.time.wall_ms);
 
-    nlohmann::json profile_json = nlohmann::json::array();
+    nlohmann::json profile_json;
     if (profile_rows > 0) {
         const OpProfile profile = profile_training(c, A, B, cA, cB);
         std::printf(
@@ -115,9 +115,10 @@ int cmd_bench(const Args& args) {
             std::printf("  %10.3f %5.1f%% %6lld  %s\n", t.ms, 100 * t.ms / profile.total_ms,
                         static_cast<long long>(t.calls), t.op.c_str());
         }
+        nlohmann::json ops = nlohmann::json::array();
         for (const OpTime& t : profile.ops)
-            profile_json.push_back({{"op", t.op}, {"calls", t.calls}, {"ms", t.ms}});
-        profile_json = {{"total_ms", profile.total_ms}, {"ops_ms", profile.ops_ms()}, {"ops", profile_json}};
+            ops.push_back({{"op", t.op}, {"calls", t.calls}, {"ms", t.ms}});
+        profile_json = {{"total_ms", profile.total_ms}, {"ops_ms", profile.ops_ms()}, {"ops", ops}};
     }
 
     if (!json_path.empty()) {
