@@ -105,7 +105,7 @@ class TimingEvent {
     double ms_since(const TimingEvent& start) const;
 
   private:
-    void* event_ = nullptr;
+    [[maybe_unused]] void* event_ = nullptr;  // a cudaEvent_t; unused in a build without CUDA
 };
 
 // Elementwise helpers used by the engine itself (gradient accumulation, fills).
