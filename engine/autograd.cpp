@@ -170,13 +170,7 @@ void backward(const Tensor& root) {
             }
         };
         // For a profiler, the node's backward pass and the passing on of its gradients are one region.
-        struct ProfileRegion {
-            bool on;
-            ~ProfileRegion() {
-                if (on) profile_detail::leave();
-            }
-        } region{profile_detail::recording()};
-        if (region.on) profile_detail::enter([&] { return node->name + " backward on " + g.str(); });
+        const profile_detail::Region region([&] { return node->name + " backward on " + g.str(); });
         try {
             run_node();
         } catch (const Error& e) {

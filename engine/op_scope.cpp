@@ -1,6 +1,5 @@
 #include "engine/op_scope.h"
 
-#include "engine/profile.h"
 #include "engine/tensor.h"
 
 namespace r2c {
@@ -10,20 +9,20 @@ thread_local const OpScope* tl_scope = nullptr;
 }  // namespace
 
 OpScope::OpScope(const char* op, const Tensor& input)
-    : op_(op), input_(input), outer_(tl_scope), profiled_(profile_detail::recording()) {
+    : op_(op), input_(input), outer_(tl_scope), region_([this] { return describe(); }) {
     tl_scope = this;
-    if (profiled_) profile_detail::enter(current_op);
 }
 
 OpScope::~OpScope() {
-    if (profiled_) profile_detail::leave();
     tl_scope = outer_;
 }
 
+std::string OpScope::describe() const {
+    return input_.defined() ? std::string(op_) + " on " + input_.str() : op_;
+}
+
 std::string current_op() {
-    if (tl_scope == nullptr) return "";
-    const Tensor& x = tl_scope->input_;
-    return x.defined() ? std::string(tl_scope->op_) + " on " + x.str() : tl_scope->op_;
+    return tl_scope == nullptr ? "" : tl_scope->describe();
 }
 
 }  // namespace r2c

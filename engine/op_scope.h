@@ -6,6 +6,8 @@
 
 #include <string>
 
+#include "engine/profile.h"
+
 namespace r2c {
 
 class Tensor;
@@ -19,10 +21,11 @@ class OpScope {
 
   private:
     friend std::string current_op();
+    std::string describe() const;  // "op on <input>"
     const char* op_;
     const Tensor& input_;
     const OpScope* outer_;
-    bool profiled_;
+    profile_detail::Region region_;
 };
 
 // "instance_norm on float32[2,3,7,5] (cuda)" for the innermost open scope of this thread; "" outside.

@@ -53,6 +53,24 @@ bool recording();  // an OpProfiler is recording on this thread
 // still open when results() is called is left out.
 void enter(const std::function<std::string()>& name);
 void leave();
+
+// A region for the lifetime of the object, when a profiler records at its construction: what OpScope and
+// autograd's backward pass open. `name` is called only for an outermost region.
+class Region {
+  public:
+    template <class Name>
+    explicit Region(const Name& name) : on_(recording()) {
+        if (on_) enter(name);
+    }
+    ~Region() {
+        if (on_) leave();
+    }
+    Region(const Region&) = delete;
+    Region& operator=(const Region&) = delete;
+
+  private:
+    bool on_;
+};
 }  // namespace profile_detail
 
 }  // namespace r2c
