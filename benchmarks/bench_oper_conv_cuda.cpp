@@ -402,8 +402,9 @@ void run_cudnn(const Layer& l, int pass, LayerData& d, CudnnConv& c, bool per_q,
         float* stack = one ? d.x.f() : d.xq.f();
         float* grads = one ? d.dx.f() : d.dxq.f();
         float* plain = pass == 0 ? d.y.f() : d.dz.f();
+        const OperStackGeometry flat{c.N, pc, 1, phw, c.Q, 0, 0, 1, phw, false};  // no padding
         const auto run = [&] {
-            if (!one && !data_grad) oper_power_stack(d.x.f(), stack, c.N, pc, phw, c.Q);
+            if (!one && !data_grad) oper_power_stack(flat, d.x.f(), stack);
             for (int i = 0; i < (per_q ? c.Q : 1); ++i) {
                 float* stacked = (data_grad ? grads : stack) + (per_q ? i * slice : 0);
                 float* cin = powered_is_input ? stacked : plain;
@@ -424,7 +425,7 @@ void run_cudnn(const Layer& l, int pass, LayerData& d, CudnnConv& c, bool per_q,
                                                             d.dw.f() + (per_q ? i * w_slice : 0)),
                              "cudnnConvolutionBackwardFilter");
             }
-            if (data_grad && !one) oper_power_stack_backward(d.x.f(), grads, d.dx.f(), c.N, pc, phw, c.Q);
+            if (data_grad && !one) oper_power_stack_backward(flat, d.x.f(), grads, d.dx.f());
         };
         r.ms = median_ms(run, reps);
         r.tflops = c.flops() / (r.ms * 1e-3) / 1e12;

@@ -103,13 +103,34 @@ void oper_activation_backward(OperActivation act, const float* y, const float* d
 // Compute capability of the current device as major*10 + minor (e.g. 90), for oper_conv_choose.
 int oper_device_compute_capability();
 
-// The materialised form the fused kernels avoid, for running an operational layer through a library
-// that only knows ordinary convolutions (the cuDNN peers of benchmarks/bench_oper_conv_cuda.cpp):
-// xq [N, Q*C, hw] with channel q*C + c = x[n, c]^(q+1), and the chain rule back through it,
-// dx[n, c] = sum_q (q+1) x[n, c]^q * dxq[n, q*C + c]. One launch each; x is read once.
-void oper_power_stack(const float* x, float* xq, int N, int C, int hw, int Q, void* stream = nullptr);
-void oper_power_stack_backward(const float* x, const float* dxq, float* dx, int N, int C, int hw, int Q,
+// ---- The materialised form the fused kernels avoid (kernels/oper_conv_powers.cu) ----
+// For running an operational layer through a library that only knows ordinary convolutions (cuDNN:
+// engine/ops/conv_cudnn.cpp, and the peers of benchmarks/bench_oper_conv_cuda.cpp). The stack of x
+// [N, C, H, W] is xs [N, Q*C, Hp, Wp], channel q*C + c holding (frame of x[n, c])^(q+1): the frame puts x
+// at (pad_top, pad_left) of Hp x Wp, zeros around it (mirrored pixels with reflect), and crops what lies
+// past Hp or Wp. A valid convolution of the stack with the stacked weights is the operational layer.
+struct OperStackGeometry {
+    int N = 0, C = 0, H = 0, W = 0, Q = 1;
+    int pad_top = 0, pad_left = 0, Hp = 0, Wp = 0;
+    bool reflect = false;
+};
+// xs = stack of x. One launch; x read once.
+void oper_power_stack(const OperStackGeometry& s, const float* x, float* xs, void* stream = nullptr);
+// The chain rule back through the stack: dx[n, c, i, j] = sum_q (q+1) x^q * (sum of dxs[n, q*C + c] over
+// the frame positions that show pixel (i, j)).
+void oper_power_stack_backward(const OperStackGeometry& s, const float* x, const float* dxs, float* dx,
                                void* stream = nullptr);
+// Weights w [Q, Cout, Cin, kk] regrouped as the stacked convolution's filter ws [Cout, Q*Cin, kk], and back
+// (a filter gradient of that form to dw [Q, Cout, Cin, kk]).
+void oper_weights_stack(const float* w, float* ws, int Q, int Cout, int Cin, int kk, void* stream = nullptr);
+void oper_weights_unstack(const float* ws, float* w, int Q, int Cout, int Cin, int kk,
+                          void* stream = nullptr);
+// y [N, C, hw] = act(y + sum_q b[q, c]) in place; b may be null.
+void oper_bias_activation(float* y, const float* b, int N, int C, int hw, int Q, OperActivation act,
+                          void* stream = nullptr);
+// db[q, c] = sum of dz[n, c] over n and the hw pixels, the same for every q (kernels/oper_conv_bias_act.cu:
+// the reduction the backward-weights passes run for their db).
+void oper_bias_backward(const float* dz, float* db, int N, int C, int hw, int Q, void* stream = nullptr);
 
 // ---- Geometry helpers (TensorFlow semantics) ----
 
@@ -143,6 +164,25 @@ inline OperConvGeometry oper_conv_transpose_geometry_same(int N, int Cin, int H,
 // The convolution whose adjoint a transposed geometry is: its input is the transposed output.
 inline OperConvGeometry oper_adjoint_geometry(const OperConvGeometry& t) {
     return {t.N, t.Cout, t.Hout, t.Wout, t.Cin, t.k, t.stride, t.pad_top, t.pad_left, t.H, t.W, t.Q};
+}
+
+// The stack whose valid convolution is the convolution g (zero or reflect pads as g has them).
+inline OperStackGeometry oper_stack_geometry(const OperConvGeometry& g) {
+    return {g.N,
+            g.Cin,
+            g.H,
+            g.W,
+            g.Q,
+            g.pad_top,
+            g.pad_left,
+            (g.Hout - 1) * g.stride + g.k,
+            (g.Wout - 1) * g.stride + g.k,
+            g.reflect};
+}
+
+inline std::string oper_stack_str(const OperStackGeometry& s) {
+    return detail::concat("x[", s.N, ",", s.C, ",", s.H, ",", s.W, "], Q=", s.Q, ", frame ", s.Hp, "x", s.Wp,
+                          " at (", s.pad_top, ",", s.pad_left, s.reflect ? ") reflect" : ")");
 }
 
 inline const char* oper_pass_name(OperPass p) {

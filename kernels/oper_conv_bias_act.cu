@@ -64,3 +64,14 @@ void activation_backward(OperActivation act, const float* y, const float* dy, fl
 }
 
 }  // namespace r2c::cuda::oper_detail
+
+namespace r2c::cuda {
+
+void oper_bias_backward(const float* dz, float* db, int N, int C, int hw, int Q, void* stream) {
+    R2C_CHECK(N >= 1 && C >= 1 && hw >= 1 && Q >= 1, "oper_bias_backward: sizes must be positive (N=", N,
+              ", C=", C, ", hw=", hw, ", Q=", Q, ")");
+    R2C_CHECK(dz != nullptr && db != nullptr, "oper_bias_backward: null pointer");
+    oper_detail::bias_grad(dz, db, N, C, hw, Q, detail::launch_stream(stream));
+}
+
+}  // namespace r2c::cuda

@@ -1,6 +1,8 @@
-// The materialised power stack [x, x^2, .., x^Q] and its chain rule: what running an operational layer
-// through an ordinary convolution library costs on top of the convolution (see the cuDNN peers in
-// benchmarks/bench_oper_conv_cuda.cpp). One thread per input element, x read once.
+// The materialised form of an operational layer, for running it through a library that only knows ordinary
+// convolutions (cuDNN: engine/ops/conv_cudnn.cpp, and the peers of benchmarks/bench_oper_conv_cuda.cpp):
+// the padded power stack [x, .., x^Q] and its chain rule, the weights regrouped for the stacked
+// convolution, and the bias and activation after it. One thread per element; x read once.
+#include "kernels/activation.cuh"
 #include "kernels/check.cuh"
 #include "kernels/oper_conv.h"
 
@@ -10,35 +12,100 @@ namespace {
 
 constexpr int kThreads = 256;
 
-// Element i = (n*C + c)*hw + p of x goes to xq[((n*Q + q)*C + c)*hw + p] for q = 0..Q-1.
-__global__ void power_stack_kernel(const float* x, float* xq, std::size_t total, std::size_t chw,
-                                   int q_count) {
-    for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < total;
-         i += std::size_t(gridDim.x) * blockDim.x) {
-        const std::size_t n = i / chw, r = i % chw;
-        float* out = xq + n * q_count * chw + r;
-        const float v = x[i];
+// The pixel of x a frame position p (0 <= p < frame) shows, or -1 for a zero of the padding.
+__device__ __forceinline__ int source_index(int p, int pad, int size, bool reflect) {
+    int r = p - pad;
+    if (r >= 0 && r < size) return r;
+    if (!reflect) return -1;
+    return r < 0 ? -r : 2 * (size - 1) - r;
+}
+
+// Frame element e = ((n*C + c)*Hp + i)*Wp + j goes to xs[((n*Q + q)*C + c)*Hp*Wp + i*Wp + j].
+__global__ void power_stack_kernel(OperStackGeometry s, const float* x, float* xs, std::size_t total) {
+    const std::size_t frame = std::size_t(s.Hp) * s.Wp, c_frame = std::size_t(s.C) * frame;
+    for (std::size_t e = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; e < total;
+         e += std::size_t(gridDim.x) * blockDim.x) {
+        const std::size_t plane = e / frame, n = plane / s.C;
+        const int pos = int(e % frame), i = pos / s.Wp, j = pos % s.Wp;
+        const int si = source_index(i, s.pad_top, s.H, s.reflect);
+        const int sj = source_index(j, s.pad_left, s.W, s.reflect);
+        const float v = si < 0 || sj < 0 ? 0.f : x[(plane * s.H + si) * s.W + sj];
+        float* out = xs + n * s.Q * c_frame + (e - n * c_frame);
         float p = v;
-        for (int q = 0; q < q_count; ++q) {
-            out[q * chw] = p;
+        for (int q = 0; q < s.Q; ++q) {
+            out[q * c_frame] = p;
             p *= v;
         }
     }
 }
 
-__global__ void power_stack_backward_kernel(const float* x, const float* dxq, float* dx, std::size_t total,
-                                            std::size_t chw, int q_count) {
-    for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < total;
-         i += std::size_t(gridDim.x) * blockDim.x) {
-        const std::size_t n = i / chw, r = i % chw;
-        const float* g = dxq + n * q_count * chw + r;
-        const float v = x[i];
-        float s = 0.f, p = 1.f;
-        for (int q = 0; q < q_count; ++q) {
-            s += (q + 1) * p * g[q * chw];
-            p *= v;
+// The frame positions (at most three) that show pixel r of a dimension: itself, and with reflect its mirror
+// images in the pads before and after. Returns how many, written to p.
+__device__ __forceinline__ int frame_positions(int r, int pad, int size, int frame, bool reflect, int p[3]) {
+    int count = 0;
+    if (r + pad < frame) p[count++] = r + pad;
+    if (reflect) {
+        if (r >= 1 && r <= pad) p[count++] = pad - r;
+        const int after = pad + 2 * (size - 1) - r;
+        if (r <= size - 2 && after >= pad + size && after < frame) p[count++] = after;
+    }
+    return count;
+}
+
+__global__ void power_stack_backward_kernel(OperStackGeometry s, const float* x, const float* dxs, float* dx,
+                                            std::size_t total) {
+    const std::size_t hw = std::size_t(s.H) * s.W, frame = std::size_t(s.Hp) * s.Wp,
+                      c_frame = std::size_t(s.C) * frame;
+    for (std::size_t e = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; e < total;
+         e += std::size_t(gridDim.x) * blockDim.x) {
+        const std::size_t plane = e / hw, n = plane / s.C;
+        const int pix = int(e % hw), r = pix / s.W, col = pix % s.W;
+        int pi[3], pj[3];
+        const int ni = frame_positions(r, s.pad_top, s.H, s.Hp, s.reflect, pi);
+        const int nj = frame_positions(col, s.pad_left, s.W, s.Wp, s.reflect, pj);
+        const float* g = dxs + n * s.Q * c_frame + (plane - n * s.C) * frame;
+        const float v = x[e];
+        float acc = 0.f, power = 1.f;
+        for (int q = 0; q < s.Q; ++q) {
+            float gq = 0.f;
+            for (int a = 0; a < ni; ++a)
+                for (int b = 0; b < nj; ++b)
+                    gq += g[q * c_frame + std::size_t(pi[a]) * s.Wp + pj[b]];
+            acc += (q + 1) * power * gq;
+            power *= v;
         }
-        dx[i] = s;
+        dx[e] = acc;
+    }
+}
+
+// w [Q, Cout, Cin, kk] <-> ws [Cout, Q*Cin, kk], one thread per element e of w: forward from w to ws,
+// inverse from ws to w.
+__global__ void weights_stack_kernel(const float* from, float* to, int q_count, int cout, int cin, int kk,
+                                     bool inverse, std::size_t total) {
+    for (std::size_t e = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; e < total;
+         e += std::size_t(gridDim.x) * blockDim.x) {
+        const std::size_t t = e % kk, rest = e / kk;
+        const std::size_t ci = rest % cin, rest2 = rest / cin;
+        const std::size_t co = rest2 % cout, q = rest2 / cout;
+        const std::size_t stacked = ((co * q_count + q) * cin + ci) * kk + t;
+        if (inverse)
+            to[e] = from[stacked];
+        else
+            to[stacked] = from[e];
+    }
+}
+
+__global__ void bias_activation_kernel(float* y, const float* b, int channels, int hw, int q_count,
+                                       OperActivation act, std::size_t total) {
+    for (std::size_t e = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; e < total;
+         e += std::size_t(gridDim.x) * blockDim.x) {
+        float v = y[e];
+        if (b != nullptr) {
+            const int c = int((e / hw) % channels);
+            for (int q = 0; q < q_count; ++q)
+                v += b[q * channels + c];
+        }
+        y[e] = activate(v, act);
     }
 }
 
@@ -47,30 +114,72 @@ unsigned blocks(std::size_t total) {
     return static_cast<unsigned>(b < 65535 ? (b == 0 ? 1 : b) : 65535);
 }
 
-void check_args(const char* op, const void* a, const void* b, const void* c, int n, int ch, int hw, int q) {
-    R2C_CHECK(n >= 1 && ch >= 1 && hw >= 1 && q >= 1, op, ": sizes must be positive (N=", n, ", C=", ch,
-              ", hw=", hw, ", Q=", q, ")");
-    R2C_CHECK(a != nullptr && b != nullptr && c != nullptr, op, ": null pointer (N=", n, ", C=", ch,
-              ", hw=", hw, ", Q=", q, ")");
+void check_stack(const char* op, const OperStackGeometry& s, const void* a, const void* b, const void* c) {
+    R2C_CHECK(s.N >= 1 && s.C >= 1 && s.H >= 1 && s.W >= 1 && s.Q >= 1 && s.Hp >= 1 && s.Wp >= 1, op,
+              ": sizes must be positive (", oper_stack_str(s), ")");
+    R2C_CHECK(s.pad_top >= 0 && s.pad_left >= 0 && s.pad_top < s.Hp && s.pad_left < s.Wp, op,
+              ": pads must lie inside the frame (", oper_stack_str(s), ")");
+    R2C_CHECK(!s.reflect || (s.pad_top < s.H && s.pad_left < s.W && s.Hp - s.pad_top - s.H < s.H &&
+                             s.Wp - s.pad_left - s.W < s.W),
+              op, ": reflect pads must be smaller than the image (", oper_stack_str(s), ")");
+    R2C_CHECK(std::int64_t(s.N) * s.Q * s.C * s.Hp * s.Wp < (std::int64_t(1) << 31) &&
+                  std::int64_t(s.N) * s.C * s.H * s.W < (std::int64_t(1) << 31),
+              op, ": a tensor has 2^31 or more elements (", oper_stack_str(s), ")");
+    R2C_CHECK(a != nullptr && b != nullptr && c != nullptr, op, ": null pointer (", oper_stack_str(s), ")");
 }
 
 }  // namespace
 
-void oper_power_stack(const float* x, float* xq, int N, int C, int hw, int Q, void* stream) {
-    check_args("oper_power_stack", x, xq, xq, N, C, hw, Q);
-    const std::size_t chw = std::size_t(C) * hw, total = std::size_t(N) * chw;
+void oper_power_stack(const OperStackGeometry& s, const float* x, float* xs, void* stream) {
+    check_stack("oper_power_stack", s, x, xs, xs);
+    const std::size_t total = std::size_t(s.N) * s.C * s.Hp * s.Wp;
     R2C_LAUNCH(blocks(total), kThreads, 0, detail::launch_stream(stream), power_stack_kernel)
-    (x, xq, total, chw, Q);
+    (s, x, xs, total);
     R2C_CUDA_LAUNCH_CHECK("power_stack_kernel");
 }
 
-void oper_power_stack_backward(const float* x, const float* dxq, float* dx, int N, int C, int hw, int Q,
+void oper_power_stack_backward(const OperStackGeometry& s, const float* x, const float* dxs, float* dx,
                                void* stream) {
-    check_args("oper_power_stack_backward", x, dxq, dx, N, C, hw, Q);
-    const std::size_t chw = std::size_t(C) * hw, total = std::size_t(N) * chw;
+    check_stack("oper_power_stack_backward", s, x, dxs, dx);
+    const std::size_t total = std::size_t(s.N) * s.C * s.H * s.W;
     R2C_LAUNCH(blocks(total), kThreads, 0, detail::launch_stream(stream), power_stack_backward_kernel)
-    (x, dxq, dx, total, chw, Q);
+    (s, x, dxs, dx, total);
     R2C_CUDA_LAUNCH_CHECK("power_stack_backward_kernel");
+}
+
+namespace {
+
+void regroup_weights(const char* op, const float* from, float* to, int Q, int Cout, int Cin, int kk,
+                     bool inverse, void* stream) {
+    R2C_CHECK(Q >= 1 && Cout >= 1 && Cin >= 1 && kk >= 1, op, ": sizes must be positive (Q=", Q,
+              ", Cout=", Cout, ", Cin=", Cin, ", k*k=", kk, ")");
+    R2C_CHECK(from != nullptr && to != nullptr, op, ": null pointer");
+    const std::size_t total = std::size_t(Q) * Cout * Cin * kk;
+    R2C_LAUNCH(blocks(total), kThreads, 0, detail::launch_stream(stream), weights_stack_kernel)
+    (from, to, Q, Cout, Cin, kk, inverse, total);
+    R2C_CUDA_LAUNCH_CHECK("weights_stack_kernel");
+}
+
+}  // namespace
+
+void oper_weights_stack(const float* w, float* ws, int Q, int Cout, int Cin, int kk, void* stream) {
+    regroup_weights("oper_weights_stack", w, ws, Q, Cout, Cin, kk, false, stream);
+}
+
+void oper_weights_unstack(const float* ws, float* w, int Q, int Cout, int Cin, int kk, void* stream) {
+    regroup_weights("oper_weights_unstack", ws, w, Q, Cout, Cin, kk, true, stream);
+}
+
+void oper_bias_activation(float* y, const float* b, int N, int C, int hw, int Q, OperActivation act,
+                          void* stream) {
+    R2C_CHECK(N >= 1 && C >= 1 && hw >= 1 && Q >= 1, "oper_bias_activation: sizes must be positive (N=", N,
+              ", C=", C, ", hw=", hw, ", Q=", Q, ")");
+    R2C_CHECK(y != nullptr, "oper_bias_activation: y is null");
+    if (b == nullptr && act == OperActivation::None) return;
+    const std::size_t total = std::size_t(N) * C * hw;
+    R2C_LAUNCH(blocks(total), kThreads, 0, detail::launch_stream(stream), bias_activation_kernel)
+    (y, b, C, hw, Q, act, total);
+    R2C_CUDA_LAUNCH_CHECK("bias_activation_kernel");
 }
 
 }  // namespace r2c::cuda

@@ -392,32 +392,94 @@ TEST_CASE("oper activation backward turns dL/dy into dL/dz", "[cuda][oper_conv]"
     }
 }
 
-TEST_CASE("oper power stack materialises x^1..x^Q and its chain rule", "[cuda][oper_conv]") {
+// The pixel of x a frame position shows, or -1 for a zero: written out here from the definition.
+int frame_source(int p, int pad, int size, bool reflect) {
+    const int r = p - pad;
+    if (r >= 0 && r < size) return r;
+    if (!reflect) return -1;
+    return r < 0 ? -r : 2 * (size - 1) - r;
+}
+
+TEST_CASE("oper power stack materialises the padded x^1..x^Q and its chain rule", "[cuda][oper_conv]") {
     if (!gpu_or_skip()) return;
     Rng rng(6);
-    const int n = 2, c = 3, hw = 35, q = 4;
-    const std::vector<float> x = uniform(std::size_t(n) * c * hw, rng),
-                             g = uniform(std::size_t(n) * q * c * hw, rng);
-    std::vector<double> stack(g.size()), dx(x.size(), 0.0);
-    for (int b = 0; b < n; ++b)
-        for (int ch = 0; ch < c; ++ch)
-            for (int p = 0; p < hw; ++p) {
-                const double v = x[(std::size_t(b) * c + ch) * hw + p];
-                double power = 1;
-                for (int i = 0; i < q; ++i) {
-                    const std::size_t s = ((std::size_t(b) * q + i) * c + ch) * hw + p;
-                    dx[(std::size_t(b) * c + ch) * hw + p] += (i + 1) * power * g[s];
-                    power *= v;
-                    stack[s] = power;
-                }
-            }
-    DeviceBuffer x_d(x), g_d(g), stack_d(g.size()), dx_d(x.size());
-    stack_d.poison();
-    dx_d.poison();
-    oper_power_stack(x_d.get(), stack_d.get(), n, c, hw, q);
-    oper_power_stack_backward(x_d.get(), g_d.get(), dx_d.get(), n, c, hw, q);
-    CHECK(test::rel_l2(stack_d.download(), stack) <= 1e-6);
-    CHECK(test::rel_l2(dx_d.download(), dx) <= 1e-6);
+    // No padding; zeros before and after; a frame that crops the last rows; mirrored pads on both sides.
+    const OperStackGeometry cases[] = {
+        {2, 3, 5, 7, 4, 0, 0, 5, 7, false}, {1, 2, 6, 5, 3, 1, 2, 9, 8, false},
+        {2, 3, 7, 6, 2, 0, 1, 5, 6, false}, {1, 2, 6, 7, 3, 2, 1, 10, 10, true},
+        {2, 1, 5, 4, 5, 1, 3, 7, 9, true},
+    };
+    for (const OperStackGeometry& s : cases) {
+        INFO(oper_stack_str(s));
+        const std::size_t frame = std::size_t(s.Hp) * s.Wp;
+        const std::vector<float> x = uniform(std::size_t(s.N) * s.C * s.H * s.W, rng),
+                                 g = uniform(std::size_t(s.N) * s.Q * s.C * frame, rng);
+        std::vector<double> stack(g.size()), dx(x.size(), 0.0);
+        for (int n = 0; n < s.N; ++n)
+            for (int c = 0; c < s.C; ++c)
+                for (int i = 0; i < s.Hp; ++i)
+                    for (int j = 0; j < s.Wp; ++j) {
+                        const int si = frame_source(i, s.pad_top, s.H, s.reflect);
+                        const int sj = frame_source(j, s.pad_left, s.W, s.reflect);
+                        const std::size_t src = ((std::size_t(n) * s.C + c) * s.H + si) * s.W + sj;
+                        const double v = si < 0 || sj < 0 ? 0.0 : x[src];
+                        double power = 1;
+                        for (int q = 0; q < s.Q; ++q) {
+                            const std::size_t at =
+                                ((std::size_t(n) * s.Q + q) * s.C + c) * frame + std::size_t(i) * s.Wp + j;
+                            if (si >= 0 && sj >= 0) dx[src] += (q + 1) * power * g[at];
+                            power *= v;
+                            stack[at] = power;
+                        }
+                    }
+        DeviceBuffer x_d(x), g_d(g), stack_d(g.size()), dx_d(x.size());
+        stack_d.poison();
+        dx_d.poison();
+        oper_power_stack(s, x_d.get(), stack_d.get());
+        oper_power_stack_backward(s, x_d.get(), g_d.get(), dx_d.get());
+        CHECK(test::rel_l2(stack_d.download(), stack) <= 1e-6);
+        CHECK(test::rel_l2(dx_d.download(), dx) <= 1e-6);
+    }
+    DeviceBuffer x(8), xs(8);
+    CHECK_THROWS_WITH(oper_power_stack({1, 1, 2, 2, 1, 2, 0, 4, 2, true}, x.get(), xs.get()),
+                      Catch::Contains("oper_power_stack") && Catch::Contains("reflect pads") &&
+                          Catch::Contains("x[1,1,2,2]"));
+}
+
+TEST_CASE("oper weights regroup for the stacked convolution, and the bias and activation after it",
+          "[cuda][oper_conv]") {
+    if (!gpu_or_skip()) return;
+    Rng rng(8);
+    const int q = 3, cout = 4, cin = 5, kk = 9;
+    const std::vector<float> w = uniform(std::size_t(q) * cout * cin * kk, rng);
+    std::vector<double> stacked(w.size());
+    for (int a = 0; a < q; ++a)
+        for (int o = 0; o < cout; ++o)
+            for (int i = 0; i < cin; ++i)
+                for (int t = 0; t < kk; ++t)
+                    stacked[((std::size_t(o) * q + a) * cin + i) * kk + t] =
+                        w[((std::size_t(a) * cout + o) * cin + i) * kk + t];
+    DeviceBuffer w_d(w), ws_d(w.size()), back_d(w.size());
+    ws_d.poison();
+    back_d.poison();
+    oper_weights_stack(w_d.get(), ws_d.get(), q, cout, cin, kk);
+    oper_weights_unstack(ws_d.get(), back_d.get(), q, cout, cin, kk);
+    CHECK(test::rel_l2(ws_d.download(), stacked) == 0.0);
+    CHECK(test::rel_l2(back_d.download(), std::vector<double>(w.begin(), w.end())) == 0.0);
+
+    const int n = 2, hw = 7;
+    const std::vector<float> y = uniform(std::size_t(n) * cout * hw, rng),
+                             b = uniform(std::size_t(q) * cout, rng);
+    std::vector<double> expected(y.size());
+    for (std::size_t e = 0; e < y.size(); ++e) {
+        double v = y[e];
+        for (int a = 0; a < q; ++a)
+            v += b[std::size_t(a) * cout + (e / hw) % cout];
+        expected[e] = std::tanh(v);
+    }
+    DeviceBuffer y_d(y), b_d(b);
+    oper_bias_activation(y_d.get(), b_d.get(), n, cout, hw, q, OperActivation::Tanh);
+    CHECK(test::rel_l2(y_d.download(), expected) <= 1e-6);
 }
 
 TEST_CASE("oper conv errors name the pass, the kernel requirement and the shapes", "[cuda][oper_conv]") {
