@@ -46,6 +46,35 @@ const char* math_precision_name(MathPrecision p);
 // "fp32", "tf32" or "bf16"; throws r2c::Error naming the accepted values otherwise.
 MathPrecision parse_math_precision(const std::string& name);
 
+// How the CUDA operational convolutions run (engine/ops/conv_cuda.cpp): the fused kernels of
+// kernels/oper_conv.h, which never form x^q in memory; cuDNN on the materialised power stack
+// (engine/ops/conv_cudnn.h: one ordinary convolution over Q*Cin channels); or Auto: for each pass and shape,
+// the faster of the two as timed on the device the first time that pass and shape run outside a graph capture
+// (a capture meeting a new one takes the fused kernels). cuDNN runs only the three passes of a convolution
+// (not a transposed one) in TF32; everything else, and everything in a build without cuDNN, runs the fused
+// kernels whatever is set. A process-wide setting (engine/device.cpp), Auto unless set.
+enum class ConvAlgorithm { Auto, Fused, Cudnn };
+void set_conv_algorithm(ConvAlgorithm a);
+ConvAlgorithm conv_algorithm();
+const char* conv_algorithm_name(ConvAlgorithm a);
+// "auto", "fused" or "cudnn"; throws r2c::Error naming the accepted values otherwise.
+ConvAlgorithm parse_conv_algorithm(const std::string& name);
+// The most device memory one cuDNN pass may take as workspace: its algorithm is searched among those that
+// fit (the search itself borrows this much once per shape). 128 MiB unless set.
+void set_conv_workspace_limit(std::size_t bytes);
+std::size_t conv_workspace_limit();
+// Whether this build has the cuDNN path (a CUDA build that found cuDNN).
+bool cudnn_compiled();
+// Auto's choices so far, one per pass and shape, in the order they were made, with the mean device times
+// (of three runs each) they were made on.
+struct ConvChoice {
+    std::string pass;   // as kernels/oper_conv.h names it, e.g. "oper_conv_forward"
+    std::string shape;  // the geometry, e.g. "x[1,128,128,128] -> y[1,128,128,128], k=3, ..."
+    bool cudnn = false;
+    double fused_ms = 0, cudnn_ms = 0;
+};
+std::vector<ConvChoice> conv_choices();
+
 // Host-to-device copies that overlap the work on stream() (where every op runs): the bytes go through
 // pinned staging memory and a copy stream of the uploader's own. Each slot has its own staging buffer;
 // upload() copies into a slot once the work queued so far on stream() is done (so the destination may be

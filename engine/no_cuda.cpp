@@ -86,6 +86,10 @@ int GraphSequence::size() const {
 void GraphSequence::replay(int) {
     unavailable("cuda::GraphSequence::replay");
 }
+std::vector<ConvChoice> conv_choices() {
+    return {};  // no CUDA convolution has run
+}
+
 bool capturing() {
     return false;
 }

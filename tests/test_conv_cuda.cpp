@@ -2,7 +2,8 @@
 // gradients of x, w and b for a random upstream gradient, with fused activations and reflect padding, and
 // the multiply-adds counted.
 // Tolerances (relative L2): FP32 1e-5; TF32 5e-3 and BF16 2e-2 where the layer is wide enough for tensor
-// cores (kernels/oper_conv.h's dispatch rule).
+// cores (kernels/oper_conv.h's dispatch rule). Each layer runs by the fused kernels, and in TF32 also by
+// cuDNN on the power stack and by Auto's timed choice between the two (engine/device.h's ConvAlgorithm).
 #include <catch2/catch.hpp>
 
 #ifdef R2C_CUDA_EMULATION
@@ -26,12 +27,14 @@ struct Layer {
     Activation act;  // fused into the layer
 };
 
-void check_layer(const Layer& l, cuda::MathPrecision precision, double tolerance) {
+void check_layer(const Layer& l, cuda::MathPrecision precision, double tolerance,
+                 cuda::ConvAlgorithm algorithm = cuda::ConvAlgorithm::Fused) {
     INFO((l.transposed ? "transposed " : "conv ")
          << l.n << "x" << l.cin << "x" << l.h << "x" << l.w << " -> " << l.cout << ", k " << l.k
          << ", stride " << l.stride << ", Q " << l.q << ", activation " << static_cast<int>(l.act) << ", "
-         << cuda::math_precision_name(precision));
+         << cuda::math_precision_name(precision) << ", " << cuda::conv_algorithm_name(algorithm));
     cuda::set_math_precision(precision);
+    cuda::set_conv_algorithm(algorithm);
     Rng rng(static_cast<std::uint64_t>(l.cin * 31 + l.cout * 7 + l.q));
     const Tensor x = test::rand({l.n, l.cin, l.h, l.w}, rng, -1, 1, false).to(DType::F32);
     const Shape ws = l.transposed ? Shape{l.q, l.cin, l.cout, l.k, l.k} : Shape{l.q, l.cout, l.cin, l.k, l.k};
@@ -63,6 +66,7 @@ void check_layer(const Layer& l, cuda::MathPrecision precision, double tolerance
         CHECK(test::rel_l2(gpu[i].to(Device::CPU), cpu[i]) <= tolerance);
     }
     cuda::set_math_precision(cuda::MathPrecision::TF32);
+    cuda::set_conv_algorithm(cuda::ConvAlgorithm::Auto);
 }
 
 const Layer kLayers[] = {
@@ -98,6 +102,33 @@ TEST_CASE("operational convolutions on CUDA match the CPU, forward and backward"
         check_layer(smooth, cuda::MathPrecision::TF32, 5e-3);
         check_layer(smooth, cuda::MathPrecision::BF16, 2e-2);
     }
+}
+
+TEST_CASE("operational convolutions through cuDNN on the power stack match the CPU", "[cuda][conv][cudnn]") {
+    if (!cuda::available()) return test::skip("no CUDA device: " + cuda::describe());
+    if (!cuda::cudnn_compiled()) return test::skip("this build has no cuDNN");
+    const std::size_t before = cuda::conv_choices().size();
+    for (const Layer& l : kLayers) {
+        Layer smooth = l;
+        if (l.act == Activation::Relu || l.act == Activation::LeakyRelu) smooth.act = Activation::Tanh;
+        check_layer(smooth, cuda::MathPrecision::TF32, 5e-3, cuda::ConvAlgorithm::Cudnn);
+        check_layer(smooth, cuda::MathPrecision::TF32, 5e-3, cuda::ConvAlgorithm::Auto);
+    }
+    // Auto timed both ways once for each pass of each convolution (transposed ones run fused only), and
+    // again for none of them: its choices are remembered.
+    std::size_t convolutions = 0;
+    for (const Layer& l : kLayers)
+        convolutions += l.transposed ? 0 : 1;
+    const std::vector<cuda::ConvChoice> made = cuda::conv_choices();
+    REQUIRE(made.size() - before == 3 * convolutions);
+    for (std::size_t i = before; i < made.size(); ++i) {
+        INFO(made[i].pass << " " << made[i].shape);
+        CHECK(made[i].fused_ms > 0);
+        CHECK(made[i].cudnn_ms > 0);
+        CHECK(made[i].cudnn == (made[i].cudnn_ms < made[i].fused_ms));
+    }
+    check_layer(kLayers[6], cuda::MathPrecision::TF32, 5e-3, cuda::ConvAlgorithm::Auto);  // tanh
+    CHECK(cuda::conv_choices().size() == made.size());
 }
 
 TEST_CASE("a CUDA convolution error names the op, the shapes and a hint", "[cuda][conv]") {

@@ -4,11 +4,17 @@
 #include "engine/ops/conv_cuda.h"
 
 #include <climits>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <vector>
 
 #include "engine/autograd.h"
 #include "engine/device.h"
 #include "engine/error.h"
+#include "engine/graph.h"
 #include "engine/ops/common.h"
+#include "engine/ops/conv_cudnn.h"
 #include "kernels/oper_conv.h"
 #include "kernels/ops.h"
 
@@ -49,10 +55,10 @@ void with_context(const char* op, const char* pass, const Tensor& x, const Tenso
     }
 }
 
-// The data gradient of a reflect-padded convolution: the valid pass on the padded input (formed here for
-// the power derivative, and freed on return), folded back onto x.
-Tensor reflect_backward_data(const cuda::OperConvGeometry& cg, const Tensor& x, const Tensor& w,
-                             const Tensor& dz, const cuda::OperConvOptions& opt) {
+// The data gradient of a reflect-padded convolution by the fused kernels: the valid pass on the padded
+// input (formed here for the power derivative, and freed on return), folded back onto x, written to dx.
+void reflect_backward_data(const cuda::OperConvGeometry& cg, const Tensor& x, const Tensor& w,
+                           const Tensor& dz, const Tensor& dx, const cuda::OperConvOptions& opt) {
     const int planes = cg.N * cg.Cin, pad = cg.pad_top;
     cuda::OperConvGeometry valid = cg;
     valid.H += 2 * pad;
@@ -64,9 +70,88 @@ Tensor reflect_backward_data(const cuda::OperConvGeometry& cg, const Tensor& x, 
     const Tensor dx_pad = Tensor::empty(x_pad.shape(), DType::F32, Device::CUDA);
     cuda::oper_conv_backward_data(valid, device_floats(x_pad), device_floats(w), device_floats(dz),
                                   device_floats(dx_pad), opt);
-    Tensor dx = Tensor::empty(x.shape(), DType::F32, Device::CUDA);
     cuda::reflect_pad_backward(device_floats(dx_pad), planes, cg.H, cg.W, pad, device_floats(dx));
-    return dx;
+}
+
+// Auto's choices: for each pass and geometry met outside a capture, whether cuDNN ran it faster, and the
+// record of the timings (cuda::conv_choices()).
+class Choices {
+  public:
+    std::optional<bool> find(const std::vector<std::int64_t>& key) {
+        std::lock_guard<std::mutex> lock(mu_);
+        const auto it = cudnn_.find(key);
+        if (it == cudnn_.end()) return std::nullopt;
+        return it->second;
+    }
+    void add(const std::vector<std::int64_t>& key, const cuda::ConvChoice& c) {
+        std::lock_guard<std::mutex> lock(mu_);
+        cudnn_[key] = c.cudnn;
+        record_.push_back(c);
+    }
+    std::vector<cuda::ConvChoice> record() {
+        std::lock_guard<std::mutex> lock(mu_);
+        return record_;
+    }
+
+  private:
+    std::mutex mu_;
+    std::map<std::vector<std::int64_t>, bool> cudnn_;
+    std::vector<cuda::ConvChoice> record_;
+};
+
+Choices& choices() {
+    static Choices c;
+    return c;
+}
+
+constexpr int kTimedRuns = 3;  // of each candidate, after one untimed run each
+
+// Runs one pass (fused and dnn each compute all of its outputs) as cuda::conv_algorithm() says: with Auto,
+// a pass and geometry met for the first time outside a capture runs both ways, timed, and keeps the faster;
+// the last run is cuDNN's, so the outputs are its.
+template <class Fused, class Dnn>
+void run_pass(cuda::OperPass pass, const cuda::OperConvGeometry& cg, const cuda::OperConvOptions& opt,
+              Fused fused, Dnn dnn) {
+    const cuda::ConvAlgorithm algorithm = cuda::conv_algorithm();
+    if (algorithm != cuda::ConvAlgorithm::Fused && cudnn::runs(pass, opt.precision)) {
+        if (algorithm == cuda::ConvAlgorithm::Cudnn) return dnn();
+        // Everything that decides either side's speed: the geometry and cuDNN's workspace limit.
+        const std::vector<std::int64_t> key{static_cast<int>(pass),
+                                            cg.N,
+                                            cg.Cin,
+                                            cg.H,
+                                            cg.W,
+                                            cg.Cout,
+                                            cg.k,
+                                            cg.stride,
+                                            cg.pad_top,
+                                            cg.pad_left,
+                                            cg.Hout,
+                                            cg.Wout,
+                                            cg.Q,
+                                            cg.reflect ? 1 : 0,
+                                            static_cast<std::int64_t>(cuda::conv_workspace_limit())};
+        if (const std::optional<bool> use_cudnn = choices().find(key)) return *use_cudnn ? dnn() : fused();
+        if (!cuda::capturing()) {
+            fused();
+            dnn();
+            cuda::TimingEvent start, middle, end;
+            double fused_ms = 0, cudnn_ms = 0;
+            for (int i = 0; i < kTimedRuns; ++i) {
+                start.record();
+                fused();
+                middle.record();
+                dnn();
+                end.record();
+                fused_ms += middle.ms_since(start);
+                cudnn_ms += end.ms_since(middle);
+            }
+            choices().add(key, {cuda::oper_pass_name(pass), cuda::oper_geometry_str(cg), cudnn_ms < fused_ms,
+                                fused_ms / kTimedRuns, cudnn_ms / kTimedRuns});
+            return;
+        }
+    }
+    fused();
 }
 
 }  // namespace
@@ -91,8 +176,15 @@ Tensor oper_conv_cuda(const char* op, const Tensor& x, const Tensor& w, const Te
     Tensor y;
     with_context(op, "forward", x, w, [&] {
         y = Tensor::empty({cg.N, cg.Cout, cg.Hout, cg.Wout}, DType::F32, Device::CUDA);
-        (transposed ? cuda::oper_conv_transpose_forward : cuda::oper_conv_forward)(
-            cg, device_floats(x), device_floats(w), device_floats(b), device_floats(y), kact, opt);
+        const auto fused = [&] {
+            (transposed ? cuda::oper_conv_transpose_forward : cuda::oper_conv_forward)(
+                cg, device_floats(x), device_floats(w), device_floats(b), device_floats(y), kact, opt);
+        };
+        run_pass(transposed ? cuda::OperPass::TransposeForward : cuda::OperPass::Forward, cg, opt, fused,
+                 [&] {
+                     cudnn::forward(cg, device_floats(x), device_floats(w), device_floats(b),
+                                    device_floats(y), kact);
+                 });
     });
     count_oper_passes(g, x.dim(0), x.dim(1), cout, q, 1);
     const bool need_dx = x.requires_grad(), need_dw = w.requires_grad();
@@ -110,14 +202,23 @@ Tensor oper_conv_cuda(const char* op, const Tensor& x, const Tensor& w, const Te
             });
         }
         Tensor dx, dw, db;
-        if (need_dx && cg.reflect) {
-            with_context(op, "backward data", xd, wd,
-                         [&] { dx = reflect_backward_data(cg, xd, wd, dy, opt); });
-        } else if (need_dx) {
+        if (need_dx) {
             with_context(op, "backward data", xd, wd, [&] {
                 dx = Tensor::empty(xd.shape(), DType::F32, Device::CUDA);
-                (transposed ? cuda::oper_conv_transpose_backward_data : cuda::oper_conv_backward_data)(
-                    cg, device_floats(xd), device_floats(wd), device_floats(dy), device_floats(dx), opt);
+                const auto fused = [&] {
+                    if (cg.reflect)
+                        reflect_backward_data(cg, xd, wd, dy, dx, opt);
+                    else
+                        (transposed ? cuda::oper_conv_transpose_backward_data
+                                    : cuda::oper_conv_backward_data)(cg, device_floats(xd), device_floats(wd),
+                                                                     device_floats(dy), device_floats(dx),
+                                                                     opt);
+                };
+                run_pass(transposed ? cuda::OperPass::TransposeBackwardData : cuda::OperPass::BackwardData,
+                         cg, opt, fused, [&] {
+                             cudnn::backward_data(cg, device_floats(xd), device_floats(wd), device_floats(dy),
+                                                  device_floats(dx));
+                         });
             });
         }
         if (need_dw || need_db) {
@@ -125,8 +226,17 @@ Tensor oper_conv_cuda(const char* op, const Tensor& x, const Tensor& w, const Te
             with_context(op, "backward weights", xd, wd, [&] {
                 dw = Tensor::empty(wd.shape(), DType::F32, Device::CUDA);
                 if (need_db) db = Tensor::empty({cg.Q, cg.Cout}, DType::F32, Device::CUDA);
-                (transposed ? cuda::oper_conv_transpose_backward_weights : cuda::oper_conv_backward_weights)(
-                    cg, device_floats(xd), device_floats(dy), device_floats(dw), device_floats(db), opt);
+                const auto fused = [&] {
+                    (transposed ? cuda::oper_conv_transpose_backward_weights
+                                : cuda::oper_conv_backward_weights)(
+                        cg, device_floats(xd), device_floats(dy), device_floats(dw), device_floats(db), opt);
+                };
+                run_pass(
+                    transposed ? cuda::OperPass::TransposeBackwardWeights : cuda::OperPass::BackwardWeights,
+                    cg, opt, fused, [&] {
+                        cudnn::backward_weights(cg, device_floats(xd), device_floats(dy), device_floats(dw),
+                                                device_floats(db));
+                    });
             });
             if (!need_dw) dw = Tensor();
         }
@@ -137,4 +247,12 @@ Tensor oper_conv_cuda(const char* op, const Tensor& x, const Tensor& w, const Te
 }
 
 }  // namespace r2c::ops
+
+namespace r2c::cuda {
+
+std::vector<ConvChoice> conv_choices() {
+    return ops::choices().record();
+}
+
+}  // namespace r2c::cuda
 #endif  // R2C_WITH_CUDA
