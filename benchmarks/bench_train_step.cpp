@@ -21,7 +21,9 @@
 //
 //   bench_train_step [--methods q1,q3,q5,cnn,cnn-light] [--size 256] [--batches 1,16]
 //                    [--inference-batches 1,32] [--device cpu|cuda] [--precision fp32|tf32|bf16]
-//                    [--threads N] [--reps R] [--warmup W] [--quick] [--json PATH] [--no-torch]
+//                    [--conv-algorithm auto|fused|cudnn] [--conv-workspace-mb 128] [--threads N] [--reps R]
+//                    [--warmup W] [--quick]
+//                    [--json PATH] [--no-torch]
 //                    [--no-compile]
 #include <omp.h>
 
@@ -63,7 +65,8 @@ const MethodSpec kMethods[] = {
 
 const char* kUsage =
     "usage: bench_train_step [--methods q1,q3,q5,cnn,cnn-light] [--size 256] [--batches 1,16] "
-    "[--inference-batches 1,32] [--device cpu|cuda] [--precision fp32|tf32|bf16] [--threads N] [--reps R] "
+    "[--inference-batches 1,32] [--device cpu|cuda] [--precision fp32|tf32|bf16] "
+    "[--conv-algorithm auto|fused|cudnn] [--conv-workspace-mb 128] [--threads N] [--reps R] "
     "[--warmup W] [--quick] [--json PATH] [--no-torch] [--no-compile]";
 
 struct Options {
@@ -74,6 +77,8 @@ struct Options {
     std::vector<int> batches, inference_batches;
     Device device = Device::CPU;
     std::string precision = "tf32";
+    std::string conv_algorithm = "auto";
+    int conv_workspace_mb = 128;
     int threads = 0;  // 0: OpenMP's default
     int reps = 5, warmup = 2;
     std::string json_path;
@@ -129,6 +134,10 @@ Options parse(int argc, char** argv) {
             o.device = d == "cpu" ? Device::CPU : Device::CUDA;
         } else if (a == "--precision")
             o.precision = value();
+        else if (a == "--conv-algorithm")
+            o.conv_algorithm = value();
+        else if (a == "--conv-workspace-mb")
+            o.conv_workspace_mb = std::stoi(value());
         else if (a == "--threads")
             o.threads = std::stoi(value());
         else if (a == "--reps")
@@ -161,6 +170,9 @@ Options parse(int argc, char** argv) {
     R2C_CHECK(o.reps >= 1 && o.warmup >= 0, "--reps must be >= 1 and --warmup >= 0");
     if (o.threads <= 0) o.threads = omp_get_max_threads();
     cuda::set_math_precision(cuda::parse_math_precision(o.precision));
+    cuda::set_conv_algorithm(cuda::parse_conv_algorithm(o.conv_algorithm));
+    R2C_CHECK(o.conv_workspace_mb >= 0, "--conv-workspace-mb must be >= 0");
+    cuda::set_conv_workspace_limit(static_cast<std::size_t>(o.conv_workspace_mb) << 20);
     if (o.device == Device::CUDA) R2C_CHECK(cuda::available(), "--device cuda: ", cuda::describe());
     return o;
 }
@@ -182,8 +194,21 @@ json measure(const MethodSpec& m, const Options& o) {
                    {"paper_ms_per_sample", m.paper_ms},
                    {"train", json::array()},
                    {"inference", json::array()}};
+    // Auto's choices made while measuring this method: [first, now) of cuda::conv_choices().
+    const auto choices_since = [](std::size_t first) {
+        const std::vector<cuda::ConvChoice> all = cuda::conv_choices();
+        json out = json::array();
+        for (std::size_t i = first; i < all.size(); ++i)
+            out.push_back({{"pass", all[i].pass},
+                           {"shape", all[i].shape},
+                           {"choice", all[i].cudnn ? "cudnn" : "fused"},
+                           {"fused_ms", all[i].fused_ms},
+                           {"cudnn_ms", all[i].cudnn_ms}});
+        return out;
+    };
     Rng data_rng(1);
     for (int n : o.batches) {
+        const std::size_t first_choice = cuda::conv_choices().size();
         const auto [A, cA] = random_batch(n, o.size, o.device, data_rng);
         const auto [B, cB] = random_batch(n, o.size, o.device, data_rng);
         const auto train = [&](bool graphs) {
@@ -208,6 +233,7 @@ json measure(const MethodSpec& m, const Options& o) {
             row["kernel_launches_per_step"] = t.kernel_launches;
             row["ms_no_graphs"] = plain.time.wall_ms;
             row["kernel_launches_per_step_no_graphs"] = plain.kernel_launches;
+            row["conv_choices"] = choices_since(first_choice);
         }
         result["train"].push_back(row);
     }
@@ -215,13 +241,15 @@ json measure(const MethodSpec& m, const Options& o) {
     const auto g = make_generator(m.method, m.q, rng);
     g->to(o.device);
     for (int n : o.inference_batches) {
+        const std::size_t first_choice = cuda::conv_choices().size();
         const InferenceTiming t =
             time_inference(*g, random_batch(n, o.size, o.device, data_rng).first, o.warmup, o.reps);
         result["inference"].push_back({{"batch", n},
                                        {"ms_per_sample", t.time.wall_ms / n},
                                        {"cpu_ms_per_sample", t.time.cpu_ms / n},
                                        {"conv_gflop_per_sample", t.conv_gflop / n},
-                                       {"conv_tflop_per_s", t.conv_gflop / t.time.wall_ms}});
+                                       {"conv_tflop_per_s", t.conv_gflop / t.time.wall_ms},
+                                       {"conv_choices", choices_since(first_choice)}});
     }
     return result;
 }
@@ -356,6 +384,8 @@ int main(int argc, char** argv) {
                        {"device_name", o.device == Device::CUDA ? cuda::describe() : cpu_model()},
                        {"threads", o.threads},
                        {"precision", o.device == Device::CUDA ? o.precision : "fp32"},
+                       {"conv_algorithm", o.device == Device::CUDA ? o.conv_algorithm : "cpu"},
+                       {"conv_workspace_mb", o.conv_workspace_mb},
                        {"size", o.size},
                        {"warmup", o.warmup},
                        {"reps", o.reps},
@@ -367,10 +397,11 @@ int main(int argc, char** argv) {
         const json peer = o.torch ? run_torch(o) : json(nullptr);
         report["torch"] = peer;
 
-        std::printf("%s, %s, %d thread(s), precision %s, median of %d after %d warm-up\n",
+        std::printf("%s, %s, %d thread(s), precision %s, convolutions %s, median of %d after %d warm-up\n",
                     report["device"].get<std::string>().c_str(),
                     report["device_name"].get<std::string>().c_str(), o.threads,
-                    report["precision"].get<std::string>().c_str(), o.reps, o.warmup);
+                    report["precision"].get<std::string>().c_str(),
+                    report["conv_algorithm"].get<std::string>().c_str(), o.reps, o.warmup);
         const json eager = mode_results(peer, "eager"), compiled = mode_results(peer, "compile");
         print_tables(report, eager, compiled, o);
         if (!o.json_path.empty()) std::ofstream(o.json_path) << report.dump(2) << "\n";

@@ -136,6 +136,10 @@ grep -q "labels.csv:3: unknown label" "$work/bad_from.log" || fail "no file:line
 grep -q "cuda_graphs must be on or off" "$work/graphs.log" || fail "no usage message: $(cat "$work/graphs.log")"
 "$r2c" restore --checkpoint "$work/none.safetensors" --input "$data" --output "$work/bad" --precision fp16 2> /dev/null
 [[ $? == 2 ]] || fail "--precision fp16 not rejected with exit code 2"
+"$r2c" train --datasets_dir "$data" --output_dir "$work/bad" --conv_algorithm fastest 2> "$work/algorithm.log"
+[[ $? == 2 ]] || fail "--conv_algorithm fastest not rejected with exit code 2"
+grep -q "conv_algorithm must be auto, fused or cudnn" "$work/algorithm.log" ||
+    fail "no usage message: $(cat "$work/algorithm.log")"
 "$r2c" train --datasets_dir "$work/missing" --output_dir "$work/bad" 2> /dev/null
 [[ $? == 1 ]] || fail "missing dataset folder not reported"
 "$r2c" bench --size 12 2> "$work/bench_size.log"
@@ -146,7 +150,8 @@ set -e
 # r2c bench: the timings, the convolutions' FLOPs and the schedule estimate, on the screen and in JSON, and
 # the op profile of one more iteration.
 "$r2c" bench --method convolutional-light --size 16 --batch_size 2 --warmup 1 --iterations 2 \
-    --images_per_epoch 10 --epochs 3 --profile 3 --json "$work/bench.json" > "$work/bench.log"
+    --images_per_epoch 10 --epochs 3 --profile 3 --conv_algorithm fused --conv_workspace_mb 64 \
+    --json "$work/bench.json" > "$work/bench.log"
 grep -Eq "^training iteration: [0-9.]+ ms median" "$work/bench.log" || fail "no training time: $(cat "$work/bench.log")"
 grep -Eq "^inference .*: [0-9.]+ ms per sample" "$work/bench.log" || fail "no inference time: $(cat "$work/bench.log")"
 grep -q "3 epochs x 5 iterations at this rate" "$work/bench.log" || fail "no schedule: $(cat "$work/bench.log")"
@@ -159,6 +164,7 @@ import json, sys
 r = json.load(open(sys.argv[1]))
 t = r["train"]
 assert r["method"] == "convolutional-light" and r["size"] == 16 and t["batch"] == 2, r
+assert r["conv_workspace_mb"] == 64 and r["conv_choices"] == [], r
 assert t["ms"] > 0 and t["fastest_ms"] <= t["ms"] and t["conv_gflop"] > 0, t
 s = t["schedule"]
 assert (s["epochs"], s["iterations_per_epoch"]) == (3, 5), s

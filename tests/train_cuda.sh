@@ -31,17 +31,29 @@ grep -q '"accuracy"' "$run/test.json" || fail "test.json has no accuracy"
 (($(ls "$work/restored"/*.png | wc -l) == 2)) || fail "expected 2 restored images"
 
 # r2c bench on the device: with the warm-up past the capture, the timed iterations are replays; then the
-# op profile of an iteration without graphs, timed with device events.
+# op profile of an iteration without graphs, timed with device events. With cuDNN built in, Auto (the
+# default) has timed the convolution passes both ways and lists its choices.
+cudnn=False
+"$r2c" info | grep -q "cuDNN path of the operational convolutions: built in" && cudnn=True
 "$r2c" bench --device cuda --method convolutional-light --size 16 --warmup 2 --iterations 2 --profile 3 \
     --json "$work/bench.json" > "$work/bench.log" 2>&1 || fail "r2c bench --device cuda failed: $(cat "$work/bench.log")"
 grep -Eq "device memory of a step: [0-9]+\.[0-9] MiB at most; per iteration [0-9]+ kernel launches, 1 host waits" \
     "$work/bench.log" || fail "r2c bench does not report memory, launches and waits: $(cat "$work/bench.log")"
-python3 - "$work/bench.json" <<'PY' || fail "bench.json: $(cat "$work/bench.json")"
+python3 - "$work/bench.json" "$cudnn" <<'PY' || fail "bench.json: $(cat "$work/bench.json")"
 import json, sys
 r = json.load(open(sys.argv[1]))
 assert r["cuda_graphs"] is True and r["train"]["peak_bytes"] > 0 and r["train"]["conv_gflop"] > 0, r
+assert r["conv_algorithm"] == "auto", r
+if sys.argv[2] == "True":
+    assert r["conv_choices"] and all(c["fused_ms"] > 0 and c["cudnn_ms"] > 0 for c in r["conv_choices"]), r
+else:
+    assert r["conv_choices"] == [], r
 p = r["profile"]
 assert p["total_ms"] * (1 + 1e-5) >= p["ops_ms"] > 0, p  # up to the rounding of float milliseconds
 assert any(o["op"].startswith("oper_conv2d backward on float32[1,") and o["op"].endswith(" cuda") for o in p["ops"]), p
 PY
+# Every convolution pass cuDNN takes forced onto it, replayed in graphs too (in a build without cuDNN, the
+# fused kernels).
+"$r2c" bench --device cuda --method convolutional-light --size 16 --warmup 2 --iterations 2 --conv_algorithm cudnn \
+    > "$work/bench_cudnn.log" 2>&1 || fail "r2c bench --conv_algorithm cudnn failed: $(cat "$work/bench_cudnn.log")"
 echo "r2c train, test and restore ran on $("$r2c" info | sed -n 's/^CUDA: //p')"

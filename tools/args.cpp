@@ -84,6 +84,22 @@ cuda::MathPrecision Args::precision(const std::string& name) const {
     return cuda::parse_math_precision(v);
 }
 
+OptionSpec conv_algorithm_option() {
+    return {
+        "conv_algorithm",
+        "CUDA operational convolutions: fused (our kernels, x^q never in memory), cudnn (on the materialised "
+        "power stack; TF32 convolution passes only) or auto (per pass and shape, the faster of the two as "
+        "timed when first run)",
+        "auto", false};
+}
+
+cuda::ConvAlgorithm Args::conv_algorithm(const std::string& name) const {
+    const std::string v = str(name);
+    usage_check(v == "auto" || v == "fused" || v == "cudnn", "--", name,
+                " must be auto, fused or cudnn, got '", v, "'");
+    return cuda::parse_conv_algorithm(v);
+}
+
 std::int64_t Args::integer(const std::string& name, std::int64_t lo, std::int64_t hi) const {
     const std::string v = str(name);
     char* end = nullptr;

@@ -27,6 +27,9 @@ struct OptionSpec {
     bool required = false;  // must be given
 };
 
+// --conv_algorithm, which every command that runs the networks takes (read with Args::conv_algorithm).
+OptionSpec conv_algorithm_option();
+
 class Args {
   public:
     // Parses argv[first..argc); throws r2c::Error naming the offending option.
@@ -38,8 +41,9 @@ class Args {
     bool flag(const std::string& name) const;
     bool given(const std::string& name) const;     // on the command line, not left to its default
     Device device(const std::string& name) const;  // "cpu" or "cuda"
-    cuda::MathPrecision precision(const std::string& name) const;  // "fp32", "tf32" or "bf16"
-    bool on_off(const std::string& name) const;                    // "on" or "off"
+    cuda::MathPrecision precision(const std::string& name) const;       // "fp32", "tf32" or "bf16"
+    cuda::ConvAlgorithm conv_algorithm(const std::string& name) const;  // "auto", "fused" or "cudnn"
+    bool on_off(const std::string& name) const;                         // "on" or "off"
 
     static std::string usage(const std::string& command, const std::vector<OptionSpec>& specs);
 

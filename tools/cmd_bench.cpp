@@ -21,6 +21,9 @@ const std::vector<OptionSpec>& bench_options() {
         {"device", "cpu or cuda", "cpu", false},
         {"precision", "CUDA convolution arithmetic: fp32 (exact), tf32 or bf16 (tensor cores)", "tf32",
          false},
+        conv_algorithm_option(),
+        {"conv_workspace_mb", "the most device memory one cuDNN pass may take as workspace, MiB", "128",
+         false},
         {"cuda_graphs", "on CUDA, replay the training step as CUDA graphs (as r2c train does): on or off",
          "on", false},
         {"size", "image size (a multiple of 8)", "256", false},
@@ -46,6 +49,8 @@ int cmd_bench(const Args& args) {
     c.q = static_cast<int>(args.integer("q", 1, 16));
     c.device = args.device("device");
     const cuda::MathPrecision precision = args.precision("precision");
+    const cuda::ConvAlgorithm algorithm = args.conv_algorithm("conv_algorithm");
+    const std::int64_t workspace_mb = args.integer("conv_workspace_mb", 0, 1 << 20);
     c.cuda_graphs = args.on_off("cuda_graphs");
     const int size = static_cast<int>(args.integer("size", 8, 8192));
     if (size % 8 != 0)
@@ -63,13 +68,16 @@ int cmd_bench(const Args& args) {
     const std::string json_path = args.str("json");
     if (c.device == Device::CUDA) R2C_CHECK(cuda::available(), "--device cuda: ", cuda::describe());
     cuda::set_math_precision(precision);
+    cuda::set_conv_algorithm(algorithm);
+    cuda::set_conv_workspace_limit(static_cast<std::size_t>(workspace_mb) << 20);
 
     const std::string device_name = c.device == Device::CUDA ? cuda::describe() : "cpu";
     std::cout << "method " << method_name(c.method);
     if (c.method == Method::Operational) std::cout << ", Q = " << c.q;
     std::cout << "; " << device_name;
     if (c.device == Device::CUDA)
-        std::cout << ", " << cuda::math_precision_name(precision) << ", CUDA graphs "
+        std::cout << ", " << cuda::math_precision_name(precision) << ", convolutions "
+                  << cuda::conv_algorithm_name(algorithm) << ", CUDA graphs "
                   << (c.cuda_graphs ? "on" : "off");
     std::cout << "; " << size << "x" << size << ", batch " << batch << "\n" << std::flush;
 
@@ -90,6 +98,15 @@ int cmd_bench(const Args& args) {
     const double schedule_hours = static_cast<double>(epochs) * static_cast<double>(per_epoch) * ms / 3.6e6;
     std::printf("  %lld epochs x %lld iterations at this rate: %.1f hours\n", static_cast<long long>(epochs),
                 static_cast<long long>(per_epoch), schedule_hours);
+
+    const std::vector<cuda::ConvChoice> choices = cuda::conv_choices();
+    if (!choices.empty()) {
+        std::printf("  auto's choices (mean ms of 3 runs, fused / cudnn), %zu passes and shapes:\n",
+                    choices.size());
+        for (const cuda::ConvChoice& k : choices)
+            std::printf("    %-6s %8.3f %8.3f  %s %s\n", k.cudnn ? "cudnn" : "fused", k.fused_ms, k.cudnn_ms,
+                        k.pass.c_str(), k.shape.c_str());
+    }
 
     Rng init(0);
     const auto g = make_generator(c.method, c.q, init);
@@ -127,6 +144,8 @@ int cmd_bench(const Args& args) {
             {"q", c.q},
             {"device", device_name},
             {"precision", c.device == Device::CUDA ? cuda::math_precision_name(precision) : "fp32"},
+            {"conv_algorithm", c.device == Device::CUDA ? cuda::conv_algorithm_name(algorithm) : "cpu"},
+            {"conv_workspace_mb", workspace_mb},
             {"cuda_graphs", c.device == Device::CUDA && c.cuda_graphs},
             {"size", size},
             {"warmup", warmup},
@@ -149,6 +168,14 @@ int cmd_bench(const Args& args) {
               {"ms_per_sample", infer.time.wall_ms / inference_batch},
               {"conv_tflop_per_s", infer.conv_gflop / infer.time.wall_ms}}},
         };
+        nlohmann::json chosen = nlohmann::json::array();
+        for (const cuda::ConvChoice& k : choices)
+            chosen.push_back({{"pass", k.pass},
+                              {"shape", k.shape},
+                              {"choice", k.cudnn ? "cudnn" : "fused"},
+                              {"fused_ms", k.fused_ms},
+                              {"cudnn_ms", k.cudnn_ms}});
+        j["conv_choices"] = chosen;
         if (profile_rows > 0) j["profile"] = profile_json;
         write_file_atomic(json_path, j.dump(2) + "\n");
         std::cout << "wrote " << json_path << "\n";

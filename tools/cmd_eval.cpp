@@ -105,6 +105,7 @@ const std::vector<OptionSpec>& test_options() {
         {"device", "cpu or cuda", "cpu", false},
         {"precision", "CUDA convolution arithmetic: fp32 (exact), tf32 or bf16 (tensor cores)", "tf32",
          false},
+        conv_algorithm_option(),
         {"json", "where the metrics go (- for standard output); default OUTPUT_DIR/test.json", "", false},
         {"saveImages", "write [input | G | G(G) | G(G(G))] strips to OUTPUT_DIR/test_images", "", true},
     };
@@ -114,6 +115,7 @@ const std::vector<OptionSpec>& test_options() {
 int cmd_test(const Args& args) {
     const Device device = args.device("device");
     cuda::set_math_precision(args.precision("precision"));
+    cuda::set_conv_algorithm(args.conv_algorithm("conv_algorithm"));
     LoaderOptions lo;
     lo.crop_size = static_cast<int>(args.integer("crop_size", 8, 8192));
     lo.batch_size = static_cast<int>(args.integer("batch_size", 1, 4096));
@@ -201,6 +203,7 @@ const std::vector<OptionSpec>& restore_options() {
         {"device", "cpu or cuda", "cpu", false},
         {"precision", "CUDA convolution arithmetic: fp32 (exact), tf32 or bf16 (tensor cores)", "tf32",
          false},
+        conv_algorithm_option(),
     };
     return specs;
 }
@@ -208,6 +211,7 @@ const std::vector<OptionSpec>& restore_options() {
 int cmd_restore(const Args& args) {
     const Device device = args.device("device");
     cuda::set_math_precision(args.precision("precision"));
+    cuda::set_conv_algorithm(args.conv_algorithm("conv_algorithm"));
     const int size = static_cast<int>(args.integer("size", 8, 8192));
     const int times = static_cast<int>(args.integer("iterations", 1, 16));
     const std::string input = args.str("input"), output = args.str("output");

@@ -109,6 +109,7 @@ const std::vector<OptionSpec>& train_options() {
         {"device", "cpu or cuda", "cpu", false},
         {"precision", "CUDA convolution arithmetic: fp32 (exact), tf32 or bf16 (tensor cores)", "tf32",
          false},
+        conv_algorithm_option(),
         {"cuda_graphs",
          "on CUDA, replay the captured steps as CUDA graphs from the second iteration: on or off", "on",
          false},
@@ -137,6 +138,7 @@ int cmd_train(const Args& args) {
     c.pool_size = static_cast<int>(args.integer("pool_size", 0, 100000));
     c.device = args.device("device");
     cuda::set_math_precision(args.precision("precision"));
+    cuda::set_conv_algorithm(args.conv_algorithm("conv_algorithm"));
     c.seed = static_cast<std::uint64_t>(args.integer("seed", 0, INT64_MAX));
     const std::string on_nan = args.str("on_nan");
     if (on_nan != "stop" && on_nan != "skip")
