@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Builds and checks the CUDA code on a machine with a GPU: the GPU tests (the operational-convolution
 # kernels, every op on CUDA tensors against the CPU, Adam, CUDA graphs, five whole training steps with and
-# without graphs), compute-sanitizer (memcheck, racecheck, synccheck) on a few kernel shapes and the CUDA
-# ops, the kernel benchmark, and the whole training iteration and inference against the PyTorch peer, with
-# the op profile of one Q=3 iteration.
+# without graphs, the cuDNN path), compute-sanitizer (memcheck, racecheck, synccheck) on a few kernel shapes
+# and the CUDA ops (memcheck on the cuDNN path), the kernel benchmark, and the whole training iteration and
+# inference against the PyTorch peer (ours with Auto, with the fused kernels alone, and with a larger cuDNN
+# workspace), with the op profile of one Q=3 iteration.
 #
 #   tools/gpu_check.sh [--deps DIR] OUT [STEP...]    STEP: build tests sanitize bench train-bench
 #                                                    (default: all)
@@ -11,17 +12,18 @@
 #                                                    nlohmann_json, Catch2, stb) from this machine's
 #                                                    /usr into DIR, for a GPU machine that lacks them
 #
-# OUT receives at most eight files: summary.txt (device, toolchain, each step's result), build.txt,
-# tests.txt, sanitize.txt, bench.txt, bench.json, train_step.txt, train_step.json.
+# OUT receives summary.txt (device, toolchain, each step's result), build.txt, tests.txt, sanitize.txt,
+# bench.txt, bench.json, train_step.txt, train_step.json, train_step_fused.json, train_step_ws1024.json.
 # Environment: R2C_CUDA_ARCHS (default: native), R2C_BUILD_DIR (default: build-gpu), R2C_JOBS,
 # R2C_TORCH_PYTHON (the Python with PyTorch for the peer; default: the python3 on PATH),
 # R2C_STEP_TIMEOUT (seconds each command of a step may run before it is stopped and counted as failed, so
 # that a hung kernel cannot take the whole session; default: none).
-# cuDNN is looked for in the CUDA toolkit, the system and the pip wheel nvidia-cudnn; when found, the
-# benchmark is built with its cuDNN peers. A build made elsewhere (R2C_CUDA_ARCHS=90 on a machine without a
-# GPU, say) runs here from R2C_BUILD_DIR without the build step: the peer scripts are read from this
-# checkout, and where the loader cannot find cuBLAS or cuDNN, the libraries of the Python's NVIDIA wheels
-# (PyTorch's) are put on LD_LIBRARY_PATH. Exit status: 0 when every step run passed.
+# cuDNN is looked for in the CUDA toolkit, the system and the pip wheel nvidia-cudnn; when found, the engine
+# is built with its cuDNN path (engine/ops/conv_cudnn.h) and the benchmark with its cuDNN peers. A build
+# made elsewhere (R2C_CUDA_ARCHS=90 on a machine without a GPU, say) runs here from R2C_BUILD_DIR without
+# the build step: the peer scripts are read from this checkout, and where the loader cannot find cuBLAS or
+# cuDNN, the libraries of the Python's NVIDIA wheels (PyTorch's) are put on LD_LIBRARY_PATH. Exit status: 0
+# when every step run passed.
 set -u -o pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -131,18 +133,17 @@ for s in "${steps[@]}"; do
     case $s in
     build)
         log=$out/build.txt
-        cxx_flags="" libs=""
+        cudnn_args=()
         read -r cudnn_inc cudnn_lib <<<"$(find_cudnn)"
         if [[ -n ${cudnn_lib:-} ]]; then
-            cxx_flags="-DR2C_HAVE_CUDNN=1 -I$cudnn_inc"
-            libs="$cudnn_lib -Wl,-rpath,$(dirname "$cudnn_lib")"
+            cudnn_args=(-DR2C_CUDNN_INCLUDE_DIR="$cudnn_inc" -DR2C_CUDNN_LIBRARY="$cudnn_lib")
             note "cuDNN: $cudnn_lib"
         else
-            note "cuDNN: not found; the benchmark runs without its cuDNN peers"
+            note "cuDNN: not found; the fused kernels run every convolution and the benchmark has no cuDNN peers"
         fi
         step configure "$log" cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DR2C_WERROR=ON \
             -DCMAKE_CUDA_ARCHITECTURES="${R2C_CUDA_ARCHS:-native}" ${deps:+-DCMAKE_PREFIX_PATH="$deps"} \
-            -DCMAKE_CXX_FLAGS="$cxx_flags" -DCMAKE_CXX_STANDARD_LIBRARIES="$libs" &&
+            "${cudnn_args[@]}" &&
             step build "$log" cmake --build "$build" -j "$jobs" --target test_oper_conv_index test_oper_conv_cuda \
                 test_conv_cuda test_ops_cuda test_step_cuda test_device_batches test_graph test_adam \
                 test_tensor test_trainer test_profile r2c bench_oper_conv_cuda bench_train_step
@@ -180,6 +181,10 @@ for s in "${steps[@]}"; do
             step "compute-sanitizer $tool (ops)" "$out/sanitize.txt" "$san" --tool "$tool" --error-exitcode 1 \
                 "${extra[@]}" "$build/tests/test_ops_cuda"
         done
+        # The cuDNN path's own kernels and its scratch buffers around cuDNN's calls (memcheck only: the
+        # other tools would check cuDNN's kernels, which are not ours).
+        step "compute-sanitizer memcheck (cuDNN path)" "$out/sanitize.txt" "$san" --tool memcheck \
+            --error-exitcode 1 "$build/tests/test_conv_cuda" "[cudnn]"
         ;;
     bench)
         find_missing_libraries
@@ -188,11 +193,24 @@ for s in "${steps[@]}"; do
     train-bench)
         # The issue's configuration: 256x256, TF32, training batches 1 and 16, inference batches 1 and 32.
         find_missing_libraries
+        # Ours as r2c runs by default (--conv-algorithm auto) beside the peer, then ours with the fused kernels
+        # alone.
         step train-bench "$out/train_step.txt" "$build/benchmarks/bench_train_step" --device cuda \
             --precision tf32 --size 256 --batches 1,16 --inference-batches 1,32 --json "$out/train_step.json"
+        step "train-bench fused" "$out/train_step.txt" "$build/benchmarks/bench_train_step" --device cuda \
+            --precision tf32 --conv-algorithm fused --no-torch --size 256 --batches 1,16 --inference-batches 1,32 \
+            --json "$out/train_step_fused.json"
+        # Auto with 1 GiB of cuDNN workspace, against the default 128 MiB: does it open faster algorithms at
+        # batches 16 and 32?
+        step "train-bench workspace 1 GiB" "$out/train_step.txt" "$build/benchmarks/bench_train_step" \
+            --device cuda --precision tf32 --conv-workspace-mb 1024 --no-torch --size 256 --batches 1,16 \
+            --inference-batches 1,32 --json "$out/train_step_ws1024.json"
         # Where the time of a Q=3 iteration goes, op by op (device events, without graphs).
         step "train-bench op profile" "$out/train_step.txt" "$build/r2c" bench --device cuda --method operational \
             --q 3 --size 256 --precision tf32 --warmup 3 --iterations 5 --profile 40
+        step "train-bench batch 16 choices" "$out/train_step.txt" "$build/r2c" bench --device cuda \
+            --method operational --q 3 --size 256 --batch_size 16 --inference_batch 32 --precision tf32 \
+            --warmup 2 --iterations 3
         if grep -q "PyTorch peer .* is unavailable" "$out/train_step.txt"; then
             note "train-bench: the PyTorch peer did not run (see train_step.txt)"
             status=1
