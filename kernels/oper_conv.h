@@ -125,6 +125,13 @@ void oper_power_stack_backward(const OperStackGeometry& s, const float* x, const
 void oper_weights_stack(const float* w, float* ws, int Q, int Cout, int Cin, int kk, void* stream = nullptr);
 void oper_weights_unstack(const float* ws, float* w, int Q, int Cout, int Cin, int kk,
                           void* stream = nullptr);
+// The crop of a transposed layer's whole output full [N, C, Hf, Wf] to y [N, C, Ho, Wo] from (top, left)
+// (zeros where the window reaches past full), and its adjoint: full = zeros with the window set to dy (what
+// lies past full dropped).
+void oper_crop(const float* full, float* y, int N, int C, int Hf, int Wf, int top, int left, int Ho, int Wo,
+               void* stream = nullptr);
+void oper_uncrop(const float* dy, float* full, int N, int C, int Hf, int Wf, int top, int left, int Ho,
+                 int Wo, void* stream = nullptr);
 // y [N, C, hw] = act(y + sum_q b[q, c]) in place; b may be null.
 void oper_bias_activation(float* y, const float* b, int N, int C, int hw, int Q, OperActivation act,
                           void* stream = nullptr);

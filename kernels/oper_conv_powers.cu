@@ -1,7 +1,8 @@
 // The materialised form of an operational layer, for running it through a library that only knows ordinary
 // convolutions (cuDNN: engine/ops/conv_cudnn.cpp, and the peers of benchmarks/bench_oper_conv_cuda.cpp):
 // the padded power stack [x, .., x^Q] and its chain rule, the weights regrouped for the stacked
-// convolution, and the bias and activation after it. One thread per element; x read once.
+// convolution, the crop of a transposed layer's output and its adjoint, and the bias and activation. One
+// thread per element; x read once.
 #include "kernels/activation.cuh"
 #include "kernels/check.cuh"
 #include "kernels/oper_conv.h"
@@ -95,6 +96,27 @@ __global__ void weights_stack_kernel(const float* from, float* to, int q_count, 
     }
 }
 
+// One thread per element of the smaller side: y (crop) or full (uncrop).
+__global__ void crop_kernel(const float* full, float* y, int hf, int wf, int top, int left, int ho, int wo,
+                            std::size_t total) {
+    for (std::size_t e = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; e < total;
+         e += std::size_t(gridDim.x) * blockDim.x) {
+        const std::size_t plane = e / (std::size_t(ho) * wo);
+        const int pix = int(e % (std::size_t(ho) * wo)), i = pix / wo + top, j = pix % wo + left;
+        y[e] = i < hf && j < wf ? full[(plane * hf + i) * wf + j] : 0.f;
+    }
+}
+
+__global__ void uncrop_kernel(const float* dy, float* full, int hf, int wf, int top, int left, int ho, int wo,
+                              std::size_t total) {
+    for (std::size_t e = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; e < total;
+         e += std::size_t(gridDim.x) * blockDim.x) {
+        const std::size_t plane = e / (std::size_t(hf) * wf);
+        const int pix = int(e % (std::size_t(hf) * wf)), i = pix / wf - top, j = pix % wf - left;
+        full[e] = i >= 0 && i < ho && j >= 0 && j < wo ? dy[(plane * ho + i) * wo + j] : 0.f;
+    }
+}
+
 __global__ void bias_activation_kernel(float* y, const float* b, int channels, int hw, int q_count,
                                        OperActivation act, std::size_t total) {
     for (std::size_t e = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; e < total;
@@ -168,6 +190,37 @@ void oper_weights_stack(const float* w, float* ws, int Q, int Cout, int Cin, int
 
 void oper_weights_unstack(const float* ws, float* w, int Q, int Cout, int Cin, int kk, void* stream) {
     regroup_weights("oper_weights_unstack", ws, w, Q, Cout, Cin, kk, true, stream);
+}
+
+namespace {
+
+void check_crop(const char* op, const void* a, const void* b, int N, int C, int Hf, int Wf, int top, int left,
+                int Ho, int Wo) {
+    R2C_CHECK(N >= 1 && C >= 1 && Hf >= 1 && Wf >= 1 && Ho >= 1 && Wo >= 1 && top >= 0 && left >= 0 &&
+                  top < Hf && left < Wf,
+              op, ": invalid sizes (N=", N, ", C=", C, ", full ", Hf, "x", Wf, ", window ", Ho, "x", Wo,
+              " at (", top, ",", left, "))");
+    R2C_CHECK(a != nullptr && b != nullptr, op, ": null pointer");
+}
+
+}  // namespace
+
+void oper_crop(const float* full, float* y, int N, int C, int Hf, int Wf, int top, int left, int Ho, int Wo,
+               void* stream) {
+    check_crop("oper_crop", full, y, N, C, Hf, Wf, top, left, Ho, Wo);
+    const std::size_t total = std::size_t(N) * C * Ho * Wo;
+    R2C_LAUNCH(blocks(total), kThreads, 0, detail::launch_stream(stream), crop_kernel)
+    (full, y, Hf, Wf, top, left, Ho, Wo, total);
+    R2C_CUDA_LAUNCH_CHECK("crop_kernel");
+}
+
+void oper_uncrop(const float* dy, float* full, int N, int C, int Hf, int Wf, int top, int left, int Ho,
+                 int Wo, void* stream) {
+    check_crop("oper_uncrop", dy, full, N, C, Hf, Wf, top, left, Ho, Wo);
+    const std::size_t total = std::size_t(N) * C * Hf * Wf;
+    R2C_LAUNCH(blocks(total), kThreads, 0, detail::launch_stream(stream), uncrop_kernel)
+    (dy, full, Hf, Wf, top, left, Ho, Wo, total);
+    R2C_CUDA_LAUNCH_CHECK("uncrop_kernel");
 }
 
 void oper_bias_activation(float* y, const float* b, int N, int C, int hw, int Q, OperActivation act,

@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -480,6 +481,36 @@ TEST_CASE("oper weights regroup for the stacked convolution, and the bias and ac
     DeviceBuffer y_d(y), b_d(b);
     oper_bias_activation(y_d.get(), b_d.get(), n, cout, hw, q, OperActivation::Tanh);
     CHECK(test::rel_l2(y_d.download(), expected) <= 1e-6);
+}
+
+TEST_CASE("oper crop takes a transposed layer's window of its whole output, and uncrop is its adjoint",
+          "[cuda][oper_conv]") {
+    if (!gpu_or_skip()) return;
+    Rng rng(9);
+    const int n = 2, c = 3, hf = 7, wf = 6;
+    // Inside the whole output, and reaching past its bottom and right edges (a transposed layer with k < s).
+    for (const auto& [top, left, ho, wo] : {std::array<int, 4>{1, 0, 5, 6}, std::array<int, 4>{2, 3, 6, 4}}) {
+        INFO("window " << ho << "x" << wo << " at (" << top << "," << left << ")");
+        const std::vector<float> full = uniform(std::size_t(n) * c * hf * wf, rng),
+                                 dy = uniform(std::size_t(n) * c * ho * wo, rng);
+        std::vector<double> y(dy.size(), 0.0), back(full.size(), 0.0);
+        for (int p = 0; p < n * c; ++p)
+            for (int i = 0; i < ho; ++i)
+                for (int j = 0; j < wo; ++j) {
+                    if (i + top >= hf || j + left >= wf) continue;
+                    const std::size_t from = (std::size_t(p) * hf + i + top) * wf + j + left,
+                                      at = (std::size_t(p) * ho + i) * wo + j;
+                    y[at] = full[from];
+                    back[from] = dy[at];
+                }
+        DeviceBuffer full_d(full), dy_d(dy), y_d(dy.size()), back_d(full.size());
+        y_d.poison();
+        back_d.poison();
+        oper_crop(full_d.get(), y_d.get(), n, c, hf, wf, top, left, ho, wo);
+        oper_uncrop(dy_d.get(), back_d.get(), n, c, hf, wf, top, left, ho, wo);
+        CHECK(test::rel_l2(y_d.download(), y) == 0.0);
+        CHECK(test::rel_l2(back_d.download(), back) == 0.0);
+    }
 }
 
 TEST_CASE("oper conv errors name the pass, the kernel requirement and the shapes", "[cuda][oper_conv]") {
