@@ -203,7 +203,8 @@ json measure(const MethodSpec& m, const Options& o) {
                            {"shape", all[i].shape},
                            {"choice", all[i].cudnn ? "cudnn" : "fused"},
                            {"fused_ms", all[i].fused_ms},
-                           {"cudnn_ms", all[i].cudnn_ms}});
+                           {"cudnn_ms", all[i].cudnn_ms},
+                           {"note", all[i].note}});
         return out;
     };
     Rng data_rng(1);

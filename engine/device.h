@@ -50,9 +50,9 @@ MathPrecision parse_math_precision(const std::string& name);
 // kernels/oper_conv.h, which never form x^q in memory; cuDNN on the materialised power stack
 // (engine/ops/conv_cudnn.h: one ordinary convolution over Q*Cin channels); or Auto: for each pass and shape,
 // the faster of the two as timed on the device the first time that pass and shape run outside a graph capture
-// (a capture meeting a new one takes the fused kernels). cuDNN runs only the three passes of a convolution
-// (not a transposed one) in TF32; everything else, and everything in a build without cuDNN, runs the fused
-// kernels whatever is set. A process-wide setting (engine/device.cpp), Auto unless set.
+// (a capture meeting a new one takes the fused kernels). cuDNN runs only in TF32; in FP32 and BF16, and
+// everywhere in a build without cuDNN, the fused kernels run whatever is set. A process-wide setting
+// (engine/device.cpp), Auto unless set.
 enum class ConvAlgorithm { Auto, Fused, Cudnn };
 void set_conv_algorithm(ConvAlgorithm a);
 ConvAlgorithm conv_algorithm();
@@ -66,12 +66,16 @@ std::size_t conv_workspace_limit();
 // Whether this build has the cuDNN path (a CUDA build that found cuDNN).
 bool cudnn_compiled();
 // Auto's choices so far, one per pass and shape, in the order they were made, with the mean device times
-// (of three runs each) they were made on.
+// (of three runs each) they were made on. Before timing, Auto checks that cuDNN ran and agreed with the fused
+// kernels (relative L2 within 2e-2, far beyond TF32's rounding); where not, the fused kernels keep the pass,
+// the note says why, and a warning goes to stderr.
 struct ConvChoice {
     std::string pass;   // as kernels/oper_conv.h names it, e.g. "oper_conv_forward"
     std::string shape;  // the geometry, e.g. "x[1,128,128,128] -> y[1,128,128,128], k=3, ..."
     bool cudnn = false;
-    double fused_ms = 0, cudnn_ms = 0;
+    double fused_ms = 0, cudnn_ms = 0;  // 0 where not timed
+    // Why cuDNN was not timed (it failed, or its outputs differed from the fused kernels'), else empty.
+    std::string note;
 };
 std::vector<ConvChoice> conv_choices();
 

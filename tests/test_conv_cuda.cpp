@@ -3,8 +3,11 @@
 // the multiply-adds counted.
 // Tolerances (relative L2): FP32 1e-5; TF32 5e-3 and BF16 2e-2 where the layer is wide enough for tensor
 // cores (kernels/oper_conv.h's dispatch rule). Each layer runs by the fused kernels, and in TF32 also by
-// cuDNN on the power stack and by Auto's timed choice between the two (engine/device.h's ConvAlgorithm).
+// cuDNN on the power stack, transposed layers included, and by Auto's checked and timed choice between the
+// two (engine/device.h's ConvAlgorithm).
 #include <catch2/catch.hpp>
+
+#include <iterator>
 
 #ifdef R2C_CUDA_EMULATION
 #include <cuda_runtime.h>  // the emulator's: its device memory size
@@ -114,15 +117,13 @@ TEST_CASE("operational convolutions through cuDNN on the power stack match the C
         check_layer(smooth, cuda::MathPrecision::TF32, 5e-3, cuda::ConvAlgorithm::Cudnn);
         check_layer(smooth, cuda::MathPrecision::TF32, 5e-3, cuda::ConvAlgorithm::Auto);
     }
-    // Auto timed both ways once for each pass of each convolution (transposed ones run fused only), and
-    // again for none of them: its choices are remembered.
-    std::size_t convolutions = 0;
-    for (const Layer& l : kLayers)
-        convolutions += l.transposed ? 0 : 1;
+    // Auto found cuDNN agreeing with the fused kernels and timed both ways once for each of the three passes
+    // of each layer, and again for none of them: its choices are remembered.
     const std::vector<cuda::ConvChoice> made = cuda::conv_choices();
-    REQUIRE(made.size() - before == 3 * convolutions);
+    REQUIRE(made.size() - before == 3 * std::size(kLayers));
     for (std::size_t i = before; i < made.size(); ++i) {
         INFO(made[i].pass << " " << made[i].shape);
+        CHECK(made[i].note.empty());
         CHECK(made[i].fused_ms > 0);
         CHECK(made[i].cudnn_ms > 0);
         CHECK(made[i].cudnn == (made[i].cudnn_ms < made[i].fused_ms));

@@ -88,8 +88,8 @@ OptionSpec conv_algorithm_option() {
     return {
         "conv_algorithm",
         "CUDA operational convolutions: fused (our kernels, x^q never in memory), cudnn (on the materialised "
-        "power stack; TF32 convolution passes only) or auto (per pass and shape, the faster of the two as "
-        "timed when first run)",
+        "power stack; TF32 only) or auto (per pass and shape, the faster of the two as timed when first run, "
+        "where they agree)",
         "auto", false};
 }
 

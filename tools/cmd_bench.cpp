@@ -104,8 +104,9 @@ int cmd_bench(const Args& args) {
         std::printf("  auto's choices (mean ms of 3 runs, fused / cudnn), %zu passes and shapes:\n",
                     choices.size());
         for (const cuda::ConvChoice& k : choices)
-            std::printf("    %-6s %8.3f %8.3f  %s %s\n", k.cudnn ? "cudnn" : "fused", k.fused_ms, k.cudnn_ms,
-                        k.pass.c_str(), k.shape.c_str());
+            std::printf("    %-6s %8.3f %8.3f  %s %s%s%s\n", k.cudnn ? "cudnn" : "fused", k.fused_ms,
+                        k.cudnn_ms, k.pass.c_str(), k.shape.c_str(), k.note.empty() ? "" : ": ",
+                        k.note.c_str());
     }
 
     Rng init(0);
@@ -174,7 +175,8 @@ int cmd_bench(const Args& args) {
                               {"shape", k.shape},
                               {"choice", k.cudnn ? "cudnn" : "fused"},
                               {"fused_ms", k.fused_ms},
-                              {"cudnn_ms", k.cudnn_ms}});
+                              {"cudnn_ms", k.cudnn_ms},
+                              {"note", k.note}});
         j["conv_choices"] = chosen;
         if (profile_rows > 0) j["profile"] = profile_json;
         write_file_atomic(json_path, j.dump(2) + "\n");

@@ -4,6 +4,8 @@
 #include "engine/ops/conv_cuda.h"
 
 #include <climits>
+#include <cmath>
+#include <cstdio>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -105,13 +107,37 @@ Choices& choices() {
 }
 
 constexpr int kTimedRuns = 3;  // of each candidate, after one untimed run each
+// Beyond TF32's rounding by far: a relative L2 difference between cuDNN's and the fused kernels' outputs
+// above this means one of them is wrong for that shape.
+constexpr double kAgreement = 2e-2;
 
-// Runs one pass (fused and dnn each compute all of its outputs) as cuda::conv_algorithm() says: with Auto,
-// a pass and geometry met for the first time outside a capture runs both ways, timed, and keeps the faster;
-// the last run is cuDNN's, so the outputs are its.
+// Why cuDNN's outputs cannot stand for the fused kernels' (`reference`), or "" when they can: a relative L2
+// difference above kAgreement in any output. Outputs whose reference is not finite (a NaN batch) are not
+// compared. Waits for the device.
+std::string disagreement(const std::vector<Tensor>& outputs, const std::vector<Tensor>& reference) {
+    NoGradGuard no_grad;
+    for (std::size_t i = 0; i < outputs.size(); ++i) {
+        if (!outputs[i].defined()) continue;
+        const Tensor zeros = Tensor::zeros(reference[i].shape(), DType::F32, Device::CUDA);
+        const double norm = mse(reference[i], zeros).item();
+        if (!std::isfinite(norm)) continue;
+        const double diff = mse(outputs[i], reference[i]).item();
+        const double rel = norm > 0 ? std::sqrt(diff / norm) : (diff > 0 ? INFINITY : 0.0);
+        if (!(rel <= kAgreement))
+            return detail::concat("cuDNN's output ", i,
+                                  " differs from the fused kernels' by a relative L2 of ", rel);
+    }
+    return "";
+}
+
+// Runs one pass as cuda::conv_algorithm() says; fused and dnn each compute all of the pass's `outputs`. With
+// Auto, a pass and geometry met for the first time outside a capture runs both ways: cuDNN must agree with
+// the fused kernels (and not fail), then each runs three more times, timed, and the faster is kept; the
+// outputs are those of the last run. Where cuDNN fails or disagrees, the fused kernels keep the pass and a
+// warning says why.
 template <class Fused, class Dnn>
 void run_pass(cuda::OperPass pass, const cuda::OperConvGeometry& cg, const cuda::OperConvOptions& opt,
-              Fused fused, Dnn dnn) {
+              const std::vector<Tensor>& outputs, Fused fused, Dnn dnn) {
     const cuda::ConvAlgorithm algorithm = cuda::conv_algorithm();
     if (algorithm != cuda::ConvAlgorithm::Fused && cudnn::runs(pass, opt.precision)) {
         if (algorithm == cuda::ConvAlgorithm::Cudnn) return dnn();
@@ -133,21 +159,35 @@ void run_pass(cuda::OperPass pass, const cuda::OperConvGeometry& cg, const cuda:
                                             static_cast<std::int64_t>(cuda::conv_workspace_limit())};
         if (const std::optional<bool> use_cudnn = choices().find(key)) return *use_cudnn ? dnn() : fused();
         if (!cuda::capturing()) {
+            cuda::ConvChoice choice{cuda::oper_pass_name(pass), cuda::oper_geometry_str(cg), false, 0, 0, ""};
             fused();
-            dnn();
+            std::vector<Tensor> reference;
+            for (const Tensor& t : outputs)
+                reference.push_back(t.defined() ? t.clone() : Tensor());
+            try {
+                dnn();
+                choice.note = disagreement(outputs, reference);
+            } catch (const Error& e) {
+                choice.note = detail::concat("cuDNN failed: ", e.what());
+            }
+            if (!choice.note.empty()) {
+                std::fprintf(stderr, "r2c: %s %s: %s; the fused kernels run it\n", choice.pass.c_str(),
+                             choice.shape.c_str(), choice.note.c_str());
+                choices().add(key, choice);
+                return fused();
+            }
             cuda::TimingEvent start, middle, end;
-            double fused_ms = 0, cudnn_ms = 0;
             for (int i = 0; i < kTimedRuns; ++i) {
                 start.record();
                 fused();
                 middle.record();
                 dnn();
                 end.record();
-                fused_ms += middle.ms_since(start);
-                cudnn_ms += end.ms_since(middle);
+                choice.fused_ms += middle.ms_since(start) / kTimedRuns;
+                choice.cudnn_ms += end.ms_since(middle) / kTimedRuns;
             }
-            choices().add(key, {cuda::oper_pass_name(pass), cuda::oper_geometry_str(cg), cudnn_ms < fused_ms,
-                                fused_ms / kTimedRuns, cudnn_ms / kTimedRuns});
+            choice.cudnn = choice.cudnn_ms < choice.fused_ms;
+            choices().add(key, choice);
             return;
         }
     }
@@ -180,10 +220,10 @@ Tensor oper_conv_cuda(const char* op, const Tensor& x, const Tensor& w, const Te
             (transposed ? cuda::oper_conv_transpose_forward : cuda::oper_conv_forward)(
                 cg, device_floats(x), device_floats(w), device_floats(b), device_floats(y), kact, opt);
         };
-        run_pass(transposed ? cuda::OperPass::TransposeForward : cuda::OperPass::Forward, cg, opt, fused,
+        run_pass(transposed ? cuda::OperPass::TransposeForward : cuda::OperPass::Forward, cg, opt, {y}, fused,
                  [&] {
-                     cudnn::forward(cg, device_floats(x), device_floats(w), device_floats(b),
-                                    device_floats(y), kact);
+                     (transposed ? cudnn::transpose_forward : cudnn::forward)(
+                         cg, device_floats(x), device_floats(w), device_floats(b), device_floats(y), kact);
                  });
     });
     count_oper_passes(g, x.dim(0), x.dim(1), cout, q, 1);
@@ -215,9 +255,10 @@ Tensor oper_conv_cuda(const char* op, const Tensor& x, const Tensor& w, const Te
                                                                      opt);
                 };
                 run_pass(transposed ? cuda::OperPass::TransposeBackwardData : cuda::OperPass::BackwardData,
-                         cg, opt, fused, [&] {
-                             cudnn::backward_data(cg, device_floats(xd), device_floats(wd), device_floats(dy),
-                                                  device_floats(dx));
+                         cg, opt, {dx}, fused, [&] {
+                             (transposed ? cudnn::transpose_backward_data : cudnn::backward_data)(
+                                 cg, device_floats(xd), device_floats(wd), device_floats(dy),
+                                 device_floats(dx));
                          });
             });
         }
@@ -233,9 +274,9 @@ Tensor oper_conv_cuda(const char* op, const Tensor& x, const Tensor& w, const Te
                 };
                 run_pass(
                     transposed ? cuda::OperPass::TransposeBackwardWeights : cuda::OperPass::BackwardWeights,
-                    cg, opt, fused, [&] {
-                        cudnn::backward_weights(cg, device_floats(xd), device_floats(dy), device_floats(dw),
-                                                device_floats(db));
+                    cg, opt, {dw, db}, fused, [&] {
+                        (transposed ? cudnn::transpose_backward_weights : cudnn::backward_weights)(
+                            cg, device_floats(xd), device_floats(dy), device_floats(dw), device_floats(db));
                     });
             });
             if (!need_dw) dw = Tensor();

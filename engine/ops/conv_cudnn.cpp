@@ -1,4 +1,4 @@
-// The operational convolution through cuDNN on the padded power stack (engine/ops/conv_cudnn.h).
+// The operational convolution through cuDNN on the power stack (engine/ops/conv_cudnn.h).
 #ifdef R2C_WITH_CUDA
 #include "engine/ops/conv_cudnn.h"
 
@@ -14,7 +14,6 @@
 #include <vector>
 
 #include "engine/device.h"
-#include "engine/error.h"
 #include "engine/graph.h"
 #include "engine/tensor.h"
 
@@ -59,31 +58,46 @@ cudnnHandle_t handle() {
     return h.get();
 }
 
-// The stacked convolution of g: stack [N, Q*Cin, Hp, Wp], filter [Cout, Q*Cin, k, k], plain [N, Cout, Hout,
-// Wout], valid, stride g.stride.
+// One ordinary valid convolution, in cuDNN's terms: input [n, in_c, in_h, in_w], filter [out_c, in_c, k, k],
+// output [n, out_c, out_h, out_w], stride `stride`, float32.
+struct Problem {
+    int n, in_c, in_h, in_w, out_c, out_h, out_w, k, stride;
+};
+
+// A convolution's stacked problem: the stack of x in, the layer's output out.
+Problem stacked(const OperConvGeometry& g) {
+    const cuda::OperStackGeometry s = cuda::oper_stack_geometry(g);
+    return {g.N, g.Q * g.Cin, s.Hp, s.Wp, g.Cout, g.Hout, g.Wout, g.k, g.stride};
+}
+// A transposed layer's: the convolution whose data gradient it is, from its whole output (before the crop)
+// to the stack of its input. The filter [Q*Cin, Cout, k, k] is the layer's weights [Q, Cin, Cout, k, k].
+Problem stacked_transposed(const OperConvGeometry& t) {
+    return {t.N, t.Cout,  (t.H - 1) * t.stride + t.k, (t.W - 1) * t.stride + t.k, t.Q * t.Cin, t.H, t.W,
+            t.k, t.stride};
+}
+
 class Descriptors {
   public:
-    cudnnTensorDescriptor_t stack = nullptr, plain = nullptr;
+    cudnnTensorDescriptor_t in = nullptr, out = nullptr;
     cudnnFilterDescriptor_t filter = nullptr;
     cudnnConvolutionDescriptor_t conv = nullptr;
 
-    explicit Descriptors(const OperConvGeometry& g) {
+    explicit Descriptors(const Problem& p) {
         try {
-            const cuda::OperStackGeometry s = cuda::oper_stack_geometry(g);
-            ok(cudnnCreateTensorDescriptor(&stack), "cudnnCreateTensorDescriptor");
-            ok(cudnnCreateTensorDescriptor(&plain), "cudnnCreateTensorDescriptor");
+            ok(cudnnCreateTensorDescriptor(&in), "cudnnCreateTensorDescriptor");
+            ok(cudnnCreateTensorDescriptor(&out), "cudnnCreateTensorDescriptor");
             ok(cudnnCreateFilterDescriptor(&filter), "cudnnCreateFilterDescriptor");
             ok(cudnnCreateConvolutionDescriptor(&conv), "cudnnCreateConvolutionDescriptor");
-            ok(cudnnSetTensor4dDescriptor(stack, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, g.N, g.Q * g.Cin, s.Hp,
-                                          s.Wp),
-               "cudnnSetTensor4dDescriptor (stack)");
-            ok(cudnnSetTensor4dDescriptor(plain, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, g.N, g.Cout, g.Hout,
-                                          g.Wout),
+            ok(cudnnSetTensor4dDescriptor(in, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, p.n, p.in_c, p.in_h,
+                                          p.in_w),
+               "cudnnSetTensor4dDescriptor (input)");
+            ok(cudnnSetTensor4dDescriptor(out, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, p.n, p.out_c, p.out_h,
+                                          p.out_w),
                "cudnnSetTensor4dDescriptor (output)");
-            ok(cudnnSetFilter4dDescriptor(filter, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, g.Cout, g.Q * g.Cin,
-                                          g.k, g.k),
+            ok(cudnnSetFilter4dDescriptor(filter, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, p.out_c, p.in_c, p.k,
+                                          p.k),
                "cudnnSetFilter4dDescriptor");
-            ok(cudnnSetConvolution2dDescriptor(conv, 0, 0, g.stride, g.stride, 1, 1, CUDNN_CROSS_CORRELATION,
+            ok(cudnnSetConvolution2dDescriptor(conv, 0, 0, p.stride, p.stride, 1, 1, CUDNN_CROSS_CORRELATION,
                                                CUDNN_DATA_FLOAT),
                "cudnnSetConvolution2dDescriptor");
         } catch (...) {
@@ -97,8 +111,8 @@ class Descriptors {
 
   private:
     void destroy() {
-        if (stack != nullptr) cudnnDestroyTensorDescriptor(stack);
-        if (plain != nullptr) cudnnDestroyTensorDescriptor(plain);
+        if (in != nullptr) cudnnDestroyTensorDescriptor(in);
+        if (out != nullptr) cudnnDestroyTensorDescriptor(out);
         if (filter != nullptr) cudnnDestroyFilterDescriptor(filter);
         if (conv != nullptr) cudnnDestroyConvolutionDescriptor(conv);
     }
@@ -136,18 +150,17 @@ float* ptr(const Tensor& t) {
     return static_cast<float*>(t.raw_data());
 }
 
-// The algorithm for one pass of g. Outside a capture it is searched once per problem (cuDNN times its
-// candidates on the pass's own buffers, the output overwritten) and remembered; inside one, where nothing
-// may wait for the device, a problem met for the first time takes cuDNN's heuristic choice.
+// The algorithm of `kind` for problem p. Outside a capture it is searched once per problem (cuDNN times
+// its candidates on the pass's own buffers, the output overwritten) and remembered; inside one, where
+// nothing may wait for the device, a problem met for the first time takes cuDNN's heuristic choice.
 // search(handle, workspace, bytes) and guess(handle) return the first usable of their results.
 template <class Search, class Guess>
-Algo algorithm(Kind kind, const OperConvGeometry& g, Search search, Guess guess) {
+Algo algorithm(Kind kind, const Problem& p, Search search, Guess guess) {
     static std::mutex mu;
     static std::map<std::vector<std::int64_t>, Algo> found;
-    const cuda::OperStackGeometry s = cuda::oper_stack_geometry(g);
     const std::size_t limit = cuda::conv_workspace_limit();
-    const std::vector<std::int64_t> key{
-        kind, g.N, g.Q * g.Cin, s.Hp, s.Wp, g.Cout, g.k, g.stride, static_cast<std::int64_t>(limit)};
+    const std::vector<std::int64_t> key{kind,    p.n,     p.in_c, p.in_h,   p.in_w,
+                                        p.out_c, p.out_h, p.k,    p.stride, static_cast<std::int64_t>(limit)};
     {
         std::lock_guard<std::mutex> lock(mu);
         const auto it = found.find(key);
@@ -161,42 +174,14 @@ Algo algorithm(Kind kind, const OperConvGeometry& g, Search search, Guess guess)
         const Tensor ws = scratch_floats(limit / sizeof(float));
         a = search(h, ws.raw_data(), limit);
     }
-    R2C_CHECK(a.has_value(), "cuDNN has no ", kind_name(kind), " algorithm for ", cuda::oper_geometry_str(g),
-              " within ", limit >> 20, " MiB of workspace");
+    R2C_CHECK(a.has_value(), "cuDNN has no ", kind_name(kind), " algorithm for input [", p.n, ",", p.in_c,
+              ",", p.in_h, ",", p.in_w, "], filter [", p.out_c, ",", p.in_c, ",", p.k, ",", p.k, "], stride ",
+              p.stride, " within ", limit >> 20, " MiB of workspace");
     if (!cuda::capturing()) {
         std::lock_guard<std::mutex> lock(mu);
         found[key] = *a;
     }
     return *a;
-}
-
-std::size_t stack_floats(const OperConvGeometry& g) {
-    const cuda::OperStackGeometry s = cuda::oper_stack_geometry(g);
-    return std::size_t(g.N) * g.Q * g.Cin * s.Hp * s.Wp;
-}
-std::size_t weight_floats(const OperConvGeometry& g) {
-    return std::size_t(g.Q) * g.Cout * g.Cin * g.k * g.k;
-}
-// Q = 1 without padding: x is its own stack.
-bool stack_is_x(const OperConvGeometry& g) {
-    const cuda::OperStackGeometry s = cuda::oper_stack_geometry(g);
-    return g.Q == 1 && g.pad_top == 0 && g.pad_left == 0 && s.Hp == g.H && s.Wp == g.W;
-}
-
-// The stack of x for g, formed in `keep` (x itself where it is its own stack).
-const float* stacked_input(const OperConvGeometry& g, const float* x, Tensor& keep) {
-    if (stack_is_x(g)) return x;
-    keep = scratch_floats(stack_floats(g));
-    cuda::oper_power_stack(cuda::oper_stack_geometry(g), x, ptr(keep), cuda::stream());
-    return ptr(keep);
-}
-
-// The stacked filter of g, regrouped in `keep` (w itself for Q = 1).
-const float* stacked_weights(const OperConvGeometry& g, const float* w, Tensor& keep) {
-    if (g.Q == 1) return w;
-    keep = scratch_floats(weight_floats(g));
-    cuda::oper_weights_stack(w, ptr(keep), g.Q, g.Cout, g.Cin, g.k * g.k, cuda::stream());
-    return ptr(keep);
 }
 
 // The workspace of algorithm a, for its one run.
@@ -206,62 +191,43 @@ Tensor workspace(const Algo& a) {
 
 const float kOne = 1.f, kZero = 0.f;
 
-}  // namespace
-
-bool runs(cuda::OperPass pass, cuda::OperPrecision precision) {
-    return precision == cuda::OperPrecision::TF32 &&
-           (pass == cuda::OperPass::Forward || pass == cuda::OperPass::BackwardData ||
-            pass == cuda::OperPass::BackwardWeights);
-}
-
-void forward(const OperConvGeometry& g, const float* x, const float* w, const float* b, float* y,
-             cuda::OperActivation act) {
-    cuda::oper_conv_check_geometry(cuda::OperPass::Forward, g);
-    const Descriptors d(g);
-    Tensor stack_t, w_t;
-    const float* xs = stacked_input(g, x, stack_t);
-    const float* ws = stacked_weights(g, w, w_t);
+// out = conv(in, w).
+void convolution(const Problem& p, const float* in, const float* w, float* out) {
+    const Descriptors d(p);
     const Algo a = algorithm(
-        kForward, g,
+        kForward, p,
         [&](cudnnHandle_t h, void* work, std::size_t bytes) {
             cudnnConvolutionFwdAlgoPerf_t perf[kAlgos];
             int n = 0;
-            ok(cudnnFindConvolutionForwardAlgorithmEx(h, d.stack, xs, d.filter, ws, d.conv, d.plain, y,
-                                                      kAlgos, &n, perf, work, bytes),
+            ok(cudnnFindConvolutionForwardAlgorithmEx(h, d.in, in, d.filter, w, d.conv, d.out, out, kAlgos,
+                                                      &n, perf, work, bytes),
                "cudnnFindConvolutionForwardAlgorithmEx");
             return first_usable(perf, n);
         },
         [&](cudnnHandle_t h) {
             cudnnConvolutionFwdAlgoPerf_t perf[kAlgos];
             int n = 0;
-            ok(cudnnGetConvolutionForwardAlgorithm_v7(h, d.stack, d.filter, d.conv, d.plain, kAlgos, &n,
-                                                      perf),
+            ok(cudnnGetConvolutionForwardAlgorithm_v7(h, d.in, d.filter, d.conv, d.out, kAlgos, &n, perf),
                "cudnnGetConvolutionForwardAlgorithm_v7");
             return first_usable(perf, n);
         });
     ok(cudnnSetConvolutionMathType(d.conv, a.math), "cudnnSetConvolutionMathType");
     const Tensor work = workspace(a);
-    ok(cudnnConvolutionForward(handle(), &kOne, d.stack, xs, d.filter, ws, d.conv,
+    ok(cudnnConvolutionForward(handle(), &kOne, d.in, in, d.filter, w, d.conv,
                                static_cast<cudnnConvolutionFwdAlgo_t>(a.id), work.raw_data(), a.workspace,
-                               &kZero, d.plain, y),
+                               &kZero, d.out, out),
        "cudnnConvolutionForward");
-    cuda::oper_bias_activation(y, b, g.N, g.Cout, g.Hout * g.Wout, g.Q, act, cuda::stream());
 }
 
-void backward_data(const OperConvGeometry& g, const float* x, const float* w, const float* dz, float* dx) {
-    cuda::oper_conv_check_geometry(cuda::OperPass::Forward, g);  // reflect pads are taken here
-    const Descriptors d(g);
-    const bool direct = stack_is_x(g);
-    const Tensor dstack_t = direct ? Tensor() : scratch_floats(stack_floats(g));
-    float* dxs = direct ? dx : ptr(dstack_t);
-    Tensor w_t;
-    const float* ws = stacked_weights(g, w, w_t);
+// din = the data gradient of conv(., w) for dout: the transposed convolution.
+void data_gradient(const Problem& p, const float* w, const float* dout, float* din) {
+    const Descriptors d(p);
     const Algo a = algorithm(
-        kData, g,
+        kData, p,
         [&](cudnnHandle_t h, void* work, std::size_t bytes) {
             cudnnConvolutionBwdDataAlgoPerf_t perf[kAlgos];
             int n = 0;
-            ok(cudnnFindConvolutionBackwardDataAlgorithmEx(h, d.filter, ws, d.plain, dz, d.conv, d.stack, dxs,
+            ok(cudnnFindConvolutionBackwardDataAlgorithmEx(h, d.filter, w, d.out, dout, d.conv, d.in, din,
                                                            kAlgos, &n, perf, work, bytes),
                "cudnnFindConvolutionBackwardDataAlgorithmEx");
             return first_usable(perf, n);
@@ -269,56 +235,179 @@ void backward_data(const OperConvGeometry& g, const float* x, const float* w, co
         [&](cudnnHandle_t h) {
             cudnnConvolutionBwdDataAlgoPerf_t perf[kAlgos];
             int n = 0;
-            ok(cudnnGetConvolutionBackwardDataAlgorithm_v7(h, d.filter, d.plain, d.conv, d.stack, kAlgos, &n,
+            ok(cudnnGetConvolutionBackwardDataAlgorithm_v7(h, d.filter, d.out, d.conv, d.in, kAlgos, &n,
                                                            perf),
                "cudnnGetConvolutionBackwardDataAlgorithm_v7");
             return first_usable(perf, n);
         });
     ok(cudnnSetConvolutionMathType(d.conv, a.math), "cudnnSetConvolutionMathType");
     const Tensor work = workspace(a);
-    ok(cudnnConvolutionBackwardData(handle(), &kOne, d.filter, ws, d.plain, dz, d.conv,
+    ok(cudnnConvolutionBackwardData(handle(), &kOne, d.filter, w, d.out, dout, d.conv,
                                     static_cast<cudnnConvolutionBwdDataAlgo_t>(a.id), work.raw_data(),
-                                    a.workspace, &kZero, d.stack, dxs),
+                                    a.workspace, &kZero, d.in, din),
        "cudnnConvolutionBackwardData");
-    if (!direct) cuda::oper_power_stack_backward(cuda::oper_stack_geometry(g), x, dxs, dx, cuda::stream());
 }
 
-void backward_weights(const OperConvGeometry& g, const float* x, const float* dz, float* dw, float* db) {
-    cuda::oper_conv_check_geometry(cuda::OperPass::BackwardWeights, g);
-    const Descriptors d(g);
-    Tensor stack_t;
-    const float* xs = stacked_input(g, x, stack_t);
-    const Tensor dw_t = g.Q > 1 ? scratch_floats(weight_floats(g)) : Tensor();
-    float* dws = g.Q > 1 ? ptr(dw_t) : dw;
+// dw = the filter gradient of conv(in, .) for dout.
+void filter_gradient(const Problem& p, const float* in, const float* dout, float* dw) {
+    const Descriptors d(p);
     const Algo a = algorithm(
-        kFilter, g,
+        kFilter, p,
         [&](cudnnHandle_t h, void* work, std::size_t bytes) {
             cudnnConvolutionBwdFilterAlgoPerf_t perf[kAlgos];
             int n = 0;
-            ok(cudnnFindConvolutionBackwardFilterAlgorithmEx(h, d.stack, xs, d.plain, dz, d.conv, d.filter,
-                                                             dws, kAlgos, &n, perf, work, bytes),
+            ok(cudnnFindConvolutionBackwardFilterAlgorithmEx(h, d.in, in, d.out, dout, d.conv, d.filter, dw,
+                                                             kAlgos, &n, perf, work, bytes),
                "cudnnFindConvolutionBackwardFilterAlgorithmEx");
             return first_usable(perf, n);
         },
         [&](cudnnHandle_t h) {
             cudnnConvolutionBwdFilterAlgoPerf_t perf[kAlgos];
             int n = 0;
-            ok(cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, d.stack, d.plain, d.conv, d.filter, kAlgos,
-                                                             &n, perf),
+            ok(cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, d.in, d.out, d.conv, d.filter, kAlgos, &n,
+                                                             perf),
                "cudnnGetConvolutionBackwardFilterAlgorithm_v7");
             return first_usable(perf, n);
         });
     ok(cudnnSetConvolutionMathType(d.conv, a.math), "cudnnSetConvolutionMathType");
     const Tensor work = workspace(a);
-    ok(cudnnConvolutionBackwardFilter(handle(), &kOne, d.stack, xs, d.plain, dz, d.conv,
+    ok(cudnnConvolutionBackwardFilter(handle(), &kOne, d.in, in, d.out, dout, d.conv,
                                       static_cast<cudnnConvolutionBwdFilterAlgo_t>(a.id), work.raw_data(),
-                                      a.workspace, &kZero, d.filter, dws),
+                                      a.workspace, &kZero, d.filter, dw),
        "cudnnConvolutionBackwardFilter");
+}
+
+std::size_t stack_floats(const cuda::OperStackGeometry& s) {
+    return std::size_t(s.N) * s.Q * s.C * s.Hp * s.Wp;
+}
+std::size_t weight_floats(const OperConvGeometry& g) {
+    return std::size_t(g.Q) * g.Cout * g.Cin * g.k * g.k;
+}
+// Q = 1 in a frame that is x itself: x is its own stack.
+bool stack_is_x(const cuda::OperStackGeometry& s) {
+    return s.Q == 1 && s.pad_top == 0 && s.pad_left == 0 && s.Hp == s.H && s.Wp == s.W;
+}
+// The stack of a transposed layer's input: no frame.
+cuda::OperStackGeometry flat_stack(const OperConvGeometry& t) {
+    return {t.N, t.Cin, t.H, t.W, t.Q, 0, 0, t.H, t.W, false};
+}
+
+// The stack s of x, formed in `keep` (x itself where it is its own stack).
+const float* stack_of(const cuda::OperStackGeometry& s, const float* x, Tensor& keep) {
+    if (stack_is_x(s)) return x;
+    keep = scratch_floats(stack_floats(s));
+    cuda::oper_power_stack(s, x, ptr(keep), cuda::stream());
+    return ptr(keep);
+}
+
+// dx through the stack s from the stack-shaped gradient `grad` of `dstack` (which is dx itself where x is
+// its own stack).
+struct StackGradient {
+    Tensor keep;
+    float* grad;
+    StackGradient(const cuda::OperStackGeometry& s, float* dx)
+        : keep(stack_is_x(s) ? Tensor() : scratch_floats(stack_floats(s))),
+          grad(keep.defined() ? ptr(keep) : dx) {}
+    void finish(const cuda::OperStackGeometry& s, const float* x, float* dx) const {
+        if (keep.defined()) cuda::oper_power_stack_backward(s, x, grad, dx, cuda::stream());
+    }
+};
+
+// The full output of a transposed layer [N, Cout, (H-1)*s + k, (W-1)*s + k], before its crop.
+struct FullOutput {
+    int h, w;
+    Tensor t;
+    explicit FullOutput(const OperConvGeometry& g)
+        : h((g.H - 1) * g.stride + g.k),
+          w((g.W - 1) * g.stride + g.k),
+          t(scratch_floats(std::size_t(g.N) * g.Cout * h * w)) {}
+};
+
+}  // namespace
+
+bool runs(cuda::OperPass, cuda::OperPrecision precision) {
+    return precision == cuda::OperPrecision::TF32;
+}
+
+void forward(const OperConvGeometry& g, const float* x, const float* w, const float* b, float* y,
+             cuda::OperActivation act) {
+    cuda::oper_conv_check_geometry(cuda::OperPass::Forward, g);
+    Tensor stack_t, w_t;
+    const float* xs = stack_of(cuda::oper_stack_geometry(g), x, stack_t);
+    const float* ws = w;
+    if (g.Q > 1) {
+        w_t = scratch_floats(weight_floats(g));
+        cuda::oper_weights_stack(w, ptr(w_t), g.Q, g.Cout, g.Cin, g.k * g.k, cuda::stream());
+        ws = ptr(w_t);
+    }
+    convolution(stacked(g), xs, ws, y);
+    cuda::oper_bias_activation(y, b, g.N, g.Cout, g.Hout * g.Wout, g.Q, act, cuda::stream());
+}
+
+void backward_data(const OperConvGeometry& g, const float* x, const float* w, const float* dz, float* dx) {
+    cuda::oper_conv_check_geometry(cuda::OperPass::Forward, g);  // reflect pads are taken here
+    const cuda::OperStackGeometry s = cuda::oper_stack_geometry(g);
+    const StackGradient dstack(s, dx);
+    Tensor w_t;
+    const float* ws = w;
+    if (g.Q > 1) {
+        w_t = scratch_floats(weight_floats(g));
+        cuda::oper_weights_stack(w, ptr(w_t), g.Q, g.Cout, g.Cin, g.k * g.k, cuda::stream());
+        ws = ptr(w_t);
+    }
+    data_gradient(stacked(g), ws, dz, dstack.grad);
+    dstack.finish(s, x, dx);
+}
+
+void backward_weights(const OperConvGeometry& g, const float* x, const float* dz, float* dw, float* db) {
+    cuda::oper_conv_check_geometry(cuda::OperPass::BackwardWeights, g);
+    Tensor stack_t;
+    const float* xs = stack_of(cuda::oper_stack_geometry(g), x, stack_t);
+    const Tensor dw_t = g.Q > 1 ? scratch_floats(weight_floats(g)) : Tensor();
+    float* dws = g.Q > 1 ? ptr(dw_t) : dw;
+    filter_gradient(stacked(g), xs, dz, dws);
     if (g.Q > 1) cuda::oper_weights_unstack(dws, dw, g.Q, g.Cout, g.Cin, g.k * g.k, cuda::stream());
     if (db != nullptr) cuda::oper_bias_backward(dz, db, g.N, g.Cout, g.Hout * g.Wout, g.Q, cuda::stream());
 }
 
+void transpose_forward(const OperConvGeometry& g, const float* x, const float* w, const float* b, float* y,
+                       cuda::OperActivation act) {
+    cuda::oper_conv_check_geometry(cuda::OperPass::TransposeForward, g);
+    Tensor stack_t;
+    const float* xs = stack_of(flat_stack(g), x, stack_t);
+    const FullOutput full(g);
+    data_gradient(stacked_transposed(g), w, xs, ptr(full.t));
+    cuda::oper_crop(ptr(full.t), y, g.N, g.Cout, full.h, full.w, g.pad_top, g.pad_left, g.Hout, g.Wout,
+                    cuda::stream());
+    cuda::oper_bias_activation(y, b, g.N, g.Cout, g.Hout * g.Wout, g.Q, act, cuda::stream());
+}
+
+void transpose_backward_data(const OperConvGeometry& g, const float* x, const float* w, const float* dz,
+                             float* dx) {
+    cuda::oper_conv_check_geometry(cuda::OperPass::TransposeBackwardData, g);
+    const FullOutput full(g);
+    cuda::oper_uncrop(dz, ptr(full.t), g.N, g.Cout, full.h, full.w, g.pad_top, g.pad_left, g.Hout, g.Wout,
+                      cuda::stream());
+    const cuda::OperStackGeometry s = flat_stack(g);
+    const StackGradient dstack(s, dx);
+    convolution(stacked_transposed(g), ptr(full.t), w, dstack.grad);
+    dstack.finish(s, x, dx);
+}
+
+void transpose_backward_weights(const OperConvGeometry& g, const float* x, const float* dz, float* dw,
+                                float* db) {
+    cuda::oper_conv_check_geometry(cuda::OperPass::TransposeBackwardWeights, g);
+    const FullOutput full(g);
+    cuda::oper_uncrop(dz, ptr(full.t), g.N, g.Cout, full.h, full.w, g.pad_top, g.pad_left, g.Hout, g.Wout,
+                      cuda::stream());
+    Tensor stack_t;
+    const float* xs = stack_of(flat_stack(g), x, stack_t);
+    filter_gradient(stacked_transposed(g), ptr(full.t), xs, dw);
+    if (db != nullptr) cuda::oper_bias_backward(dz, db, g.N, g.Cout, g.Hout * g.Wout, g.Q, cuda::stream());
+}
+
 }  // namespace r2c::ops::cudnn
+
 #else  // R2C_HAVE_CUDNN
 
 namespace r2c::ops::cudnn {
@@ -341,6 +430,17 @@ void backward_data(const cuda::OperConvGeometry& g, const float*, const float*, 
     missing(g);
 }
 void backward_weights(const cuda::OperConvGeometry& g, const float*, const float*, float*, float*) {
+    missing(g);
+}
+void transpose_forward(const cuda::OperConvGeometry& g, const float*, const float*, const float*, float*,
+                       cuda::OperActivation) {
+    missing(g);
+}
+void transpose_backward_data(const cuda::OperConvGeometry& g, const float*, const float*, const float*,
+                             float*) {
+    missing(g);
+}
+void transpose_backward_weights(const cuda::OperConvGeometry& g, const float*, const float*, float*, float*) {
     missing(g);
 }
 
