@@ -1,5 +1,6 @@
-// The operational convolutions on CUDA tensors: geometry for the kernels, the precision setting, the
-// three passes, and errors that name the op, the shapes and what to try.
+// The operational convolutions on CUDA tensors: geometry for the kernels, the precision and algorithm
+// settings (the fused kernels, cuDNN on the power stack, or Auto's checked and timed choice per pass and
+// shape), the three passes, and errors that name the op, the shapes and what to try.
 #ifdef R2C_WITH_CUDA
 #include "engine/ops/conv_cuda.h"
 

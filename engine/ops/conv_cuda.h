@@ -1,5 +1,6 @@
 // The operational convolutions on CUDA tensors (engine/ops/conv_cuda.cpp): the fused kernels of
-// kernels/oper_conv.h, forward and backward, recorded for autograd. CUDA builds only.
+// kernels/oper_conv.h or cuDNN on the power stack (engine/ops/conv_cudnn.h), as cuda::conv_algorithm()
+// says, forward and backward, recorded for autograd. CUDA builds only.
 #pragma once
 
 #include <cstdint>
