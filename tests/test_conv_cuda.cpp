@@ -4,9 +4,11 @@
 // Tolerances (relative L2): FP32 1e-5; TF32 5e-3 and BF16 2e-2 where the layer is wide enough for tensor
 // cores (kernels/oper_conv.h's dispatch rule). Each layer runs by the fused kernels, and in TF32 also by
 // cuDNN on the power stack, transposed layers included, and by Auto's checked and timed choice between the
-// two (engine/device.h's ConvAlgorithm).
+// two (engine/device.h's ConvAlgorithm); Auto's choosing itself is checked with stand-ins for the two ways,
+// so it runs on the emulator too.
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <iterator>
 
 #ifdef R2C_CUDA_EMULATION
@@ -14,8 +16,13 @@
 #endif
 
 #include "engine/device.h"
+#include "engine/graph.h"
 #include "engine/ops.h"
 #include "tests/support.h"
+
+#ifdef R2C_WITH_CUDA
+#include "engine/ops/conv_choice.h"
+#endif
 
 using namespace r2c;
 
@@ -131,6 +138,96 @@ TEST_CASE("operational convolutions through cuDNN on the power stack match the C
     check_layer(kLayers[6], cuda::MathPrecision::TF32, 5e-3, cuda::ConvAlgorithm::Auto);  // tanh
     CHECK(cuda::conv_choices().size() == made.size());
 }
+
+#ifdef R2C_WITH_CUDA
+TEST_CASE("Auto checks cuDNN against the fused kernels before timing both, and keeps its choices",
+          "[cuda][conv]") {
+    if (!cuda::available()) return test::skip("no CUDA device: " + cuda::describe());
+    // Stand-ins for the two ways, each writing `out` on the device: the fused value, one within TF32's
+    // rounding of it, one far from it.
+    Rng rng(11);
+    const Tensor fused_value = test::rand({257}, rng, -1, 1, false).to(DType::F32).to(Device::CUDA);
+    const Tensor close = mul_scalar(fused_value, 1 + 1e-4), far = mul_scalar(fused_value, 2);
+    Tensor out = Tensor::empty({257}, DType::F32, Device::CUDA);
+    int fused_runs = 0, cudnn_runs = 0;
+    const auto fused = [&] {
+        ++fused_runs;
+        out.copy_from(fused_value);
+    };
+    const auto writes = [&](const Tensor& value) {
+        return [&, value] {
+            ++cudnn_runs;
+            out.copy_from(value);
+        };
+    };
+    const auto holds = [&](const Tensor& value) {
+        return test::rel_l2(out.to(Device::CPU), value.to(Device::CPU));
+    };
+    const auto reset = [&] { fused_runs = cudnn_runs = 0; };
+    const std::size_t before = cuda::conv_choices().size();
+
+    // Agreeing: one checking run each, three timed each, cuDNN's last; then the choice is kept.
+    ops::run_chosen({-1, 1}, "pass", "agreeing", {out}, fused, writes(close));
+    CHECK(fused_runs == 4);
+    CHECK(cudnn_runs == 4);
+    CHECK(holds(close) == 0.0);
+    std::vector<cuda::ConvChoice> made = cuda::conv_choices();
+    REQUIRE(made.size() == before + 1);
+    const cuda::ConvChoice agreeing = made.back();
+    CHECK(agreeing.shape == "agreeing");
+    CHECK(agreeing.note.empty());
+    CHECK(agreeing.fused_ms >= 0);
+    CHECK(agreeing.cudnn_ms >= 0);
+    CHECK(agreeing.cudnn == (agreeing.cudnn_ms < agreeing.fused_ms));
+    reset();
+    ops::run_chosen({-1, 1}, "pass", "agreeing", {out}, fused, writes(close));
+    CHECK(fused_runs == (agreeing.cudnn ? 0 : 1));
+    CHECK(cudnn_runs == (agreeing.cudnn ? 1 : 0));
+    CHECK(cuda::conv_choices().size() == before + 1);
+
+    // Disagreeing, or failing: the fused way is kept, its outputs restored, and the note says why.
+    reset();
+    ops::run_chosen({-1, 2}, "pass", "disagreeing", {out}, fused, writes(far));
+    CHECK(fused_runs == 2);
+    CHECK(cudnn_runs == 1);
+    CHECK(holds(fused_value) == 0.0);
+    made = cuda::conv_choices();
+    REQUIRE(made.size() == before + 2);
+    CHECK_FALSE(made.back().cudnn);
+    CHECK_THAT(made.back().note, Catch::Contains("differs from the fused kernels' by a relative L2"));
+    reset();
+    ops::run_chosen({-1, 2}, "pass", "disagreeing", {out}, fused, writes(far));
+    CHECK(fused_runs == 1);
+    CHECK(cudnn_runs == 0);
+    reset();
+    ops::run_chosen({-1, 3}, "pass", "failing", {out}, fused, [] { throw Error("no algorithm"); });
+    CHECK(fused_runs == 2);
+    CHECK(holds(fused_value) == 0.0);
+    made = cuda::conv_choices();
+    REQUIRE(made.size() == before + 3);
+    CHECK_FALSE(made.back().cudnn);
+    CHECK(made.back().note == "cuDNN failed: no algorithm");
+
+    // A fused output that is not finite (a NaN batch) is not compared: timed as usual.
+    const Tensor nan = Tensor::full({257}, NAN, DType::F32, Device::CUDA);
+    reset();
+    ops::run_chosen(
+        {-1, 4}, "pass", "nan", {out}, [&] { out.copy_from(nan); }, writes(far));
+    CHECK(cudnn_runs == 4);
+    CHECK(cuda::conv_choices().back().note.empty());
+
+    // Met first inside a graph capture: the fused way is captured, and nothing is chosen.
+    cuda::GraphSequence graphs;
+    reset();
+    graphs.capture([&] { ops::run_chosen({-1, 5}, "pass", "captured", {out}, fused, writes(close)); });
+    CHECK(fused_runs == 1);
+    CHECK(cudnn_runs == 0);
+    out.copy_from(far);
+    graphs.replay(0);
+    CHECK(holds(fused_value) == 0.0);
+    CHECK(cuda::conv_choices().size() == before + 4);
+}
+#endif
 
 TEST_CASE("a CUDA convolution error names the op, the shapes and a hint", "[cuda][conv]") {
     if (!cuda::available()) return test::skip("no CUDA device: " + cuda::describe());

@@ -5,18 +5,14 @@
 #include "engine/ops/conv_cuda.h"
 
 #include <climits>
-#include <cmath>
-#include <cstdio>
-#include <map>
-#include <mutex>
-#include <optional>
+#include <functional>
 #include <vector>
 
 #include "engine/autograd.h"
 #include "engine/device.h"
 #include "engine/error.h"
-#include "engine/graph.h"
 #include "engine/ops/common.h"
+#include "engine/ops/conv_choice.h"
 #include "engine/ops/conv_cudnn.h"
 #include "kernels/oper_conv.h"
 #include "kernels/ops.h"
@@ -76,123 +72,30 @@ void reflect_backward_data(const cuda::OperConvGeometry& cg, const Tensor& x, co
     cuda::reflect_pad_backward(device_floats(dx_pad), planes, cg.H, cg.W, pad, device_floats(dx));
 }
 
-// Auto's choices: for each pass and geometry met outside a capture, whether cuDNN ran it faster, and the
-// record of the timings (cuda::conv_choices()).
-class Choices {
-  public:
-    std::optional<bool> find(const std::vector<std::int64_t>& key) {
-        std::lock_guard<std::mutex> lock(mu_);
-        const auto it = cudnn_.find(key);
-        if (it == cudnn_.end()) return std::nullopt;
-        return it->second;
-    }
-    void add(const std::vector<std::int64_t>& key, const cuda::ConvChoice& c) {
-        std::lock_guard<std::mutex> lock(mu_);
-        cudnn_[key] = c.cudnn;
-        record_.push_back(c);
-    }
-    std::vector<cuda::ConvChoice> record() {
-        std::lock_guard<std::mutex> lock(mu_);
-        return record_;
-    }
-
-  private:
-    std::mutex mu_;
-    std::map<std::vector<std::int64_t>, bool> cudnn_;
-    std::vector<cuda::ConvChoice> record_;
-};
-
-Choices& choices() {
-    static Choices c;
-    return c;
-}
-
-constexpr int kTimedRuns = 3;  // of each candidate, after one untimed run each
-// Beyond TF32's rounding by far: a relative L2 difference between cuDNN's and the fused kernels' outputs
-// above this means one of them is wrong for that shape.
-constexpr double kAgreement = 2e-2;
-
-// Why cuDNN's outputs cannot stand for the fused kernels' (`reference`), or "" when they can: a relative L2
-// difference above kAgreement in any output. Outputs whose reference is not finite (a NaN batch) are not
-// compared. Waits for the device.
-std::string disagreement(const std::vector<Tensor>& outputs, const std::vector<Tensor>& reference) {
-    NoGradGuard no_grad;
-    for (std::size_t i = 0; i < outputs.size(); ++i) {
-        if (!outputs[i].defined()) continue;
-        const Tensor zeros = Tensor::zeros(reference[i].shape(), DType::F32, Device::CUDA);
-        const double norm = mse(reference[i], zeros).item();
-        if (!std::isfinite(norm)) continue;
-        const double diff = mse(outputs[i], reference[i]).item();
-        const double rel = norm > 0 ? std::sqrt(diff / norm) : (diff > 0 ? INFINITY : 0.0);
-        if (!(rel <= kAgreement))
-            return detail::concat("cuDNN's output ", i,
-                                  " differs from the fused kernels' by a relative L2 of ", rel);
-    }
-    return "";
-}
-
-// Runs one pass as cuda::conv_algorithm() says; fused and dnn each compute all of the pass's `outputs`. With
-// Auto, a pass and geometry met for the first time outside a capture runs both ways: cuDNN must agree with
-// the fused kernels (and not fail), then each runs three more times, timed, and the faster is kept; the
-// outputs are those of the last run. Where cuDNN fails or disagrees, the fused kernels keep the pass and a
-// warning says why.
-template <class Fused, class Dnn>
+// Runs one pass as cuda::conv_algorithm() says; fused and dnn each compute all of the pass's `outputs`.
 void run_pass(cuda::OperPass pass, const cuda::OperConvGeometry& cg, const cuda::OperConvOptions& opt,
-              const std::vector<Tensor>& outputs, Fused fused, Dnn dnn) {
+              const std::vector<Tensor>& outputs, const std::function<void()>& fused,
+              const std::function<void()>& dnn) {
     const cuda::ConvAlgorithm algorithm = cuda::conv_algorithm();
-    if (algorithm != cuda::ConvAlgorithm::Fused && cudnn::runs(pass, opt.precision)) {
-        if (algorithm == cuda::ConvAlgorithm::Cudnn) return dnn();
-        // Everything that decides either side's speed: the geometry and cuDNN's workspace limit.
-        const std::vector<std::int64_t> key{static_cast<int>(pass),
-                                            cg.N,
-                                            cg.Cin,
-                                            cg.H,
-                                            cg.W,
-                                            cg.Cout,
-                                            cg.k,
-                                            cg.stride,
-                                            cg.pad_top,
-                                            cg.pad_left,
-                                            cg.Hout,
-                                            cg.Wout,
-                                            cg.Q,
-                                            cg.reflect ? 1 : 0,
-                                            static_cast<std::int64_t>(cuda::conv_workspace_limit())};
-        if (const std::optional<bool> use_cudnn = choices().find(key)) return *use_cudnn ? dnn() : fused();
-        if (!cuda::capturing()) {
-            cuda::ConvChoice choice{cuda::oper_pass_name(pass), cuda::oper_geometry_str(cg), false, 0, 0, ""};
-            fused();
-            std::vector<Tensor> reference;
-            for (const Tensor& t : outputs)
-                reference.push_back(t.defined() ? t.clone() : Tensor());
-            try {
-                dnn();
-                choice.note = disagreement(outputs, reference);
-            } catch (const Error& e) {
-                choice.note = detail::concat("cuDNN failed: ", e.what());
-            }
-            if (!choice.note.empty()) {
-                std::fprintf(stderr, "r2c: %s %s: %s; the fused kernels run it\n", choice.pass.c_str(),
-                             choice.shape.c_str(), choice.note.c_str());
-                choices().add(key, choice);
-                return fused();
-            }
-            cuda::TimingEvent start, middle, end;
-            for (int i = 0; i < kTimedRuns; ++i) {
-                start.record();
-                fused();
-                middle.record();
-                dnn();
-                end.record();
-                choice.fused_ms += middle.ms_since(start) / kTimedRuns;
-                choice.cudnn_ms += end.ms_since(middle) / kTimedRuns;
-            }
-            choice.cudnn = choice.cudnn_ms < choice.fused_ms;
-            choices().add(key, choice);
-            return;
-        }
-    }
-    fused();
+    if (algorithm == cuda::ConvAlgorithm::Fused || !cudnn::runs(pass, opt.precision)) return fused();
+    if (algorithm == cuda::ConvAlgorithm::Cudnn) return dnn();
+    // Everything that decides either side's speed: the geometry and cuDNN's workspace limit.
+    const std::vector<std::int64_t> key{static_cast<int>(pass),
+                                        cg.N,
+                                        cg.Cin,
+                                        cg.H,
+                                        cg.W,
+                                        cg.Cout,
+                                        cg.k,
+                                        cg.stride,
+                                        cg.pad_top,
+                                        cg.pad_left,
+                                        cg.Hout,
+                                        cg.Wout,
+                                        cg.Q,
+                                        cg.reflect ? 1 : 0,
+                                        static_cast<std::int64_t>(cuda::conv_workspace_limit())};
+    run_chosen(key, cuda::oper_pass_name(pass), cuda::oper_geometry_str(cg), outputs, fused, dnn);
 }
 
 }  // namespace
@@ -289,12 +192,4 @@ Tensor oper_conv_cuda(const char* op, const Tensor& x, const Tensor& w, const Te
 }
 
 }  // namespace r2c::ops
-
-namespace r2c::cuda {
-
-std::vector<ConvChoice> conv_choices() {
-    return ops::choices().record();
-}
-
-}  // namespace r2c::cuda
 #endif  // R2C_WITH_CUDA
