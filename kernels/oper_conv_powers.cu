@@ -6,30 +6,22 @@
 #include "kernels/activation.cuh"
 #include "kernels/check.cuh"
 #include "kernels/oper_conv.h"
+#include "kernels/ops_device.cuh"
 
 namespace r2c::cuda {
 
 namespace {
 
-constexpr int kThreads = 256;
-
-// The pixel of x a frame position p (0 <= p < frame) shows, or -1 for a zero of the padding.
-__device__ __forceinline__ int source_index(int p, int pad, int size, bool reflect) {
-    int r = p - pad;
-    if (r >= 0 && r < size) return r;
-    if (!reflect) return -1;
-    return r < 0 ? -r : 2 * (size - 1) - r;
-}
+using namespace ops_detail;
 
 // Frame element e = ((n*C + c)*Hp + i)*Wp + j goes to xs[((n*Q + q)*C + c)*Hp*Wp + i*Wp + j].
 __global__ void power_stack_kernel(OperStackGeometry s, const float* x, float* xs, std::size_t total) {
     const std::size_t frame = std::size_t(s.Hp) * s.Wp, c_frame = std::size_t(s.C) * frame;
-    for (std::size_t e = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; e < total;
-         e += std::size_t(gridDim.x) * blockDim.x) {
+    for (std::size_t e = global_index(); e < total; e += grid_stride()) {
         const std::size_t plane = e / frame, n = plane / s.C;
         const int pos = int(e % frame), i = pos / s.Wp, j = pos % s.Wp;
-        const int si = source_index(i, s.pad_top, s.H, s.reflect);
-        const int sj = source_index(j, s.pad_left, s.W, s.reflect);
+        const int si = frame_source(i, s.pad_top, s.H, s.reflect);
+        const int sj = frame_source(j, s.pad_left, s.W, s.reflect);
         const float v = si < 0 || sj < 0 ? 0.f : x[(plane * s.H + si) * s.W + sj];
         float* out = xs + n * s.Q * c_frame + (e - n * c_frame);
         float p = v;
@@ -40,25 +32,11 @@ __global__ void power_stack_kernel(OperStackGeometry s, const float* x, float* x
     }
 }
 
-// The frame positions (at most three) that show pixel r of a dimension: itself, and with reflect its mirror
-// images in the pads before and after. Returns how many, written to p.
-__device__ __forceinline__ int frame_positions(int r, int pad, int size, int frame, bool reflect, int p[3]) {
-    int count = 0;
-    if (r + pad < frame) p[count++] = r + pad;
-    if (reflect) {
-        if (r >= 1 && r <= pad) p[count++] = pad - r;
-        const int after = pad + 2 * (size - 1) - r;
-        if (r <= size - 2 && after >= pad + size && after < frame) p[count++] = after;
-    }
-    return count;
-}
-
 __global__ void power_stack_backward_kernel(OperStackGeometry s, const float* x, const float* dxs, float* dx,
                                             std::size_t total) {
     const std::size_t hw = std::size_t(s.H) * s.W, frame = std::size_t(s.Hp) * s.Wp,
                       c_frame = std::size_t(s.C) * frame;
-    for (std::size_t e = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; e < total;
-         e += std::size_t(gridDim.x) * blockDim.x) {
+    for (std::size_t e = global_index(); e < total; e += grid_stride()) {
         const std::size_t plane = e / hw, n = plane / s.C;
         const int pix = int(e % hw), r = pix / s.W, col = pix % s.W;
         int pi[3], pj[3];
@@ -83,8 +61,7 @@ __global__ void power_stack_backward_kernel(OperStackGeometry s, const float* x,
 // inverse from ws to w.
 __global__ void weights_stack_kernel(const float* from, float* to, int q_count, int cout, int cin, int kk,
                                      bool inverse, std::size_t total) {
-    for (std::size_t e = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; e < total;
-         e += std::size_t(gridDim.x) * blockDim.x) {
+    for (std::size_t e = global_index(); e < total; e += grid_stride()) {
         const std::size_t t = e % kk, rest = e / kk;
         const std::size_t ci = rest % cin, rest2 = rest / cin;
         const std::size_t co = rest2 % cout, q = rest2 / cout;
@@ -99,8 +76,7 @@ __global__ void weights_stack_kernel(const float* from, float* to, int q_count, 
 // One thread per element of the smaller side: y (crop) or full (uncrop).
 __global__ void crop_kernel(const float* full, float* y, int hf, int wf, int top, int left, int ho, int wo,
                             std::size_t total) {
-    for (std::size_t e = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; e < total;
-         e += std::size_t(gridDim.x) * blockDim.x) {
+    for (std::size_t e = global_index(); e < total; e += grid_stride()) {
         const std::size_t plane = e / (std::size_t(ho) * wo);
         const int pix = int(e % (std::size_t(ho) * wo)), i = pix / wo + top, j = pix % wo + left;
         y[e] = i < hf && j < wf ? full[(plane * hf + i) * wf + j] : 0.f;
@@ -109,8 +85,7 @@ __global__ void crop_kernel(const float* full, float* y, int hf, int wf, int top
 
 __global__ void uncrop_kernel(const float* dy, float* full, int hf, int wf, int top, int left, int ho, int wo,
                               std::size_t total) {
-    for (std::size_t e = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; e < total;
-         e += std::size_t(gridDim.x) * blockDim.x) {
+    for (std::size_t e = global_index(); e < total; e += grid_stride()) {
         const std::size_t plane = e / (std::size_t(hf) * wf);
         const int pix = int(e % (std::size_t(hf) * wf)), i = pix / wf - top, j = pix % wf - left;
         full[e] = i >= 0 && i < ho && j >= 0 && j < wo ? dy[(plane * ho + i) * wo + j] : 0.f;
@@ -119,8 +94,7 @@ __global__ void uncrop_kernel(const float* dy, float* full, int hf, int wf, int 
 
 __global__ void bias_activation_kernel(float* y, const float* b, int channels, int hw, int q_count,
                                        OperActivation act, std::size_t total) {
-    for (std::size_t e = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; e < total;
-         e += std::size_t(gridDim.x) * blockDim.x) {
+    for (std::size_t e = global_index(); e < total; e += grid_stride()) {
         float v = y[e];
         if (b != nullptr) {
             const int c = int((e / hw) % channels);
@@ -129,11 +103,6 @@ __global__ void bias_activation_kernel(float* y, const float* b, int channels, i
         }
         y[e] = activate(v, act);
     }
-}
-
-unsigned blocks(std::size_t total) {
-    const std::size_t b = (total + kThreads - 1) / kThreads;
-    return static_cast<unsigned>(b < 65535 ? (b == 0 ? 1 : b) : 65535);
 }
 
 void check_stack(const char* op, const OperStackGeometry& s, const void* a, const void* b, const void* c) {
@@ -155,7 +124,7 @@ void check_stack(const char* op, const OperStackGeometry& s, const void* a, cons
 void oper_power_stack(const OperStackGeometry& s, const float* x, float* xs, void* stream) {
     check_stack("oper_power_stack", s, x, xs, xs);
     const std::size_t total = std::size_t(s.N) * s.C * s.Hp * s.Wp;
-    R2C_LAUNCH(blocks(total), kThreads, 0, detail::launch_stream(stream), power_stack_kernel)
+    R2C_LAUNCH(elementwise_grid(total), kThreads, 0, detail::launch_stream(stream), power_stack_kernel)
     (s, x, xs, total);
     R2C_CUDA_LAUNCH_CHECK("power_stack_kernel");
 }
@@ -164,7 +133,8 @@ void oper_power_stack_backward(const OperStackGeometry& s, const float* x, const
                                void* stream) {
     check_stack("oper_power_stack_backward", s, x, dxs, dx);
     const std::size_t total = std::size_t(s.N) * s.C * s.H * s.W;
-    R2C_LAUNCH(blocks(total), kThreads, 0, detail::launch_stream(stream), power_stack_backward_kernel)
+    R2C_LAUNCH(elementwise_grid(total), kThreads, 0, detail::launch_stream(stream),
+               power_stack_backward_kernel)
     (s, x, dxs, dx, total);
     R2C_CUDA_LAUNCH_CHECK("power_stack_backward_kernel");
 }
@@ -177,7 +147,7 @@ void regroup_weights(const char* op, const float* from, float* to, int Q, int Co
               ", Cout=", Cout, ", Cin=", Cin, ", k*k=", kk, ")");
     R2C_CHECK(from != nullptr && to != nullptr, op, ": null pointer");
     const std::size_t total = std::size_t(Q) * Cout * Cin * kk;
-    R2C_LAUNCH(blocks(total), kThreads, 0, detail::launch_stream(stream), weights_stack_kernel)
+    R2C_LAUNCH(elementwise_grid(total), kThreads, 0, detail::launch_stream(stream), weights_stack_kernel)
     (from, to, Q, Cout, Cin, kk, inverse, total);
     R2C_CUDA_LAUNCH_CHECK("weights_stack_kernel");
 }
@@ -209,7 +179,7 @@ void oper_crop(const float* full, float* y, int N, int C, int Hf, int Wf, int to
                void* stream) {
     check_crop("oper_crop", full, y, N, C, Hf, Wf, top, left, Ho, Wo);
     const std::size_t total = std::size_t(N) * C * Ho * Wo;
-    R2C_LAUNCH(blocks(total), kThreads, 0, detail::launch_stream(stream), crop_kernel)
+    R2C_LAUNCH(elementwise_grid(total), kThreads, 0, detail::launch_stream(stream), crop_kernel)
     (full, y, Hf, Wf, top, left, Ho, Wo, total);
     R2C_CUDA_LAUNCH_CHECK("crop_kernel");
 }
@@ -218,7 +188,7 @@ void oper_uncrop(const float* dy, float* full, int N, int C, int Hf, int Wf, int
                  int Wo, void* stream) {
     check_crop("oper_uncrop", dy, full, N, C, Hf, Wf, top, left, Ho, Wo);
     const std::size_t total = std::size_t(N) * C * Hf * Wf;
-    R2C_LAUNCH(blocks(total), kThreads, 0, detail::launch_stream(stream), uncrop_kernel)
+    R2C_LAUNCH(elementwise_grid(total), kThreads, 0, detail::launch_stream(stream), uncrop_kernel)
     (dy, full, Hf, Wf, top, left, Ho, Wo, total);
     R2C_CUDA_LAUNCH_CHECK("uncrop_kernel");
 }
@@ -230,7 +200,7 @@ void oper_bias_activation(float* y, const float* b, int N, int C, int hw, int Q,
     R2C_CHECK(y != nullptr, "oper_bias_activation: y is null");
     if (b == nullptr && act == OperActivation::None) return;
     const std::size_t total = std::size_t(N) * C * hw;
-    R2C_LAUNCH(blocks(total), kThreads, 0, detail::launch_stream(stream), bias_activation_kernel)
+    R2C_LAUNCH(elementwise_grid(total), kThreads, 0, detail::launch_stream(stream), bias_activation_kernel)
     (y, b, C, hw, Q, act, total);
     R2C_CUDA_LAUNCH_CHECK("bias_activation_kernel");
 }

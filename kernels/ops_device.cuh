@@ -1,5 +1,6 @@
-// Device-side building blocks of the kernels behind kernels/ops.h: grid-stride loops, deterministic
-// warp and block sums, and one single-block reduction to a scalar.
+// Device-side building blocks of the kernels behind kernels/ops.h (and kernels/oper_conv_powers.cu):
+// grid-stride loops, deterministic warp and block sums, one single-block reduction to a scalar, and the
+// index arithmetic of padded frames.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -23,6 +24,26 @@ __device__ __forceinline__ std::size_t global_index() {
 }
 __device__ __forceinline__ std::size_t grid_stride() {
     return std::size_t(gridDim.x) * blockDim.x;
+}
+
+// A padded frame of one dimension of length `len`: position p of the frame shows pixel p - pad, and where
+// that lies outside [0, len), its mirror image (reflect; no edge repeat, pad < len) or a zero.
+// The pixel frame position p shows, or -1 for a zero.
+__device__ __forceinline__ int frame_source(int p, int pad, int len, bool reflect) {
+    const int s = p - pad;
+    if (s >= 0 && s < len) return s;
+    if (!reflect) return -1;
+    return s < 0 ? -s : 2 * (len - 1) - s;
+}
+// The positions of a frame of `frame` positions that show pixel s, in increasing order (at most 3: the
+// mirror in the pad before, s itself, the mirror in the pad after); returns how many, written to out.
+__device__ __forceinline__ int frame_positions(int s, int pad, int len, int frame, bool reflect, int* out) {
+    int k = 0;
+    if (reflect && s >= 1 && s <= pad) out[k++] = pad - s;
+    if (pad + s < frame) out[k++] = pad + s;
+    const int after = pad + 2 * (len - 1) - s;
+    if (reflect && s <= len - 2 && after >= pad + len && after < frame) out[k++] = after;
+    return k;
 }
 
 template <class T>

@@ -8,31 +8,13 @@ namespace {
 
 using namespace ops_detail;
 
-// Index into the unpadded dimension of size len for position i of the padded one (no edge repeat).
-__device__ __forceinline__ int reflect(int i, int pad, int len) {
-    int s = i - pad;
-    if (s < 0) s = -s;
-    if (s >= len) s = 2 * (len - 1) - s;
-    return s;
-}
-
-// The padded positions whose reflection is s, in increasing order (at most 3: the left mirror, s itself,
-// the right mirror); returns how many.
-__device__ __forceinline__ int reflection_sources(int s, int pad, int len, int* out) {
-    int k = 0;
-    if (s >= 1 && s <= pad) out[k++] = pad - s;
-    out[k++] = pad + s;
-    if (s <= len - 2 && s >= len - 1 - pad) out[k++] = pad + 2 * (len - 1) - s;
-    return k;
-}
-
 __global__ void reflect_pad_forward_kernel(const float* x, std::size_t total, int h, int w, int pad,
                                            float* y) {
     const int oh = h + 2 * pad, ow = w + 2 * pad;
     for (std::size_t o = global_index(); o < total; o += grid_stride()) {
         const int j = static_cast<int>(o % ow), i = static_cast<int>(o / ow % oh);
         const std::size_t plane = o / ow / oh;
-        y[o] = x[(plane * h + reflect(i, pad, h)) * w + reflect(j, pad, w)];
+        y[o] = x[(plane * h + frame_source(i, pad, h, true)) * w + frame_source(j, pad, w, true)];
     }
 }
 
@@ -45,7 +27,8 @@ __global__ void reflect_pad_backward_kernel(const float* dy, std::size_t total, 
         const int j = static_cast<int>(e % w), i = static_cast<int>(e / w % h);
         const float* g = dy + e / w / h * oh * ow;
         int rows[3], cols[3];
-        const int nr = reflection_sources(i, pad, h, rows), nc = reflection_sources(j, pad, w, cols);
+        const int nr = frame_positions(i, pad, h, oh, true, rows),
+                  nc = frame_positions(j, pad, w, ow, true, cols);
         float acc = 0.f;
         for (int a = 0; a < nr; ++a)
             for (int b = 0; b < nc; ++b)
