@@ -22,8 +22,7 @@
 //   bench_train_step [--methods q1,q3,q5,cnn,cnn-light] [--size 256] [--batches 1,16]
 //                    [--inference-batches 1,32] [--device cpu|cuda] [--precision fp32|tf32|bf16]
 //                    [--conv-algorithm auto|fused|cudnn] [--conv-workspace-mb 128] [--threads N] [--reps R]
-//                    [--warmup W] [--quick]
-//                    [--json PATH] [--no-torch]
+//                    [--warmup W] [--quick] [--json PATH] [--no-torch]
 //                    [--no-compile]
 #include <omp.h>
 
@@ -194,19 +193,6 @@ json measure(const MethodSpec& m, const Options& o) {
                    {"paper_ms_per_sample", m.paper_ms},
                    {"train", json::array()},
                    {"inference", json::array()}};
-    // Auto's choices made while measuring this method: [first, now) of cuda::conv_choices().
-    const auto choices_since = [](std::size_t first) {
-        const std::vector<cuda::ConvChoice> all = cuda::conv_choices();
-        json out = json::array();
-        for (std::size_t i = first; i < all.size(); ++i)
-            out.push_back({{"pass", all[i].pass},
-                           {"shape", all[i].shape},
-                           {"choice", all[i].cudnn ? "cudnn" : "fused"},
-                           {"fused_ms", all[i].fused_ms},
-                           {"cudnn_ms", all[i].cudnn_ms},
-                           {"note", all[i].note}});
-        return out;
-    };
     Rng data_rng(1);
     for (int n : o.batches) {
         const std::size_t first_choice = cuda::conv_choices().size();
@@ -234,7 +220,7 @@ json measure(const MethodSpec& m, const Options& o) {
             row["kernel_launches_per_step"] = t.kernel_launches;
             row["ms_no_graphs"] = plain.time.wall_ms;
             row["kernel_launches_per_step_no_graphs"] = plain.kernel_launches;
-            row["conv_choices"] = choices_since(first_choice);
+            row["conv_choices"] = conv_choices_json(first_choice);
         }
         result["train"].push_back(row);
     }
@@ -250,7 +236,7 @@ json measure(const MethodSpec& m, const Options& o) {
                                        {"cpu_ms_per_sample", t.time.cpu_ms / n},
                                        {"conv_gflop_per_sample", t.conv_gflop / n},
                                        {"conv_tflop_per_s", t.conv_gflop / t.time.wall_ms},
-                                       {"conv_choices", choices_since(first_choice)}});
+                                       {"conv_choices", conv_choices_json(first_choice)}});
     }
     return result;
 }

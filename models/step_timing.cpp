@@ -105,4 +105,17 @@ std::pair<Tensor, Tensor> random_batch(int n, int size, Device device, Rng& rng)
             Tensor::from_vector(onehot, {n, 2}).to(device)};
 }
 
+nlohmann::json conv_choices_json(std::size_t first) {
+    const std::vector<cuda::ConvChoice> all = cuda::conv_choices();
+    nlohmann::json out = nlohmann::json::array();
+    for (std::size_t i = first; i < all.size(); ++i)
+        out.push_back({{"pass", all[i].pass},
+                       {"shape", all[i].shape},
+                       {"choice", all[i].cudnn ? "cudnn" : "fused"},
+                       {"fused_ms", all[i].fused_ms},
+                       {"cudnn_ms", all[i].cudnn_ms},
+                       {"note", all[i].note}});
+    return out;
+}
+
 }  // namespace r2c

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <utility>
 #include <vector>
 
@@ -48,6 +49,10 @@ struct InferenceTiming {
     double conv_gflop = 0;  // per call
 };
 InferenceTiming time_inference(const Generator& g, const Tensor& x, int warmup, int reps);
+
+// Auto's choices of convolution path (cuda::conv_choices()) from the first-th on, as the benchmarks' JSON
+// holds them: pass, shape, choice ("cudnn" or "fused"), fused_ms, cudnn_ms, note.
+nlohmann::json conv_choices_json(std::size_t first = 0);
 
 // n images of size x size in [-1,1] and one-hot labels of random classes, on `device`.
 std::pair<Tensor, Tensor> random_batch(int n, int size, Device device, Rng& rng);

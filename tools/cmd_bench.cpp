@@ -100,6 +100,7 @@ int cmd_bench(const Args& args) {
                 static_cast<long long>(per_epoch), schedule_hours);
 
     const std::vector<cuda::ConvChoice> choices = cuda::conv_choices();
+    const nlohmann::json choices_json = conv_choices_json();  // the training iteration's, as printed
     if (!choices.empty()) {
         std::printf("  auto's choices (mean ms of 3 runs, fused / cudnn), %zu passes and shapes:\n",
                     choices.size());
@@ -169,15 +170,7 @@ int cmd_bench(const Args& args) {
               {"ms_per_sample", infer.time.wall_ms / inference_batch},
               {"conv_tflop_per_s", infer.conv_gflop / infer.time.wall_ms}}},
         };
-        nlohmann::json chosen = nlohmann::json::array();
-        for (const cuda::ConvChoice& k : choices)
-            chosen.push_back({{"pass", k.pass},
-                              {"shape", k.shape},
-                              {"choice", k.cudnn ? "cudnn" : "fused"},
-                              {"fused_ms", k.fused_ms},
-                              {"cudnn_ms", k.cudnn_ms},
-                              {"note", k.note}});
-        j["conv_choices"] = chosen;
+        j["conv_choices"] = choices_json;
         if (profile_rows > 0) j["profile"] = profile_json;
         write_file_atomic(json_path, j.dump(2) + "\n");
         std::cout << "wrote " << json_path << "\n";
