@@ -21,7 +21,7 @@
 //
 //   bench_train_step [--methods q1,q3,q5,cnn,cnn-light] [--size 256] [--batches 1,16]
 //                    [--inference-batches 1,32] [--device cpu|cuda] [--precision fp32|tf32|bf16]
-//                    [--conv-algorithm auto|fused|cudnn] [--conv-workspace-mb 128] [--threads N] [--reps R]
+//                    [--conv-algorithm auto|fused|cudnn] [--conv-workspace-mb 0] [--threads N] [--reps R]
 //                    [--warmup W] [--quick] [--json PATH] [--no-torch]
 //                    [--no-compile]
 #include <omp.h>
@@ -65,7 +65,7 @@ const MethodSpec kMethods[] = {
 const char* kUsage =
     "usage: bench_train_step [--methods q1,q3,q5,cnn,cnn-light] [--size 256] [--batches 1,16] "
     "[--inference-batches 1,32] [--device cpu|cuda] [--precision fp32|tf32|bf16] "
-    "[--conv-algorithm auto|fused|cudnn] [--conv-workspace-mb 128] [--threads N] [--reps R] "
+    "[--conv-algorithm auto|fused|cudnn] [--conv-workspace-mb 0] [--threads N] [--reps R] "
     "[--warmup W] [--quick] [--json PATH] [--no-torch] [--no-compile]";
 
 struct Options {
@@ -77,8 +77,8 @@ struct Options {
     Device device = Device::CPU;
     std::string precision = "tf32";
     std::string conv_algorithm = "auto";
-    int conv_workspace_mb = 128;
-    int threads = 0;  // 0: OpenMP's default
+    int conv_workspace_mb = 0;  // scaled to each pass (engine/device.h)
+    int threads = 0;            // 0: OpenMP's default
     int reps = 5, warmup = 2;
     std::string json_path;
     bool torch = true, torch_compile = true;
@@ -196,6 +196,7 @@ json measure(const MethodSpec& m, const Options& o) {
     Rng data_rng(1);
     for (int n : o.batches) {
         const std::size_t first_choice = cuda::conv_choices().size();
+        const std::size_t first_search = cuda::cudnn_searches().size();
         const auto [A, cA] = random_batch(n, o.size, o.device, data_rng);
         const auto [B, cB] = random_batch(n, o.size, o.device, data_rng);
         const auto train = [&](bool graphs) {
@@ -221,6 +222,7 @@ json measure(const MethodSpec& m, const Options& o) {
             row["ms_no_graphs"] = plain.time.wall_ms;
             row["kernel_launches_per_step_no_graphs"] = plain.kernel_launches;
             row["conv_choices"] = conv_choices_json(first_choice);
+            row["cudnn_searches"] = cudnn_searches_json(first_search);
         }
         result["train"].push_back(row);
     }
@@ -229,6 +231,7 @@ json measure(const MethodSpec& m, const Options& o) {
     g->to(o.device);
     for (int n : o.inference_batches) {
         const std::size_t first_choice = cuda::conv_choices().size();
+        const std::size_t first_search = cuda::cudnn_searches().size();
         const InferenceTiming t =
             time_inference(*g, random_batch(n, o.size, o.device, data_rng).first, o.warmup, o.reps);
         result["inference"].push_back({{"batch", n},
@@ -236,7 +239,8 @@ json measure(const MethodSpec& m, const Options& o) {
                                        {"cpu_ms_per_sample", t.time.cpu_ms / n},
                                        {"conv_gflop_per_sample", t.conv_gflop / n},
                                        {"conv_tflop_per_s", t.conv_gflop / t.time.wall_ms},
-                                       {"conv_choices", conv_choices_json(first_choice)}});
+                                       {"conv_choices", conv_choices_json(first_choice)},
+                                       {"cudnn_searches", cudnn_searches_json(first_search)}});
     }
     return result;
 }

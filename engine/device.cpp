@@ -1,5 +1,6 @@
 // The CUDA math-precision and convolution-algorithm settings (engine/device.h): plain host state, the same
 // with or without CUDA.
+#include <algorithm>
 #include <atomic>
 
 #include "engine/device.h"
@@ -10,7 +11,8 @@ namespace r2c::cuda {
 namespace {
 std::atomic<MathPrecision> g_precision{MathPrecision::TF32};
 std::atomic<ConvAlgorithm> g_algorithm{ConvAlgorithm::Auto};
-std::atomic<std::size_t> g_workspace_limit{std::size_t(128) << 20};
+std::atomic<std::size_t> g_workspace_limit{0};
+constexpr std::size_t kWorkspaceFloor = std::size_t(128) << 20;
 }  // namespace
 
 void set_math_precision(MathPrecision p) {
@@ -71,6 +73,21 @@ void set_conv_workspace_limit(std::size_t bytes) {
 
 std::size_t conv_workspace_limit() {
     return g_workspace_limit;
+}
+
+std::size_t conv_workspace_for(std::size_t tensor_bytes, std::size_t device_bytes) {
+    if (g_workspace_limit > 0) return g_workspace_limit;
+    const std::size_t cap = std::max(kWorkspaceFloor, device_bytes / 8);
+    return std::clamp(2 * tensor_bytes, kWorkspaceFloor, cap);
+}
+
+int usable_cudnn_candidate(const std::vector<CudnnCandidate>& candidates, std::size_t limit) {
+    for (std::size_t i = 0; i < candidates.size(); ++i) {
+        const CudnnCandidate& c = candidates[i];
+        if (c.ran && c.workspace <= limit && c.math != "tensor_op_allow_conversion")
+            return static_cast<int>(i);
+    }
+    return -1;
 }
 
 bool cudnn_compiled() {

@@ -60,9 +60,15 @@ const char* conv_algorithm_name(ConvAlgorithm a);
 // "auto", "fused" or "cudnn"; throws r2c::Error naming the accepted values otherwise.
 ConvAlgorithm parse_conv_algorithm(const std::string& name);
 // The most device memory one cuDNN pass may take as workspace: its algorithm is searched among those that
-// fit (the search itself borrows this much once per shape). 128 MiB unless set.
+// fit (the search itself borrows this much once per shape). Unless set, the limit scales with the pass:
+// twice the bytes of its input and output tensors, at least 128 MiB and at most an eighth of the device's
+// memory (a fixed 128 MiB kept the wide layers off cuDNN at batches 16 and 32 on an H200, where cuDNN with
+// 1 GiB ran the generator body's layer 8x faster than the fused kernels). A setting of 0 restores the
+// scaled limit.
 void set_conv_workspace_limit(std::size_t bytes);
-std::size_t conv_workspace_limit();
+std::size_t conv_workspace_limit();  // the setting: 0 where the limit scales
+// The limit for one pass whose input and output tensors take `tensor_bytes`, on a device of `device_bytes`.
+std::size_t conv_workspace_for(std::size_t tensor_bytes, std::size_t device_bytes);
 // Whether this build has the cuDNN path (a CUDA build that found cuDNN).
 bool cudnn_compiled();
 // Auto's choices so far, one per pass and shape, in the order they were made, with the mean device times
@@ -78,6 +84,29 @@ struct ConvChoice {
     std::string note;
 };
 std::vector<ConvChoice> conv_choices();
+// cuDNN's algorithm searches so far, one per cuDNN pass and problem, in the order they were made: every
+// candidate cuDNN reported and the one taken, the first that ran within the workspace limit without
+// converting FP32 operands to FP16 (engine/ops/conv_cudnn.cpp).
+struct CudnnCandidate {
+    std::string algo;    // cuDNN's name without its prefix, e.g. "IMPLICIT_PRECOMP_GEMM"
+    std::string math;    // "default", "tensor_op", "tensor_op_allow_conversion" or "fma"
+    std::string status;  // of its trial run, as cudnnGetErrorString names it
+    bool ran = false;    // the status is success
+    double ms = -1;      // as cuDNN timed it; -1 for a heuristic's candidate
+    std::size_t workspace = 0;
+};
+struct CudnnSearch {
+    std::string pass;     // "forward", "backward data" or "backward filter"
+    std::string problem;  // e.g. "input [1,384,130,130], filter [128,384,3,3], stride 1"
+    std::size_t limit = 0;
+    bool heuristic = false;  // inside a graph capture: cuDNN's heuristic ranking, nothing timed
+    std::vector<CudnnCandidate> candidates;  // in cuDNN's order: fastest first where timed
+    int chosen = -1;                         // the index taken, -1 where none could be
+};
+std::vector<CudnnSearch> cudnn_searches();
+// The index of the candidate a search takes: the first that ran within `limit` bytes of workspace without
+// converting to FP16; -1 if there is none.
+int usable_cudnn_candidate(const std::vector<CudnnCandidate>& candidates, std::size_t limit);
 
 // Host-to-device copies that overlap the work on stream() (where every op runs): the bytes go through
 // pinned staging memory and a copy stream of the uploader's own. Each slot has its own staging buffer;

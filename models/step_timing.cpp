@@ -118,4 +118,25 @@ nlohmann::json conv_choices_json(std::size_t first) {
     return out;
 }
 
+nlohmann::json cudnn_searches_json(std::size_t first) {
+    const std::vector<cuda::CudnnSearch> all = cuda::cudnn_searches();
+    nlohmann::json out = nlohmann::json::array();
+    for (std::size_t i = first; i < all.size(); ++i) {
+        nlohmann::json candidates = nlohmann::json::array();
+        for (const cuda::CudnnCandidate& c : all[i].candidates)
+            candidates.push_back({{"algo", c.algo},
+                                  {"math", c.math},
+                                  {"status", c.status},
+                                  {"ms", c.ms},
+                                  {"workspace_bytes", c.workspace}});
+        out.push_back({{"pass", all[i].pass},
+                       {"problem", all[i].problem},
+                       {"limit_bytes", all[i].limit},
+                       {"heuristic", all[i].heuristic},
+                       {"chosen", all[i].chosen},
+                       {"candidates", candidates}});
+    }
+    return out;
+}
+
 }  // namespace r2c

@@ -53,6 +53,10 @@ InferenceTiming time_inference(const Generator& g, const Tensor& x, int warmup, 
 // Auto's choices of convolution path (cuda::conv_choices()) from the first-th on, as the benchmarks' JSON
 // holds them: pass, shape, choice ("cudnn" or "fused"), fused_ms, cudnn_ms, note.
 nlohmann::json conv_choices_json(std::size_t first = 0);
+// cuDNN's algorithm searches (cuda::cudnn_searches()) from the first-th on: pass, problem, limit_bytes,
+// heuristic, chosen (an index into candidates, -1 for none) and candidates (algo, math, status, ms,
+// workspace_bytes).
+nlohmann::json cudnn_searches_json(std::size_t first = 0);
 
 // n images of size x size in [-1,1] and one-hot labels of random classes, on `device`.
 std::pair<Tensor, Tensor> random_batch(int n, int size, Device device, Rng& rng);

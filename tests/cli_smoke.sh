@@ -164,7 +164,7 @@ import json, sys
 r = json.load(open(sys.argv[1]))
 t = r["train"]
 assert r["method"] == "convolutional-light" and r["size"] == 16 and t["batch"] == 2, r
-assert r["conv_workspace_mb"] == 64 and r["conv_choices"] == [], r
+assert r["conv_workspace_mb"] == 64 and r["conv_choices"] == [] and r["cudnn_searches"] == [], r
 assert t["ms"] > 0 and t["fastest_ms"] <= t["ms"] and t["conv_gflop"] > 0, t
 s = t["schedule"]
 assert (s["epochs"], s["iterations_per_epoch"]) == (3, 5), s

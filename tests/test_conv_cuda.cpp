@@ -137,6 +137,47 @@ TEST_CASE("operational convolutions through cuDNN on the power stack match the C
     }
     check_layer(kLayers[6], cuda::MathPrecision::TF32, 5e-3, cuda::ConvAlgorithm::Auto);  // tanh
     CHECK(cuda::conv_choices().size() == made.size());
+    // Every cuDNN problem was searched, timed, within the scaled limit, and took a candidate that ran.
+    const std::vector<cuda::CudnnSearch> searched = cuda::cudnn_searches();
+    REQUIRE_FALSE(searched.empty());
+    for (const cuda::CudnnSearch& s : searched) {
+        INFO(s.pass << " " << s.problem);
+        CHECK_FALSE(s.heuristic);
+        CHECK(s.limit >= (std::size_t(128) << 20));
+        REQUIRE(s.chosen >= 0);
+        const cuda::CudnnCandidate& taken = s.candidates[static_cast<std::size_t>(s.chosen)];
+        CHECK(taken.ran);
+        CHECK(taken.ms >= 0);
+        CHECK(taken.workspace <= s.limit);
+    }
+}
+
+TEST_CASE("cuDNN's workspace limit scales with the pass; a search takes the first usable candidate",
+          "[conv]") {
+    constexpr std::size_t MiB = std::size_t(1) << 20, GiB = std::size_t(1) << 30;
+    const std::size_t setting = cuda::conv_workspace_limit();
+    cuda::set_conv_workspace_limit(0);
+    CHECK(cuda::conv_workspace_for(10 * MiB, 80 * GiB) == 128 * MiB);    // the floor
+    CHECK(cuda::conv_workspace_for(549 * MiB, 80 * GiB) == 1098 * MiB);  // twice the tensors
+    CHECK(cuda::conv_workspace_for(8 * GiB, 80 * GiB) == 10 * GiB);      // an eighth of the device
+    CHECK(cuda::conv_workspace_for(8 * GiB, 512 * MiB) == 128 * MiB);    // never below the floor
+    cuda::set_conv_workspace_limit(64 * MiB);
+    CHECK(cuda::conv_workspace_for(8 * GiB, 80 * GiB) == 64 * MiB);  // a setting holds for every pass
+    cuda::set_conv_workspace_limit(setting);
+
+    const auto candidate = [](const char* math, bool ran, std::size_t workspace) {
+        return cuda::CudnnCandidate{"ALGO", math, ran ? "CUDNN_STATUS_SUCCESS" : "CUDNN_STATUS_NOT_SUPPORTED",
+                                    ran,    0.1,  workspace};
+    };
+    const std::vector<cuda::CudnnCandidate> found = {
+        candidate("tensor_op", false, 0),                  // did not run
+        candidate("tensor_op_allow_conversion", true, 0),  // converts FP32 operands to FP16
+        candidate("tensor_op", true, 200 * MiB),           // needs more than the limit
+        candidate("default", true, 100 * MiB), candidate("fma", true, 0)};
+    CHECK(cuda::usable_cudnn_candidate(found, 128 * MiB) == 3);
+    CHECK(cuda::usable_cudnn_candidate(found, 256 * MiB) == 2);
+    CHECK(cuda::usable_cudnn_candidate(found, 50 * MiB) == 4);
+    CHECK(cuda::usable_cudnn_candidate({found[0], found[1]}, 256 * MiB) == -1);
 }
 
 #ifdef R2C_WITH_CUDA

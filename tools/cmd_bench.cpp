@@ -22,8 +22,10 @@ const std::vector<OptionSpec>& bench_options() {
         {"precision", "CUDA convolution arithmetic: fp32 (exact), tf32 or bf16 (tensor cores)", "tf32",
          false},
         conv_algorithm_option(),
-        {"conv_workspace_mb", "the most device memory one cuDNN pass may take as workspace, MiB", "128",
-         false},
+        {"conv_workspace_mb",
+         "the most device memory one cuDNN pass may take as workspace, MiB (0: twice the pass's tensors, "
+         "128 MiB to an eighth of the device)",
+         "0", false},
         {"cuda_graphs", "on CUDA, replay the training step as CUDA graphs (as r2c train does): on or off",
          "on", false},
         {"size", "image size (a multiple of 8)", "256", false},
@@ -109,6 +111,25 @@ int cmd_bench(const Args& args) {
                         k.cudnn_ms, k.pass.c_str(), k.shape.c_str(), k.note.empty() ? "" : ": ",
                         k.note.c_str());
     }
+    const std::vector<cuda::CudnnSearch> searches = cuda::cudnn_searches();
+    const nlohmann::json searches_json = cudnn_searches_json();  // the training iteration's, as printed
+    if (!searches.empty()) {
+        std::printf(
+            "  cuDNN's algorithms (ms as cuDNN timed them, workspace MiB of limit MiB), %zu problems:\n",
+            searches.size());
+        for (const cuda::CudnnSearch& s : searches) {
+            std::printf("    %-15s %s: ", s.pass.c_str(), s.problem.c_str());
+            if (s.chosen < 0) {
+                std::printf("none within %.0f MiB\n", static_cast<double>(s.limit) / 1048576.0);
+                continue;
+            }
+            const cuda::CudnnCandidate& taken = s.candidates[static_cast<std::size_t>(s.chosen)];
+            std::printf("%s %s, %.3f ms, %.1f of %.0f MiB%s\n", taken.algo.c_str(), taken.math.c_str(),
+                        taken.ms, static_cast<double>(taken.workspace) / 1048576.0,
+                        static_cast<double>(s.limit) / 1048576.0,
+                        s.heuristic ? " (heuristic, in a capture)" : "");
+        }
+    }
 
     Rng init(0);
     const auto g = make_generator(c.method, c.q, init);
@@ -171,6 +192,7 @@ int cmd_bench(const Args& args) {
               {"conv_tflop_per_s", infer.conv_gflop / infer.time.wall_ms}}},
         };
         j["conv_choices"] = choices_json;
+        j["cudnn_searches"] = searches_json;
         if (profile_rows > 0) j["profile"] = profile_json;
         write_file_atomic(json_path, j.dump(2) + "\n");
         std::cout << "wrote " << json_path << "\n";

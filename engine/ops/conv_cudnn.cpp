@@ -2,18 +2,20 @@
 #ifdef R2C_WITH_CUDA
 #include "engine/ops/conv_cudnn.h"
 
+#include "engine/device.h"
 #include "engine/error.h"
 
 #ifdef R2C_HAVE_CUDNN
 
 #include <cudnn.h>
 
+#include <cuda_runtime_api.h>
+
 #include <map>
 #include <mutex>
-#include <optional>
+#include <string>
 #include <vector>
 
-#include "engine/device.h"
 #include "engine/graph.h"
 #include "engine/tensor.h"
 
@@ -127,15 +129,58 @@ struct Algo {
 
 constexpr int kAlgos = 8;
 
-// The first algorithm that ran (or is expected to run) within the workspace limit without converting the
-// FP32 operands to FP16.
+const char* math_name(cudnnMathType_t m) {
+    switch (m) {
+        case CUDNN_DEFAULT_MATH:
+            return "default";
+        case CUDNN_TENSOR_OP_MATH:
+            return "tensor_op";
+        case CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION:
+            return "tensor_op_allow_conversion";
+        case CUDNN_FMA_MATH:
+            return "fma";
+    }
+    return "?";
+}
+
+// cuDNN's algorithm names, without their prefixes, by enumerator value.
+template <std::size_t N>
+const char* name_of(int a, const char* const (&names)[N]) {
+    return a >= 0 && a < static_cast<int>(N) ? names[a] : "?";
+}
+const char* algo_name(cudnnConvolutionFwdAlgo_t a) {
+    static const char* const names[] = {
+        "IMPLICIT_GEMM", "IMPLICIT_PRECOMP_GEMM", "GEMM", "DIRECT", "FFT", "FFT_TILING",
+        "WINOGRAD",      "WINOGRAD_NONFUSED"};
+    return name_of(a, names);
+}
+const char* algo_name(cudnnConvolutionBwdDataAlgo_t a) {
+    static const char* const names[] = {"ALGO_0",     "ALGO_1",   "FFT",
+                                        "FFT_TILING", "WINOGRAD", "WINOGRAD_NONFUSED"};
+    return name_of(a, names);
+}
+const char* algo_name(cudnnConvolutionBwdFilterAlgo_t a) {
+    static const char* const names[] = {
+        "ALGO_0", "ALGO_1", "FFT", "ALGO_3", "WINOGRAD", "WINOGRAD_NONFUSED", "FFT_TILING"};
+    return name_of(a, names);
+}
+
+// What a search or heuristic reported: cuDNN's candidates, as run and as recorded.
+struct Found {
+    std::vector<Algo> algos;
+    std::vector<cuda::CudnnCandidate> candidates;
+};
+
 template <class Perf>
-std::optional<Algo> first_usable(const Perf* perf, int n) {
-    for (int i = 0; i < n; ++i)
-        if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= cuda::conv_workspace_limit() &&
-            perf[i].mathType != CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION)
-            return Algo{static_cast<int>(perf[i].algo), perf[i].mathType, perf[i].memory};
-    return std::nullopt;
+Found found(const Perf* perf, int n, bool timed) {
+    Found f;
+    for (int i = 0; i < n; ++i) {
+        f.algos.push_back({static_cast<int>(perf[i].algo), perf[i].mathType, perf[i].memory});
+        f.candidates.push_back({algo_name(perf[i].algo), math_name(perf[i].mathType),
+                                cudnnGetErrorString(perf[i].status), perf[i].status == CUDNN_STATUS_SUCCESS,
+                                timed ? static_cast<double>(perf[i].time) : -1.0, perf[i].memory});
+    }
+    return f;
 }
 
 enum Kind { kForward, kData, kFilter };
@@ -150,38 +195,76 @@ float* ptr(const Tensor& t) {
     return static_cast<float*>(t.raw_data());
 }
 
+// The bytes of a problem's input and output tensors, which its workspace limit scales with.
+std::size_t tensor_bytes(const Problem& p) {
+    return sizeof(float) * std::size_t(p.n) *
+           (std::size_t(p.in_c) * p.in_h * p.in_w + std::size_t(p.out_c) * p.out_h * p.out_w);
+}
+
+std::size_t device_bytes() {
+    std::size_t free_bytes = 0, total_bytes = 0;
+    if (cudaMemGetInfo(&free_bytes, &total_bytes) != cudaSuccess) {
+        cudaGetLastError();
+        return 0;  // the limit stays at its floor
+    }
+    return total_bytes;
+}
+
+std::string problem_str(const Problem& p) {
+    return detail::concat("input [", p.n, ",", p.in_c, ",", p.in_h, ",", p.in_w, "], filter [", p.out_c, ",",
+                          p.in_c, ",", p.k, ",", p.k, "], stride ", p.stride);
+}
+
+// The searches made, for cuda::cudnn_searches().
+struct Searches {
+    std::mutex mu;
+    std::vector<cuda::CudnnSearch> record;
+};
+Searches& searches() {
+    static Searches s;
+    return s;
+}
+
 // The algorithm of `kind` for problem p. Outside a capture it is searched once per problem (cuDNN times
 // its candidates on the pass's own buffers, the output overwritten) and remembered; inside one, where
 // nothing may wait for the device, a problem met for the first time takes cuDNN's heuristic choice.
-// search(handle, workspace, bytes) and guess(handle) return the first usable of their results.
+// search(handle, workspace, bytes) and guess(handle) return what cuDNN reported; both are recorded.
 template <class Search, class Guess>
 Algo algorithm(Kind kind, const Problem& p, Search search, Guess guess) {
     static std::mutex mu;
-    static std::map<std::vector<std::int64_t>, Algo> found;
-    const std::size_t limit = cuda::conv_workspace_limit();
+    static std::map<std::vector<std::int64_t>, Algo> remembered;
+    static const std::size_t device = device_bytes();
+    const std::size_t limit = cuda::conv_workspace_for(tensor_bytes(p), device);
     const std::vector<std::int64_t> key{kind,    p.n,     p.in_c, p.in_h,   p.in_w,
                                         p.out_c, p.out_h, p.k,    p.stride, static_cast<std::int64_t>(limit)};
     {
         std::lock_guard<std::mutex> lock(mu);
-        const auto it = found.find(key);
-        if (it != found.end()) return it->second;
+        const auto it = remembered.find(key);
+        if (it != remembered.end()) return it->second;
     }
     const cudnnHandle_t h = handle();
-    std::optional<Algo> a;
-    if (cuda::capturing()) {
-        a = guess(h);
+    const bool capturing = cuda::capturing();
+    Found f;
+    if (capturing) {
+        f = guess(h);
     } else {
         const Tensor ws = scratch_floats(limit / sizeof(float));
-        a = search(h, ws.raw_data(), limit);
+        f = search(h, ws.raw_data(), limit);
     }
-    R2C_CHECK(a.has_value(), "cuDNN has no ", kind_name(kind), " algorithm for input [", p.n, ",", p.in_c,
-              ",", p.in_h, ",", p.in_w, "], filter [", p.out_c, ",", p.in_c, ",", p.k, ",", p.k, "], stride ",
-              p.stride, " within ", limit >> 20, " MiB of workspace");
-    if (!cuda::capturing()) {
+    const int chosen = cuda::usable_cudnn_candidate(f.candidates, limit);
+    {
+        std::lock_guard<std::mutex> lock(searches().mu);
+        searches().record.push_back(
+            {kind_name(kind), problem_str(p), limit, capturing, f.candidates, chosen});
+    }
+    R2C_CHECK(chosen >= 0, "cuDNN has no ", kind_name(kind), " algorithm for ", problem_str(p), " within ",
+              limit >> 20, " MiB of workspace");
+    const Algo a = f.algos[static_cast<std::size_t>(chosen)];
+    if (!capturing) {
         std::lock_guard<std::mutex> lock(mu);
-        found[key] = *a;
+        remembered[key] = a;
     }
-    return *a;
+    return a;
 }
 
 // The workspace of algorithm a, for its one run.
@@ -202,14 +285,14 @@ void convolution(const Problem& p, const float* in, const float* w, float* out) 
             ok(cudnnFindConvolutionForwardAlgorithmEx(h, d.in, in, d.filter, w, d.conv, d.out, out, kAlgos,
                                                       &n, perf, work, bytes),
                "cudnnFindConvolutionForwardAlgorithmEx");
-            return first_usable(perf, n);
+            return found(perf, n, true);
         },
         [&](cudnnHandle_t h) {
             cudnnConvolutionFwdAlgoPerf_t perf[kAlgos];
             int n = 0;
             ok(cudnnGetConvolutionForwardAlgorithm_v7(h, d.in, d.filter, d.conv, d.out, kAlgos, &n, perf),
                "cudnnGetConvolutionForwardAlgorithm_v7");
-            return first_usable(perf, n);
+            return found(perf, n, false);
         });
     ok(cudnnSetConvolutionMathType(d.conv, a.math), "cudnnSetConvolutionMathType");
     const Tensor work = workspace(a);
@@ -230,7 +313,7 @@ void data_gradient(const Problem& p, const float* w, const float* dout, float* d
             ok(cudnnFindConvolutionBackwardDataAlgorithmEx(h, d.filter, w, d.out, dout, d.conv, d.in, din,
                                                            kAlgos, &n, perf, work, bytes),
                "cudnnFindConvolutionBackwardDataAlgorithmEx");
-            return first_usable(perf, n);
+            return found(perf, n, true);
         },
         [&](cudnnHandle_t h) {
             cudnnConvolutionBwdDataAlgoPerf_t perf[kAlgos];
@@ -238,7 +321,7 @@ void data_gradient(const Problem& p, const float* w, const float* dout, float* d
             ok(cudnnGetConvolutionBackwardDataAlgorithm_v7(h, d.filter, d.out, d.conv, d.in, kAlgos, &n,
                                                            perf),
                "cudnnGetConvolutionBackwardDataAlgorithm_v7");
-            return first_usable(perf, n);
+            return found(perf, n, false);
         });
     ok(cudnnSetConvolutionMathType(d.conv, a.math), "cudnnSetConvolutionMathType");
     const Tensor work = workspace(a);
@@ -259,7 +342,7 @@ void filter_gradient(const Problem& p, const float* in, const float* dout, float
             ok(cudnnFindConvolutionBackwardFilterAlgorithmEx(h, d.in, in, d.out, dout, d.conv, d.filter, dw,
                                                              kAlgos, &n, perf, work, bytes),
                "cudnnFindConvolutionBackwardFilterAlgorithmEx");
-            return first_usable(perf, n);
+            return found(perf, n, true);
         },
         [&](cudnnHandle_t h) {
             cudnnConvolutionBwdFilterAlgoPerf_t perf[kAlgos];
@@ -267,7 +350,7 @@ void filter_gradient(const Problem& p, const float* in, const float* dout, float
             ok(cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, d.in, d.out, d.conv, d.filter, kAlgos, &n,
                                                              perf),
                "cudnnGetConvolutionBackwardFilterAlgorithm_v7");
-            return first_usable(perf, n);
+            return found(perf, n, false);
         });
     ok(cudnnSetConvolutionMathType(d.conv, a.math), "cudnnSetConvolutionMathType");
     const Tensor work = workspace(a);
@@ -408,6 +491,16 @@ void transpose_backward_weights(const OperConvGeometry& g, const float* x, const
 
 }  // namespace r2c::ops::cudnn
 
+namespace r2c::cuda {
+
+std::vector<CudnnSearch> cudnn_searches() {
+    ops::cudnn::Searches& s = ops::cudnn::searches();
+    std::lock_guard<std::mutex> lock(s.mu);
+    return s.record;
+}
+
+}  // namespace r2c::cuda
+
 #else  // R2C_HAVE_CUDNN
 
 namespace r2c::ops::cudnn {
@@ -445,6 +538,14 @@ void transpose_backward_weights(const cuda::OperConvGeometry& g, const float*, c
 }
 
 }  // namespace r2c::ops::cudnn
+
+namespace r2c::cuda {
+
+std::vector<CudnnSearch> cudnn_searches() {
+    return {};  // no cuDNN in this build
+}
+
+}  // namespace r2c::cuda
 
 #endif  // R2C_HAVE_CUDNN
 #endif  // R2C_WITH_CUDA
