@@ -8,11 +8,12 @@
 // host, reported per sample beside the paper's Table V (V100, TensorFlow); the parameter counts; the FLOPs of
 // the operational convolutions (engine/ops.h's conv_multiply_adds, read on the first, unreplayed step) and
 // the rate they run at over the measured time. On CUDA, the caching allocator's peak bytes in use during the
-// timed iterations, the host's waits for the device per iteration (one: the step's losses and flags come back
-// together) and the kernel launches per iteration, with the sub-steps replayed as CUDA graphs (the trainer's
-// default: its first iteration runs unreplayed and the second captures, so the default --warmup 2 leaves
-// replays alone timed) and again without graphs. Every timed call ends with a device-to-host copy on the
-// default stream, which waits for all work queued before it, so the clock stops when the GPU has finished.
+// timed iterations (with graphs, all that their memory pool holds; without, the live tensors alone), the
+// host's waits for the device per iteration (one: the step's losses and flags come back together) and the
+// kernel launches per iteration, with the sub-steps replayed as CUDA graphs (the trainer's default: its first
+// iteration runs unreplayed and the second captures, so the default --warmup 2 leaves replays alone timed)
+// and again without graphs. Every timed call ends with a device-to-host copy on the default stream, which
+// waits for all work queued before it, so the clock stops when the GPU has finished.
 //
 // Then benchmarks/r2cgan_torch.py (run with bench_support.h's torch_python(); read from the source tree
 // the benchmark was built from, or R2C_SOURCE_DIR) times the same iteration and inference in PyTorch eager
@@ -220,6 +221,7 @@ json measure(const MethodSpec& m, const Options& o) {
             row["host_waits_per_step"] = t.host_waits;
             row["kernel_launches_per_step"] = t.kernel_launches;
             row["ms_no_graphs"] = plain.time.wall_ms;
+            row["peak_bytes_no_graphs"] = plain.peak_bytes;
             row["kernel_launches_per_step_no_graphs"] = plain.kernel_launches;
             row["conv_choices"] = conv_choices_json(first_choice);
             row["cudnn_searches"] = cudnn_searches_json(first_search);
@@ -373,6 +375,7 @@ int main(int argc, char** argv) {
         json report = {{"implementation", "r2c"},
                        {"device", device_name(o.device)},
                        {"device_name", o.device == Device::CUDA ? cuda::describe() : cpu_model()},
+                       {"cudnn_version", cuda::cudnn_version()},
                        {"threads", o.threads},
                        {"precision", o.device == Device::CUDA ? o.precision : "fp32"},
                        {"conv_algorithm", o.device == Device::CUDA ? o.conv_algorithm : "cpu"},

@@ -71,6 +71,8 @@ std::size_t conv_workspace_limit();  // the setting: 0 where the limit scales
 std::size_t conv_workspace_for(std::size_t tensor_bytes, std::size_t device_bytes);
 // Whether this build has the cuDNN path (a CUDA build that found cuDNN).
 bool cudnn_compiled();
+// The version of the cuDNN library the process loaded, e.g. "9.19.0"; empty in a build without cuDNN.
+std::string cudnn_version();
 // Auto's choices so far, one per pass and shape, in the order they were made, with the mean device times
 // (of three runs each) they were made on. Before timing, Auto checks that cuDNN ran and agreed with the fused
 // kernels (relative L2 within 2e-2, far beyond TF32's rounding); where not, the fused kernels keep the pass,

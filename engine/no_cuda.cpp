@@ -92,6 +92,9 @@ std::vector<ConvChoice> conv_choices() {
 std::vector<CudnnSearch> cudnn_searches() {
     return {};  // no CUDA convolution has run
 }
+std::string cudnn_version() {
+    return "";  // no cuDNN without CUDA
+}
 
 bool capturing() {
     return false;

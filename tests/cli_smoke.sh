@@ -147,6 +147,12 @@ grep -q "conv_algorithm must be auto, fused or cudnn" "$work/algorithm.log" ||
 grep -q "multiple of 8" "$work/bench_size.log" || fail "no usage message: $(cat "$work/bench_size.log")"
 set -e
 
+# r2c info: the build and the parameter counts; the cuDNN line names the library loaded where it is built in.
+"$r2c" info --method operational --q 3 > "$work/info.log" || fail "r2c info failed"
+grep -Eq "^cuDNN path of the operational convolutions: (built in \(cuDNN [0-9]+\.[0-9]+\.[0-9]+ loaded\)|not built in)" \
+    "$work/info.log" || fail "no cuDNN line: $(cat "$work/info.log")"
+grep -q "^method operational, Q = 3" "$work/info.log" || fail "no method line: $(cat "$work/info.log")"
+
 # r2c bench: the timings, the convolutions' FLOPs and the schedule estimate, on the screen and in JSON, and
 # the op profile of one more iteration.
 "$r2c" bench --method convolutional-light --size 16 --batch_size 2 --warmup 1 --iterations 2 \
@@ -165,6 +171,7 @@ r = json.load(open(sys.argv[1]))
 t = r["train"]
 assert r["method"] == "convolutional-light" and r["size"] == 16 and t["batch"] == 2, r
 assert r["conv_workspace_mb"] == 64 and r["conv_choices"] == [] and r["cudnn_searches"] == [], r
+assert r["cudnn_version"] == "" or r["cudnn_version"].count(".") == 2, r
 assert t["ms"] > 0 and t["fastest_ms"] <= t["ms"] and t["conv_gflop"] > 0, t
 s = t["schedule"]
 assert (s["epochs"], s["iterations_per_epoch"]) == (3, 5), s

@@ -166,6 +166,7 @@ int cmd_bench(const Args& args) {
             {"method", method_name(c.method)},
             {"q", c.q},
             {"device", device_name},
+            {"cudnn_version", cuda::cudnn_version()},
             {"precision", c.device == Device::CUDA ? cuda::math_precision_name(precision) : "fp32"},
             {"conv_algorithm", c.device == Device::CUDA ? cuda::conv_algorithm_name(algorithm) : "cpu"},
             {"conv_workspace_mb", workspace_mb},

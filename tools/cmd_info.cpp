@@ -36,7 +36,9 @@ int cmd_info(const Args& args) {
     std::cout << "r2c " << R2C_VERSION << "\n";
     std::cout << "CUDA: " << cuda::describe() << "\n";
     std::cout << "cuDNN path of the operational convolutions: "
-              << (cuda::cudnn_compiled() ? "built in" : "not built in (the fused kernels run them all)") << "\n";
+              << (cuda::cudnn_compiled() ? "built in (cuDNN " + cuda::cudnn_version() + " loaded)"
+                                         : "not built in (the fused kernels run them all)")
+              << "\n";
 #ifdef _OPENMP
     std::cout << "CPU threads (OpenMP): enabled\n\n";
 #else

@@ -499,6 +499,11 @@ std::vector<CudnnSearch> cudnn_searches() {
     return s.record;
 }
 
+std::string cudnn_version() {
+    const std::size_t v = cudnnGetVersion();  // major * 10000 + minor * 100 + patch since cuDNN 9
+    return detail::concat(v / 10000, ".", v / 100 % 100, ".", v % 100);
+}
+
 }  // namespace r2c::cuda
 
 #else  // R2C_HAVE_CUDNN
@@ -543,6 +548,10 @@ namespace r2c::cuda {
 
 std::vector<CudnnSearch> cudnn_searches() {
     return {};  // no cuDNN in this build
+}
+
+std::string cudnn_version() {
+    return "";
 }
 
 }  // namespace r2c::cuda
