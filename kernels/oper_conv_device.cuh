@@ -15,6 +15,8 @@
 
 #include <cuda_runtime.h>
 
+#include <type_traits>
+
 #include "engine/error.h"
 #include "kernels/activation.cuh"
 #include "kernels/oper_conv.h"
@@ -80,15 +82,23 @@ __device__ __forceinline__ OutPixel split_out_pixel(const ConvDims& d, int m) {
     return {n, oh, ow};
 }
 
-// The "in" tensor at tap (ci,kh,kw) of the window of out pixel p; in the padding zero (for every power) or,
-// reflected, the mirrored pixel.
-__device__ __forceinline__ float gather_window(const ConvDims& d, const float* in, const OutPixel& p,
-                                               int tap) {
-    int r, kw;
-    const int ci = d.div_kk.divmod(tap, r);
-    const int kh = d.div_k.divmod(r, kw);
-    int ih = oper_index::window_origin(p.oh, d.s, d.pt) + kh;
-    int iw = oper_index::window_origin(p.ow, d.s, d.pl) + kw;
+// The window of out pixel p in the "in" tensor: image n's offset and the window's top-left corner (which
+// may lie in the padding).
+struct Window {
+    int image;  // n * Cin * H * W
+    int ih0, iw0;
+};
+__device__ __forceinline__ Window window_of(const ConvDims& d, const OutPixel& p) {
+    return {p.n * d.Cin * d.H * d.W, oper_index::window_origin(p.oh, d.s, d.pt),
+            oper_index::window_origin(p.ow, d.s, d.pl)};
+}
+
+// The "in" tensor at channel ci, row offset kh and column offset kw of window w; in the padding zero (for
+// every power) or, reflected, the mirrored pixel.
+__device__ __forceinline__ float gather_at(const ConvDims& d, const float* in, const Window& w, int ci,
+                                           int kh, int kw) {
+    int ih = w.ih0 + kh;
+    int iw = w.iw0 + kw;
     if (d.reflect) {
         ih = oper_index::reflect_index(ih, d.H);
         iw = oper_index::reflect_index(iw, d.W);
@@ -96,7 +106,18 @@ __device__ __forceinline__ float gather_window(const ConvDims& d, const float* i
                static_cast<unsigned>(iw) >= static_cast<unsigned>(d.W)) {
         return 0.f;
     }
-    return __ldg(in + ((p.n * d.Cin + ci) * d.H + ih) * d.W + iw);
+    return __ldg(in + w.image + (ci * d.H + ih) * d.W + iw);
+}
+
+// A tap (ci,kh,kw) of Cin*k*k.
+struct Tap {
+    int ci, kh, kw;
+};
+__device__ __forceinline__ Tap split_tap(const ConvDims& d, int tap) {
+    int r, kw;
+    const int ci = d.div_kk.divmod(tap, r);
+    const int kh = d.div_k.divmod(r, kw);
+    return {ci, kh, kw};
 }
 
 __device__ __forceinline__ float bias_sum(const float* b, int q, int channels, int c) {
@@ -129,8 +150,11 @@ struct WindowGather {
     __device__ __forceinline__ int rows() const { return d.N * d.Hout * d.Wout; }
     __device__ __forceinline__ int cols() const { return d.Cout; }
     __device__ __forceinline__ int depth() const { return d.taps; }
-    __device__ __forceinline__ float a(int, int m, int tap) const {
-        return gather_window(d, in, split_out_pixel(d, m), tap);
+    using RowA = Window;
+    __device__ __forceinline__ RowA a_row(int m) const { return window_of(d, split_out_pixel(d, m)); }
+    __device__ __forceinline__ float a(int, const RowA& win, int tap) const {
+        const Tap t = split_tap(d, tap);
+        return gather_at(d, in, win, t.ci, t.kh, t.kw);
     }
     __device__ __forceinline__ float b(int q, int co, int tap) const {
         return __ldg(w + (q * d.Cout + co) * d.taps + tap);
@@ -193,16 +217,25 @@ struct TransposedGather {
             const int t = c.div_tw.divmod(kidx, jw);
             co = c.div_th.divmod(t, jh);
         }
-        __device__ __forceinline__ float a(int, int m, int kidx) const {
-            int n, ah, aw, co, jh, jw;
+        // A class pixel as its row of the gather reads it: image n's offset in src, the first out position.
+        struct RowA {
+            int image;  // n * Cout * Hout * Wout
+            int oh0, ow0;
+        };
+        __device__ __forceinline__ RowA a_row(int m) const {
+            int n, ah, aw;
             split_pixel(m, n, ah, aw);
+            return {n * d.Cout * d.Hout * d.Wout, c.t0h + ah, c.t0w + aw};
+        }
+        __device__ __forceinline__ float a(int, const RowA& px, int kidx) const {
+            int co, jh, jw;
             split_tap(kidx, co, jh, jw);
-            const int oh = c.t0h + ah - jh;
-            const int ow = c.t0w + aw - jw;
+            const int oh = px.oh0 - jh;
+            const int ow = px.ow0 - jw;
             if (static_cast<unsigned>(oh) >= static_cast<unsigned>(d.Hout) ||
                 static_cast<unsigned>(ow) >= static_cast<unsigned>(d.Wout))
                 return 0.f;
-            return __ldg(src + ((n * d.Cout + co) * d.Hout + oh) * d.Wout + ow);
+            return __ldg(src + px.image + (co * d.Hout + oh) * d.Wout + ow);
         }
         __device__ __forceinline__ float b(int q, int ci, int kidx) const {
             int co, jh, jw;
@@ -299,7 +332,8 @@ struct WeightGrad {
             return __ldg(outt + ((p.n * d.Cout + co) * d.Hout + p.oh) * d.Wout + p.ow);
         }
         __device__ __forceinline__ float b(int, int tap, int kk) const {
-            return gather_window(d, in, split_out_pixel(d, k_begin + kk), tap);
+            const Tap t = split_tap(d, tap);
+            return gather_at(d, in, window_of(d, split_out_pixel(d, k_begin + kk)), t.ci, t.kh, t.kw);
         }
         __device__ __forceinline__ float* weight_grad(int q, int co, int tap) const {
             return out + (q * d.Cout + co) * d.taps + tap;
@@ -323,25 +357,69 @@ struct WeightGrad {
 // [sets][depth][ld] (depth-major: the layout the SIMT micro-tiles read with vector loads and that WMMA
 // reads as a col-major A / row-major B fragment). A Powered operand is loaded once and stashed as
 // v, v^2, .., v^Q by repeated multiplication; zeros (padding, ragged edges) stay zero for every power.
-template <Operand kKind, bool kKFastest, int kQ, int kRows, int kDepth, int kThreads>
+//
+// A thread stages the same tile rows in every depth chunk (oper_index::load_coord depends on the depth
+// only through the chunk's offset). Where a problem's A rows are costly to index (its Block defines RowA
+// and a_row: the window of an out pixel, a residue-class pixel) and a thread stages one A row in all its
+// elements, that row's context is worked out once per block instead of for every element of every chunk.
+// Other operands are read by row index (Row = int).
+template <class Block, class = void>
+struct RowsOfA {
+    using Row = int;
+    __device__ __forceinline__ static int make(const Block&, int r) { return r; }
+};
+template <class Block>
+struct RowsOfA<Block, std::void_t<typename Block::RowA>> {
+    using Row = typename Block::RowA;
+    __device__ __forceinline__ static Row make(const Block& b, int r) { return b.a_row(r); }
+};
+
+template <Operand kKind, bool kKFastest, int kQ, int kRows, int kDepth, int kThreads, class Row>
 struct OperandTile {
     static constexpr int kElems = (kRows * kDepth + kThreads - 1) / kThreads;
     static constexpr int kLoads = operand_loads(kKind, kQ);
     static constexpr int kSets = operand_sets(kKind, kQ);
+    // A row context is kept where a thread stages one row in all its elements: the tile walked along its
+    // rows by a multiple of them.
+    static constexpr bool kContext = !std::is_same_v<Row, int>;
+    static_assert(!kContext || (!kKFastest && kThreads % kRows == 0 && kThreads <= kRows * kDepth),
+                  "a row context needs one row per thread");
 
     float reg[kElems][kLoads];
+    int row0, rows;
+    Row row;      // kContext: the context of this thread's row
+    bool row_ok;  // kContext: that row is inside the operand
 
-    // Get(set, row, k) reads the operand at global row `row` and depth `k`.
+    // The tile at row0 (< rows); make(r) gives row r's context.
+    template <class MakeRow>
+    __device__ __forceinline__ void start(int first_row, int all_rows, int tid, const MakeRow& make) {
+        row0 = first_row;
+        rows = all_rows;
+        if constexpr (kContext) {
+            const int r = row0 + oper_index::load_coord(tid, kRows, kDepth, kKFastest).row;
+            row_ok = r < rows;
+            row = make(row_ok ? r : row0);
+        }
+    }
+
+    // Get(set, row, k) reads the operand at a row (its context, or its index) and depth `k`.
     template <class Get>
-    __device__ __forceinline__ void fetch(int row0, int rows, int k0, int depth, int tid, const Get& get) {
+    __device__ __forceinline__ void fetch(int k0, int depth, int tid, const Get& get) {
 #pragma unroll
         for (int e = 0; e < kElems; ++e) {
             const int idx = e * kThreads + tid;
             const oper_index::TileCoord c = oper_index::load_coord(idx, kRows, kDepth, kKFastest);
-            const bool ok = idx < kRows * kDepth && row0 + c.row < rows && k0 + c.kk < depth;
+            if constexpr (kContext) {
+                const bool ok = idx < kRows * kDepth && row_ok && k0 + c.kk < depth;
 #pragma unroll
-            for (int l = 0; l < kLoads; ++l)
-                reg[e][l] = ok ? get(l, row0 + c.row, k0 + c.kk) : 0.f;
+                for (int l = 0; l < kLoads; ++l)
+                    reg[e][l] = ok ? get(l, row, k0 + c.kk) : 0.f;
+            } else {
+                const bool ok = idx < kRows * kDepth && row0 + c.row < rows && k0 + c.kk < depth;
+#pragma unroll
+                for (int l = 0; l < kLoads; ++l)
+                    reg[e][l] = ok ? get(l, row0 + c.row, k0 + c.kk) : 0.f;
+            }
         }
     }
 

@@ -69,15 +69,18 @@ __global__ void __launch_bounds__(T::kThreads) oper_tiled_kernel(const Prob prob
     const int mr = oper_index::micro_row(tid, 0, T::BM, T::TM);
     const int mc = oper_index::micro_col(tid, 0, T::BM, T::TM, T::TN);
 
-    OperandTile<Prob::kA, Prob::kAKFastest, kQ, T::BM, T::BK, T::kThreads> ta;
-    OperandTile<Prob::kB, Prob::kBKFastest, kQ, T::BN, T::BK, T::kThreads> tb;
-    const auto get_a = [&](int set, int r, int k) { return blk.a(set, r, k); };
+    using RowsA = RowsOfA<typename Prob::Block>;
+    OperandTile<Prob::kA, Prob::kAKFastest, kQ, T::BM, T::BK, T::kThreads, typename RowsA::Row> ta;
+    OperandTile<Prob::kB, Prob::kBKFastest, kQ, T::BN, T::BK, T::kThreads, int> tb;
+    ta.start(row0, rows, tid, [&](int r) { return RowsA::make(blk, r); });
+    tb.start(col0, cols, tid, [](int c) { return c; });
+    const auto get_a = [&](int set, const typename RowsA::Row& r, int k) { return blk.a(set, r, k); };
     const auto get_b = [&](int set, int c, int k) { return blk.b(set, c, k); };
     const auto exact = [](float v) { return v; };
 
     float acc[kAcc][T::TM][T::TN] = {};
-    ta.fetch(row0, rows, 0, depth, tid, get_a);
-    tb.fetch(col0, cols, 0, depth, tid, get_b);
+    ta.fetch(0, depth, tid, get_a);
+    tb.fetch(0, depth, tid, get_b);
     ta.stash(As, LDA, tid, exact);
     tb.stash(Bs, LDB, tid, exact);
     __syncthreads();
@@ -86,8 +89,8 @@ __global__ void __launch_bounds__(T::kThreads) oper_tiled_kernel(const Prob prob
     for (int chunk = 0; chunk < chunks; ++chunk) {
         const bool more = chunk + 1 < chunks;
         if (more) {
-            ta.fetch(row0, rows, (chunk + 1) * T::BK, depth, tid, get_a);
-            tb.fetch(col0, cols, (chunk + 1) * T::BK, depth, tid, get_b);
+            ta.fetch((chunk + 1) * T::BK, depth, tid, get_a);
+            tb.fetch((chunk + 1) * T::BK, depth, tid, get_b);
         }
 #pragma unroll
         for (int kk = 0; kk < T::BK; ++kk) {

@@ -90,9 +90,12 @@ __global__ void __launch_bounds__(WmmaTile::kThreads) oper_wmma_kernel(const Pro
     const int wr = (warp % 2) * WmmaTile::kWarpRows;
     const int wc = (warp / 2) * WmmaTile::kWarpCols;
 
-    OperandTile<Prob::kA, Prob::kAKFastest, kQ, BM, BK, kThreads> ta;
-    OperandTile<Prob::kB, Prob::kBKFastest, kQ, BN, BK, kThreads> tb;
-    const auto get_a = [&](int set, int r, int k) { return blk.a(set, r, k); };
+    using RowsA = RowsOfA<typename Prob::Block>;
+    OperandTile<Prob::kA, Prob::kAKFastest, kQ, BM, BK, kThreads, typename RowsA::Row> ta;
+    OperandTile<Prob::kB, Prob::kBKFastest, kQ, BN, BK, kThreads, int> tb;
+    ta.start(row0, rows, tid, [&](int r) { return RowsA::make(blk, r); });
+    tb.start(col0, cols, tid, [](int c) { return c; });
+    const auto get_a = [&](int set, const typename RowsA::Row& r, int k) { return blk.a(set, r, k); };
     const auto get_b = [&](int set, int c, int k) { return blk.b(set, c, k); };
     const auto to_elem = [](float v) { return Ops::convert(v); };
 
@@ -102,8 +105,8 @@ __global__ void __launch_bounds__(WmmaTile::kThreads) oper_wmma_kernel(const Pro
         wmma::fill_fragment(acc[s][0], 0.f);
         wmma::fill_fragment(acc[s][1], 0.f);
     }
-    ta.fetch(row0, rows, 0, depth, tid, get_a);
-    tb.fetch(col0, cols, 0, depth, tid, get_b);
+    ta.fetch(0, depth, tid, get_a);
+    tb.fetch(0, depth, tid, get_b);
     ta.stash(As, LDA, tid, to_elem);
     tb.stash(Bs, LDB, tid, to_elem);
     __syncthreads();
@@ -112,8 +115,8 @@ __global__ void __launch_bounds__(WmmaTile::kThreads) oper_wmma_kernel(const Pro
     for (int chunk = 0; chunk < chunks; ++chunk) {
         const bool more = chunk + 1 < chunks;
         if (more) {
-            ta.fetch(row0, rows, (chunk + 1) * BK, depth, tid, get_a);
-            tb.fetch(col0, cols, (chunk + 1) * BK, depth, tid, get_b);
+            ta.fetch((chunk + 1) * BK, depth, tid, get_a);
+            tb.fetch((chunk + 1) * BK, depth, tid, get_b);
         }
         typename Ops::A fa[2];
         typename Ops::B fb;
