@@ -3,17 +3,19 @@
 # kernels, every op on CUDA tensors against the CPU, Adam, CUDA graphs, five whole training steps with and
 # without graphs, the cuDNN path), compute-sanitizer (memcheck, racecheck, synccheck) on a few kernel shapes
 # and the CUDA ops (memcheck on the cuDNN path), the kernel benchmark, and the whole training iteration and
-# inference against the PyTorch peer (ours with Auto, with the fused kernels alone, and with a larger cuDNN
-# workspace), with the op profile of one Q=3 iteration.
+# inference against the PyTorch peer (ours with Auto, with the fused kernels alone, and with cuDNN's
+# workspace fixed at 128 MiB), with the op profiles of one Q=1 and one Q=3 iteration; on request (ncu), the
+# hardware counters of the fused tensor-core kernels on the generator body's layer.
 #
-#   tools/gpu_check.sh [--deps DIR] OUT [STEP...]    STEP: build tests sanitize bench train-bench
-#                                                    (default: all)
+#   tools/gpu_check.sh [--deps DIR] OUT [STEP...]    STEP: build tests sanitize bench train-bench ncu
+#                                                    (default: all but ncu)
 #   tools/gpu_check.sh pack-deps DIR                 copy the header-only build dependencies (Eigen,
 #                                                    nlohmann_json, Catch2, stb) from this machine's
 #                                                    /usr into DIR, for a GPU machine that lacks them
 #
 # OUT receives summary.txt (device, toolchain, each step's result), build.txt, tests.txt, sanitize.txt,
-# bench.txt, bench.json, train_step.txt, train_step.json, train_step_fused.json, train_step_ws128.json.
+# bench.txt, bench.json, train_step.txt, train_step.json, train_step_fused.json, train_step_ws128.json,
+# ncu.txt.
 # Environment: R2C_CUDA_ARCHS (default: native), R2C_BUILD_DIR (default: build-gpu), R2C_JOBS,
 # R2C_TORCH_PYTHON (the Python with PyTorch for the peer; default: the python3 on PATH),
 # R2C_STEP_TIMEOUT (seconds each command of a step may run before it is stopped and counted as failed, so
@@ -103,6 +105,13 @@ find_missing_libraries() {
 find_sanitizer() {
     command -v compute-sanitizer && return
     for p in /usr/local/cuda/bin/compute-sanitizer /usr/local/cuda/compute-sanitizer/compute-sanitizer; do
+        [[ -x $p ]] && echo "$p" && return
+    done
+}
+
+find_ncu() {
+    command -v ncu && return
+    for p in /usr/local/cuda/bin/ncu /opt/nvidia/nsight-compute/*/ncu; do
         [[ -x $p ]] && echo "$p" && return
     done
 }
@@ -205,9 +214,12 @@ for s in "${steps[@]}"; do
         step "train-bench workspace 128 MiB" "$out/train_step.txt" "$build/benchmarks/bench_train_step" \
             --device cuda --precision tf32 --conv-workspace-mb 128 --no-torch --size 256 --batches 1,16 \
             --inference-batches 1,32 --json "$out/train_step_ws128.json"
-        # Where the time of a Q=3 iteration goes, op by op (device events, without graphs).
-        step "train-bench op profile" "$out/train_step.txt" "$build/r2c" bench --device cuda --method operational \
-            --q 3 --size 256 --precision tf32 --warmup 3 --iterations 5 --profile 40
+        # Where the time of a Q=1 and a Q=3 iteration goes, op by op (device events, without graphs): at
+        # batch 1 the two took the same time on the H200.
+        for q in 1 3; do
+            step "train-bench op profile Q=$q" "$out/train_step.txt" "$build/r2c" bench --device cuda \
+                --method operational --q $q --size 256 --precision tf32 --warmup 3 --iterations 5 --profile 40
+        done
         step "train-bench batch 16 choices" "$out/train_step.txt" "$build/r2c" bench --device cuda \
             --method operational --q 3 --size 256 --batch_size 16 --inference_batch 32 --precision tf32 \
             --warmup 2 --iterations 3
@@ -216,8 +228,29 @@ for s in "${steps[@]}"; do
             status=1
         fi
         ;;
+    ncu)
+        # Where the fused tensor-core kernels spend their time on the generator body's layer (128->128 3x3,
+        # 128x128, batch 1, Q=3, TF32), from the hardware counters: the first launch of each pass in the
+        # kernel benchmark (Nsight Compute, the clocks left alone).
+        find_missing_libraries
+        ncu_bin=$(find_ncu)
+        if [[ -z $ncu_bin ]]; then
+            note "ncu: Nsight Compute not found"
+            status=1
+        fi
+        # Nsight Compute names template arguments as (bool)0 and (int)3; the demangler as false and 3.
+        for kernel in "WindowGather<(\(bool\)1|true)>" "TransposedGather<(\(bool\)0|false)>" \
+            "WeightGrad<(\(bool\)1|true)>"; do
+            [[ -z $ncu_bin ]] && break
+            step "ncu $kernel" "$out/ncu.txt" "$ncu_bin" --clock-control none --kernel-name-base demangled \
+                -k "regex:oper_wmma_kernel<[a-z0-9_:]*$kernel, (\(int\)3|3), [a-z0-9_:]*Tf32>" -c 1 \
+                --section SpeedOfLight --section Occupancy --section LaunchStats --section WarpStateStats \
+                --section SchedulerStats --section MemoryWorkloadAnalysis --section ComputeWorkloadAnalysis \
+                --section InstructionStats "$build/benchmarks/bench_oper_conv_cuda" --quick --reps 1
+        done
+        ;;
     *)
-        note "unknown step '$s' (build tests sanitize bench train-bench)"
+        note "unknown step '$s' (build tests sanitize bench train-bench ncu)"
         status=1
         ;;
     esac
