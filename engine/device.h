@@ -60,11 +60,11 @@ const char* conv_algorithm_name(ConvAlgorithm a);
 // "auto", "fused" or "cudnn"; throws r2c::Error naming the accepted values otherwise.
 ConvAlgorithm parse_conv_algorithm(const std::string& name);
 // The most device memory one cuDNN pass may take as workspace: its algorithm is searched among those that
-// fit (the search itself borrows this much once per shape). Unless set, the limit scales with the pass:
-// twice the bytes of its input and output tensors, at least 128 MiB and at most an eighth of the device's
-// memory (a fixed 128 MiB kept the wide layers off cuDNN at batches 16 and 32 on an H200, where cuDNN with
-// 1 GiB ran the generator body's layer 8x faster than the fused kernels). A setting of 0 restores the
-// scaled limit.
+// fit (the search borrows that much once per shape, from the driver and back, or less where that much is
+// not free). Unless set, the limit scales with the pass: twice the bytes of its input and output tensors, at
+// least 128 MiB and at most an eighth of the device's memory (a fixed 128 MiB kept the wide layers off
+// cuDNN at batches 16 and 32 on an H200, where cuDNN with 1 GiB ran the generator body's layer 8x faster
+// than the fused kernels). A setting of 0 restores the scaled limit.
 void set_conv_workspace_limit(std::size_t bytes);
 std::size_t conv_workspace_limit();  // the setting: 0 where the limit scales
 // The limit for one pass whose input and output tensors take `tensor_bytes`, on a device of `device_bytes`.
@@ -98,9 +98,9 @@ struct CudnnCandidate {
     std::size_t workspace = 0;
 };
 struct CudnnSearch {
-    std::string pass;     // "forward", "backward data" or "backward filter"
-    std::string problem;  // e.g. "input [1,384,130,130], filter [128,384,3,3], stride 1"
-    std::size_t limit = 0;
+    std::string pass;        // "forward", "backward data" or "backward filter"
+    std::string problem;     // e.g. "input [1,384,130,130], filter [128,384,3,3], stride 1"
+    std::size_t limit = 0;   // the workspace the candidates could use (less than the limit where not free)
     bool heuristic = false;  // inside a graph capture: cuDNN's heuristic ranking, nothing timed
     std::vector<CudnnCandidate> candidates;  // in cuDNN's order: fastest first where timed
     int chosen = -1;                         // the index taken, -1 where none could be

@@ -215,6 +215,43 @@ std::string problem_str(const Problem& p) {
                           p.in_c, ",", p.k, ",", p.k, "], stride ", p.stride);
 }
 
+// Device memory a search borrows, straight from the driver and returned after it, so that the caching
+// allocator keeps no block the size of the largest search (one it could not give back during a graph
+// capture). Where `bytes` cannot be had even with the allocator's cache returned, the search makes do with
+// half as much, and so on; below 1 MiB with none (the algorithms without workspace remain).
+class SearchScratch {
+  public:
+    explicit SearchScratch(std::size_t bytes) {
+        constexpr std::size_t kLeast = std::size_t(1) << 20;
+        bool emptied = false;
+        while (bytes >= kLeast) {
+            if (cudaMalloc(&ptr_, bytes) == cudaSuccess) {
+                bytes_ = bytes;
+                return;
+            }
+            cudaGetLastError();
+            ptr_ = nullptr;
+            if (!emptied) {
+                cuda::allocator().empty_cache();
+                emptied = true;
+            } else {
+                bytes /= 2;
+            }
+        }
+    }
+    ~SearchScratch() {
+        if (ptr_ != nullptr) cudaFree(ptr_);
+    }
+    SearchScratch(const SearchScratch&) = delete;
+    SearchScratch& operator=(const SearchScratch&) = delete;
+    void* data() const { return ptr_; }
+    std::size_t bytes() const { return bytes_; }
+
+  private:
+    void* ptr_ = nullptr;
+    std::size_t bytes_ = 0;
+};
+
 // The searches made, for cuda::cudnn_searches().
 struct Searches {
     std::mutex mu;
@@ -245,20 +282,22 @@ Algo algorithm(Kind kind, const Problem& p, Search search, Guess guess) {
     const cudnnHandle_t h = handle();
     const bool capturing = cuda::capturing();
     Found f;
+    std::size_t searched = limit;  // the workspace the candidates could use
     if (capturing) {
         f = guess(h);
     } else {
-        const Tensor ws = scratch_floats(limit / sizeof(float));
-        f = search(h, ws.raw_data(), limit);
+        const SearchScratch ws(limit);
+        searched = ws.bytes();
+        f = search(h, ws.data(), searched);
     }
-    const int chosen = cuda::usable_cudnn_candidate(f.candidates, limit);
+    const int chosen = cuda::usable_cudnn_candidate(f.candidates, searched);
     {
         std::lock_guard<std::mutex> lock(searches().mu);
         searches().record.push_back(
-            {kind_name(kind), problem_str(p), limit, capturing, f.candidates, chosen});
+            {kind_name(kind), problem_str(p), searched, capturing, f.candidates, chosen});
     }
     R2C_CHECK(chosen >= 0, "cuDNN has no ", kind_name(kind), " algorithm for ", problem_str(p), " within ",
-              limit >> 20, " MiB of workspace");
+              searched >> 20, " MiB of workspace");
     const Algo a = f.algos[static_cast<std::size_t>(chosen)];
     if (!capturing) {
         std::lock_guard<std::mutex> lock(mu);
