@@ -228,7 +228,8 @@ void run_ours(const Layer& l, int pass, LayerData& d, int cc, int reps, const Pe
     };
     for (const V& v :
          {V{OperVariant::Naive, OperPrecision::FP32}, V{OperVariant::Tiled, OperPrecision::FP32},
-          V{OperVariant::TensorCore, OperPrecision::TF32}, V{OperVariant::TensorCore, OperPrecision::BF16}}) {
+          V{OperVariant::TensorCore, OperPrecision::TF32}, V{OperVariant::TensorCore, OperPrecision::BF16},
+          V{OperVariant::Narrow, OperPrecision::FP32}}) {
         Row r(l, pass, std::string("ours ") + oper_variant_name(v.v), oper_precision_name(v.p));
         const OperConvOptions opt{v.v, v.p, nullptr};
         const auto fn = [&] {

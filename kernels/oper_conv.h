@@ -46,6 +46,7 @@ enum class OperVariant {
     Naive = 0,       // one thread per output element, direct loops: the reference
     Tiled = 1,       // shared-memory implicit GEMM on CUDA cores, exact FP32
     TensorCore = 2,  // WMMA implicit GEMM, TF32 or BF16 inputs with FP32 accumulation (sm_80+)
+    Narrow = 3,      // forward passes with at most kOperMaxNarrowChannels outputs: direct, exact FP32
 };
 enum class OperPrecision { FP32, TF32, BF16 };
 enum class OperPass {
@@ -63,7 +64,7 @@ struct OperConvOptions {
     void* stream = nullptr;
 };
 
-// What actually runs: Naive and Tiled compute in FP32 whatever was requested.
+// What actually runs: Naive, Tiled and Narrow compute in FP32 whatever was requested.
 struct OperChoice {
     OperVariant variant;
     OperPrecision precision;
@@ -76,6 +77,8 @@ constexpr int kOperMaxTiledQ = 5;
 constexpr int kOperMaxTiledStride = 4;
 // The tensor-core tiles are 64 channels wide; below this many output channels they are mostly padding.
 constexpr int kOperMinTensorCoreChannels = 16;
+// The narrow variant runs the forward passes of layers with at most this many output channels.
+constexpr int kOperMaxNarrowChannels = 4;
 
 // ---- Forward and backward passes (device pointers; b and db may be null) ----
 
@@ -219,6 +222,8 @@ inline const char* oper_variant_name(OperVariant v) {
             return "tiled";
         case OperVariant::TensorCore:
             return "tensorcore";
+        case OperVariant::Narrow:
+            return "narrow";
     }
     return "?";
 }
@@ -321,6 +326,13 @@ inline std::string oper_variant_unsupported(OperVariant variant, OperPass pass, 
         return detail::concat("the ", oper_variant_name(variant),
                               " kernels handle strides <= ", kOperMaxTiledStride, " here (got ", g.stride,
                               "); use the naive variant");
+    if (variant == OperVariant::Narrow) {
+        if (pass != OperPass::Forward && pass != OperPass::TransposeForward)
+            return "the narrow variant runs forward passes only";
+        if (g.Cout > kOperMaxNarrowChannels)
+            return detail::concat("the narrow variant takes at most ", kOperMaxNarrowChannels,
+                                  " output channels (got ", g.Cout, ")");
+    }
     if (variant == OperVariant::TensorCore) {
         if (precision == OperPrecision::FP32)
             return "the tensor-core variant computes in TF32 or BF16; FP32 was requested (use the tiled "
@@ -336,10 +348,13 @@ inline std::string oper_variant_unsupported(OperVariant variant, OperPass pass, 
 
 // The dispatch rule (documented in docs/kernels.md):
 //   1. Q > kOperMaxTiledQ, or a residue-class pass with stride > kOperMaxTiledStride: naive.
-//   2. FP32 requested: tiled.
-//   3. TF32/BF16 requested on sm_80+ with at least kOperMinTensorCoreChannels tile channels: tensor
+//   2. A forward pass with at most kOperMaxNarrowChannels output channels (128->3, 128->1): narrow, i.e.
+//      exact FP32.
+//   3. FP32 requested: tiled.
+//   4. TF32/BF16 requested on sm_80+ with at least kOperMinTensorCoreChannels tile channels: tensor
 //      cores in that precision.
-//   4. Otherwise (sm_75 or older, or a narrow layer such as 128->3): tiled, i.e. exact FP32.
+//   5. Otherwise (sm_75 or older, or fewer tile channels, such as a narrow layer's weight gradient):
+//      tiled, i.e. exact FP32.
 // An explicit variant is honoured or rejected with the reason (r2c::Error naming pass and shapes).
 inline OperChoice oper_conv_choose(OperPass pass, const OperConvGeometry& g, const OperConvOptions& opt,
                                    int cc) {
@@ -351,6 +366,8 @@ inline OperChoice oper_conv_choose(OperPass pass, const OperConvGeometry& g, con
     }
     if (!oper_variant_unsupported(OperVariant::Tiled, pass, g, opt.precision, cc).empty())
         return {OperVariant::Naive, OperPrecision::FP32};
+    if (oper_variant_unsupported(OperVariant::Narrow, pass, g, opt.precision, cc).empty())
+        return {OperVariant::Narrow, OperPrecision::FP32};
     if (opt.precision != OperPrecision::FP32 &&
         oper_variant_unsupported(OperVariant::TensorCore, pass, g, opt.precision, cc).empty() &&
         oper_tile_channels(pass, g) >= kOperMinTensorCoreChannels)

@@ -61,6 +61,9 @@ void oper_conv_forward(const OperConvGeometry& g, const float* x, const float* w
         case OperVariant::Tiled:
             tiled_window(make_dims(g), true, x, w, b, y, act, st);
             return;
+        case OperVariant::Narrow:
+            narrow_forward(make_dims(g), x, w, b, y, act, st);
+            return;
         default:
             wmma_window(make_dims(g), true, x, w, b, y, act, c.precision, st);
             return;
@@ -128,6 +131,9 @@ void oper_conv_transpose_forward(const OperConvGeometry& g, const float* x, cons
             return;
         case OperVariant::Tiled:
             tiled_transposed(adj, true, x, w, b, y, act, st);
+            return;
+        case OperVariant::Narrow:
+            narrow_transpose_forward(make_dims(g), x, w, b, y, act, st);
             return;
         default:
             wmma_transposed(adj, true, x, w, b, y, act, c.precision, st);

@@ -51,6 +51,13 @@ void wmma_transposed(const ConvDims& d, bool power_on_load, const float* src, co
 void wmma_weights(const ConvDims& d, bool power_on_in, const float* in, const float* outt, float* dw, int sms,
                   OperPrecision precision, cudaStream_t stream);
 
+// ---- Variant 3 (oper_conv_narrow.cu): forward passes with at most kOperMaxNarrowChannels outputs, in the
+// pass's own terms (d of the transposed geometry for the transposed forward). ----
+void narrow_forward(const ConvDims& d, const float* x, const float* w, const float* b, float* y,
+                    OperActivation act, cudaStream_t stream);
+void narrow_transpose_forward(const ConvDims& d, const float* x, const float* w, const float* b, float* y,
+                              OperActivation act, cudaStream_t stream);
+
 // Split-K parts of a weight gradient: enough blocks to fill the device about four times over, each part
 // at least 8 depth chunks long.
 inline int weight_grad_splits(const ConvDims& d, int bm, int bn, int bk, int sms) {

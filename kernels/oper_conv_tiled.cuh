@@ -8,6 +8,7 @@
 #pragma once
 
 #include <type_traits>
+#include <utility>
 
 #include "kernels/check.cuh"
 #include "kernels/oper_conv_device.cuh"
@@ -143,28 +144,21 @@ __global__ void __launch_bounds__(T::kThreads) oper_tiled_kernel(const Prob prob
     }
 }
 
+template <class F, int... I>
+bool with_constant_of(int v, const F& f, std::integer_sequence<int, I...>) {
+    return ((v == I + 1 ? (f(std::integral_constant<int, I + 1>{}), true) : false) || ...);
+}
+// Runs f(std::integral_constant<int, V>{}) for the runtime v, one of 1..kMax; false when v is not.
+template <int kMax, class F>
+bool with_constant(int v, const F& f) {
+    return with_constant_of(v, f, std::make_integer_sequence<int, kMax>{});
+}
+
 // Runs f(std::integral_constant<int, Q>{}) for the runtime Q (1..kOperMaxTiledQ).
 template <class F>
 void with_q(int q, const F& f) {
-    static_assert(kOperMaxTiledQ == 5, "with_q instantiates Q = 1..5");
-    switch (q) {
-        case 1:
-            f(std::integral_constant<int, 1>{});
-            return;
-        case 2:
-            f(std::integral_constant<int, 2>{});
-            return;
-        case 3:
-            f(std::integral_constant<int, 3>{});
-            return;
-        case 4:
-            f(std::integral_constant<int, 4>{});
-            return;
-        case 5:
-            f(std::integral_constant<int, 5>{});
-            return;
-    }
-    throw Error(detail::concat("oper_conv: no tiled kernel for Q=", q, " (1..", kOperMaxTiledQ, ")"));
+    if (!with_constant<kOperMaxTiledQ>(q, f))
+        throw Error(detail::concat("oper_conv: no tiled kernel for Q=", q, " (1..", kOperMaxTiledQ, ")"));
 }
 
 // Grid of a problem: x over the largest row count, y over the columns, z over classes / split parts.

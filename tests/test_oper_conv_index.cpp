@@ -324,9 +324,17 @@ TEST_CASE("the dispatch rule picks and rejects variants as documented", "[oper_i
     CHECK(pick(OperPass::BackwardData, body, P::BF16, 80) == std::make_pair(V::TensorCore, P::BF16));
     CHECK(pick(OperPass::BackwardWeights, body, P::BF16, 80) == std::make_pair(V::TensorCore, P::BF16));
     CHECK(pick(OperPass::Forward, body, P::TF32, 75) == std::make_pair(V::Tiled, P::FP32));
-    // 128 -> 3: three output channels would waste a 64-wide tensor-core tile.
-    CHECK(pick(OperPass::TransposeForward, head, P::TF32, 90) == std::make_pair(V::Tiled, P::FP32));
+    // 128 -> 3 (transposed) and 128 -> 1: the forward passes run narrow, one thread per pixel and every
+    // channel; the passes over 128 channels on tensor cores; the head's weight gradient (1 row) on CUDA
+    // cores.
+    const OperConvGeometry disc_head = oper_conv_geometry_same(1, 128, 32, 32, 1, 4, 1, 3);
+    CHECK(pick(OperPass::TransposeForward, head, P::TF32, 90) == std::make_pair(V::Narrow, P::FP32));
+    CHECK(pick(OperPass::Forward, disc_head, P::BF16, 90) == std::make_pair(V::Narrow, P::FP32));
+    CHECK(pick(OperPass::Forward, disc_head, P::FP32, 75) == std::make_pair(V::Narrow, P::FP32));
     CHECK(pick(OperPass::TransposeBackwardData, head, P::TF32, 90) == std::make_pair(V::TensorCore, P::TF32));
+    CHECK(pick(OperPass::TransposeBackwardWeights, head, P::TF32, 90) ==
+          std::make_pair(V::TensorCore, P::TF32));
+    CHECK(pick(OperPass::BackwardWeights, disc_head, P::TF32, 90) == std::make_pair(V::Tiled, P::FP32));
     OperConvGeometry big_q = body;
     big_q.Q = 7;
     CHECK(pick(OperPass::Forward, big_q, P::TF32, 90) == std::make_pair(V::Naive, P::FP32));
@@ -343,6 +351,10 @@ TEST_CASE("the dispatch rule picks and rejects variants as documented", "[oper_i
     CHECK_THROWS_WITH(pick(OperPass::Forward, body, P::FP32, 90, V::TensorCore),
                       Catch::Contains("TF32 or BF16"));
     CHECK_THROWS_WITH(pick(OperPass::Forward, big_q, P::FP32, 90, V::Tiled), Catch::Contains("Q <= 5"));
+    CHECK_THROWS_WITH(pick(OperPass::Forward, body, P::FP32, 90, V::Narrow),
+                      Catch::Contains("at most 4 output channels") && Catch::Contains("got 128"));
+    CHECK_THROWS_WITH(pick(OperPass::TransposeBackwardData, head, P::FP32, 90, V::Narrow),
+                      Catch::Contains("forward passes only"));
 }
 
 // ---------------------------------------------------------------------------------------------------
