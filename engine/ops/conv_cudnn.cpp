@@ -539,7 +539,9 @@ std::vector<CudnnSearch> cudnn_searches() {
 }
 
 std::string cudnn_version() {
-    const std::size_t v = cudnnGetVersion();  // major * 10000 + minor * 100 + patch since cuDNN 9
+    // major * 10000 + minor * 100 + patch since cuDNN 9; major * 1000 + minor * 100 + patch before.
+    const std::size_t v = cudnnGetVersion();
+    if (v < 9000) return detail::concat(v / 1000, ".", v / 100 % 10, ".", v % 100);
     return detail::concat(v / 10000, ".", v / 100 % 100, ".", v % 100);
 }
 
