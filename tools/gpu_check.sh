@@ -102,16 +102,11 @@ find_missing_libraries() {
     ldd "$probe" | grep "not found" >>"$summary"
 }
 
-find_sanitizer() {
-    command -v compute-sanitizer && return
-    for p in /usr/local/cuda/bin/compute-sanitizer /usr/local/cuda/compute-sanitizer/compute-sanitizer; do
-        [[ -x $p ]] && echo "$p" && return
-    done
-}
-
-find_ncu() {
-    command -v ncu && return
-    for p in /usr/local/cuda/bin/ncu /opt/nvidia/nsight-compute/*/ncu; do
+# find_tool NAME PATH...: prints NAME's path on PATH, else the first executable PATH, else nothing.
+find_tool() {
+    command -v "$1" && return
+    shift
+    for p in "$@"; do
         [[ -x $p ]] && echo "$p" && return
     done
 }
@@ -176,7 +171,8 @@ for s in "${steps[@]}"; do
         ;;
     sanitize)
         find_missing_libraries
-        san=$(find_sanitizer)
+        san=$(find_tool compute-sanitizer /usr/local/cuda/bin/compute-sanitizer \
+            /usr/local/cuda/compute-sanitizer/compute-sanitizer)
         if [[ -z $san ]]; then
             note "sanitize: compute-sanitizer not found"
             status=1
@@ -233,15 +229,15 @@ for s in "${steps[@]}"; do
         # 128x128, batch 1, Q=3, TF32), from the hardware counters: the first launch of each pass in the
         # kernel benchmark (Nsight Compute, the clocks left alone).
         find_missing_libraries
-        ncu_bin=$(find_ncu)
+        ncu_bin=$(find_tool ncu /usr/local/cuda/bin/ncu /opt/nvidia/nsight-compute/*/ncu)
         if [[ -z $ncu_bin ]]; then
             note "ncu: Nsight Compute not found"
             status=1
+            continue
         fi
         # Nsight Compute names template arguments as (bool)0 and (int)3; the demangler as false and 3.
         for kernel in "WindowGather<(\(bool\)1|true)>" "TransposedGather<(\(bool\)0|false)>" \
             "WeightGrad<(\(bool\)1|true)>"; do
-            [[ -z $ncu_bin ]] && break
             step "ncu $kernel" "$out/ncu.txt" "$ncu_bin" --clock-control none --kernel-name-base demangled \
                 -k "regex:oper_wmma_kernel<[a-z0-9_:]*$kernel, (\(int\)3|3), [a-z0-9_:]*Tf32>" -c 1 \
                 --section SpeedOfLight --section Occupancy --section LaunchStats --section WarpStateStats \
