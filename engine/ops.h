@@ -85,6 +85,14 @@ Tensor sum(const Tensor& x);  // all elements -> shape [1]
 // [N,C,H,W] -> [N,C], maximum over H,W (the gradient goes to the first maximal element).
 Tensor global_max_pool(const Tensor& x);
 
+// ---- Batches ----
+
+// a and b joined along the first dimension (their other dimensions, dtype and device equal): independent
+// samples through one call of a network. Gradients flow back to both.
+Tensor cat(const Tensor& a, const Tensor& b);
+// Items [begin, begin + count) of x along its first dimension, a copy; the gradient flows back into them.
+Tensor narrow(const Tensor& x, std::int64_t begin, std::int64_t count);
+
 // ---- Dense head ----
 
 // x [N,Cin], w [Cout,Cin], b [Cout] or undefined -> [N,Cout].

@@ -160,6 +160,11 @@ void copy_bytes(const Tensor& dst, std::size_t dst_offset, const Tensor& src, st
                                                  : cuda::CopyKind::DeviceToDevice);
 }
 
+// The bytes of one item along the first dimension of t (which has one).
+std::size_t item_bytes(const Tensor& t) {
+    return t.dim(0) == 0 ? 0 : t.nbytes() / static_cast<std::size_t>(t.dim(0));
+}
+
 }  // namespace
 
 void Tensor::copy_from(const Tensor& src) {
@@ -170,16 +175,32 @@ void Tensor::copy_from(const Tensor& src) {
 
 Tensor Tensor::batch_item(std::int64_t i) const {
     R2C_CHECK(ndim() >= 1 && i >= 0 && i < dim(0), "Tensor::batch_item(", i, ") of ", str());
+    return batch_range(i, 1);
+}
+
+Tensor Tensor::batch_range(std::int64_t begin, std::int64_t count) const {
+    R2C_CHECK(ndim() >= 1 && begin >= 0 && count >= 0 && count <= dim(0) - begin, "Tensor::batch_range(",
+              begin, ", ", count, ") of ", str());
     Shape s = shape();
-    s[0] = 1;
+    s[0] = count;
     Tensor out = empty(s, dtype(), device());
-    copy_bytes(out, 0, *this, static_cast<std::size_t>(i) * out.nbytes(), out.nbytes());
+    copy_bytes(out, 0, *this, static_cast<std::size_t>(begin) * item_bytes(*this), out.nbytes());
     return out;
+}
+
+void Tensor::set_batch_range(std::int64_t begin, const Tensor& items) {
+    Shape s = items.shape();
+    const bool fits = ndim() >= 1 && items.ndim() == ndim() && items.dtype() == dtype() && begin >= 0 &&
+                      items.dim(0) <= dim(0) - begin;
+    if (fits) s[0] = dim(0);
+    R2C_CHECK(fits && s == shape(), "Tensor::set_batch_range(", begin, "): items ", items.str(),
+              " do not fit ", str());
+    copy_bytes(*this, static_cast<std::size_t>(begin) * item_bytes(*this), items, 0, items.nbytes());
 }
 
 void Tensor::set_batch_item(std::int64_t i, const Tensor& item) {
     R2C_CHECK(ndim() >= 1 && i >= 0 && i < dim(0), "Tensor::set_batch_item(", i, ") of ", str());
-    const std::size_t bytes = nbytes() / static_cast<std::size_t>(dim(0));
+    const std::size_t bytes = item_bytes(*this);
     R2C_CHECK(item.dtype() == dtype() && item.nbytes() == bytes, "Tensor::set_batch_item: item ", item.str(),
               " does not fit one item of ", str());
     copy_bytes(*this, static_cast<std::size_t>(i) * bytes, item, 0, bytes);

@@ -93,6 +93,11 @@ class Tensor {
     void copy_from(const Tensor& src);  // same shape and dtype; any devices
     // Copy of item i along the first dimension, keeping a leading dimension of 1 (no autograd history).
     Tensor batch_item(std::int64_t i) const;
+    // Copy of items [begin, begin + count) along the first dimension (no autograd history).
+    Tensor batch_range(std::int64_t begin, std::int64_t count) const;
+    // Overwrites items [begin, begin + items.dim(0)) along the first dimension with `items`, whose other
+    // dimensions match.
+    void set_batch_range(std::int64_t begin, const Tensor& items);
     // Overwrites item i along the first dimension with `item` ([1, ...] or the item's own shape).
     void set_batch_item(std::int64_t i, const Tensor& item);
 

@@ -219,6 +219,20 @@ TEST_CASE("elementwise arithmetic and sum on CUDA match the CPU", "[ops_cuda][el
         check_op("sum " + shape_str(s), [](const V& t) { return sum(t[0]); }, {rand32(s, rng, -1, 3)});
 }
 
+TEST_CASE("cat and narrow on CUDA match the CPU", "[ops_cuda][batch]") {
+    if (!cuda::available()) {
+        test::skip("no CUDA device: " + cuda::describe());
+        return;
+    }
+    Rng rng(9);
+    check_op("cat", [](const V& t) { return cat(t[0], t[1]); },
+             {rand32(kOdd, rng), rand32(Shape{1, 3, 7, 5}, rng)});
+    check_op("cat with a constant", [](const V& t) { return cat(t[0], t[1]); },
+             {rand32(kOdd, rng, -1, 1, false), rand32(kOdd, rng)});
+    // The gradient of x is zero outside the items taken: written, not left as the poisoned cache's NaN.
+    check_op("narrow", [](const V& t) { return narrow(t[0], 1, 2); }, {rand32(Shape{4, 3, 7, 5}, rng)});
+}
+
 TEST_CASE("global_max_pool on CUDA matches the CPU, ties included", "[ops_cuda][global_max_pool]") {
     if (!cuda::available()) {
         test::skip("no CUDA device: " + cuda::describe());
