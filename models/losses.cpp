@@ -9,6 +9,27 @@ Tensor mse_to(const Tensor& x, double value) {
     return mse(x, Tensor::full(x.shape(), value, x.dtype(), x.device()));
 }
 
+// net on each input, in one call on the inputs joined along the batch: every layer of the generators and
+// discriminators works per sample (instance norm, global max pool, softmax), so each output is the one a
+// call of its own would give, from fewer and larger kernels. Gradients flow back to every input.
+std::vector<GeneratorOutput> forward_joined(const Generator& net, const std::vector<Tensor>& inputs) {
+    Tensor joined = inputs[0];
+    for (std::size_t i = 1; i < inputs.size(); ++i)
+        joined = cat(joined, inputs[i]);
+    const GeneratorOutput all = net.forward(joined);
+    std::vector<GeneratorOutput> out;
+    std::int64_t begin = 0;
+    for (const Tensor& x : inputs) {
+        out.push_back({narrow(all.image, begin, x.dim(0)), narrow(all.probs, begin, x.dim(0))});
+        begin += x.dim(0);
+    }
+    return out;
+}
+std::pair<Tensor, Tensor> forward_joined(const Discriminator& net, const Tensor& x, const Tensor& y) {
+    const Tensor both = net.forward(cat(x, y));
+    return {narrow(both, 0, x.dim(0)), narrow(both, x.dim(0), y.dim(0))};
+}
+
 Tensor weighted_sum(const std::vector<std::pair<double, Tensor>>& parts) {
     Tensor total;
     for (const auto& [weight, t] : parts) {
@@ -22,12 +43,12 @@ Tensor weighted_sum(const std::vector<std::pair<double, Tensor>>& parts) {
 
 GeneratorPass generator_loss(const R2CNetworks& nets, const Tensor& A, const Tensor& B, const Tensor& cA,
                              const Tensor& cB, const LossWeights& w) {
-    const GeneratorOutput A2B = nets.G->forward(A);
-    const GeneratorOutput B2A = nets.F->forward(B);
-    const GeneratorOutput A2B2A = nets.F->forward(A2B.image);
+    // Six generator passes in three calls: G on A and B; F on B, A and G(A); G on F(B).
+    const std::vector<GeneratorOutput> g = forward_joined(*nets.G, {A, B});
+    const GeneratorOutput &A2B = g[0], &B2B = g[1];
+    const std::vector<GeneratorOutput> f = forward_joined(*nets.F, {B, A, A2B.image});
+    const GeneratorOutput &B2A = f[0], &A2A = f[1], &A2B2A = f[2];
     const GeneratorOutput B2A2B = nets.G->forward(B2A.image);
-    const GeneratorOutput A2A = nets.F->forward(A);
-    const GeneratorOutput B2B = nets.G->forward(B);
 
     GeneratorPass pass;
     auto& t = pass.loss.terms;
@@ -66,12 +87,14 @@ GeneratorPass generator_loss(const R2CNetworks& nets, const Tensor& A, const Ten
 
 LossTerms discriminator_loss(const R2CNetworks& nets, const Tensor& A, const Tensor& B,
                              const Tensor& B2A_fake, const Tensor& A2B_fake) {
+    const auto [A_real, A_fake] = forward_joined(*nets.D_A, A, B2A_fake);
+    const auto [B_real, B_fake] = forward_joined(*nets.D_B, B, A2B_fake);
     LossTerms l;
     l.terms = {
-        {"d_A_real", mse_to(nets.D_A->forward(A), 1.0)},
-        {"d_A_fake", mse_to(nets.D_A->forward(B2A_fake), 0.0)},
-        {"d_B_real", mse_to(nets.D_B->forward(B), 1.0)},
-        {"d_B_fake", mse_to(nets.D_B->forward(A2B_fake), 0.0)},
+        {"d_A_real", mse_to(A_real, 1.0)},
+        {"d_A_fake", mse_to(A_fake, 0.0)},
+        {"d_B_real", mse_to(B_real, 1.0)},
+        {"d_B_fake", mse_to(B_fake, 0.0)},
     };
     l.total = weighted_sum({{1.0, l.terms[0].second},
                             {1.0, l.terms[1].second},

@@ -119,6 +119,93 @@ TEST_CASE("L_G weighs its terms as the specification says", "[trainer]") {
     CHECK(g.loss.total.item() == Approx(expected).epsilon(1e-12));
 }
 
+TEST_CASE("the joined network calls give each loss term and gradient of one call per input", "[trainer]") {
+    // The reference: L_G and L_D as the specification writes them, one network call per image batch.
+    R2CNetworks nets = float64_networks(Method::Operational, 3, 5);
+    Rng rng(6);
+    const Tensor A = Tensor::uniform({2, 3, 16, 16}, -1, 1, rng, DType::F64);
+    const Tensor B = Tensor::uniform({1, 3, 16, 16}, -1, 1, rng, DType::F64);
+    const Tensor cA = one_hot({1, 0}, DType::F64), cB = one_hot({0}, DType::F64);
+    const double weights[] = {1, 1, 0.1, 0.1, 10, 10, 0.1, 0.1, 5, 5, 0.1, 0.1};
+    const auto ones_like = [](const Tensor& t, double v) { return Tensor::full(t.shape(), v, DType::F64); };
+    const auto reference_g = [&] {
+        const GeneratorOutput A2B = nets.G->forward(A), B2A = nets.F->forward(B);
+        const GeneratorOutput A2B2A = nets.F->forward(A2B.image), B2A2B = nets.G->forward(B2A.image);
+        const GeneratorOutput A2A = nets.F->forward(A), B2B = nets.G->forward(B);
+        const Tensor dB = nets.D_B->forward(A2B.image), dA = nets.D_A->forward(B2A.image);
+        return std::vector<Tensor>{mse(dB, ones_like(dB, 1)),
+                                   mse(dA, ones_like(dA, 1)),
+                                   categorical_crossentropy(A2B.probs, cA),
+                                   categorical_crossentropy(B2A.probs, cB),
+                                   mae(A, A2B2A.image),
+                                   mae(B, B2A2B.image),
+                                   categorical_crossentropy(A2B2A.probs, cA),
+                                   categorical_crossentropy(B2A2B.probs, cB),
+                                   mae(A, A2A.image),
+                                   mae(B, B2B.image),
+                                   categorical_crossentropy(A2A.probs, cA),
+                                   categorical_crossentropy(B2B.probs, cB)};
+    };
+    const auto grads = [](const std::vector<Module*>& modules) {
+        std::vector<Tensor> g;
+        for (Module* m : modules)
+            for (const auto& [name, p] : m->parameters()) {
+                g.push_back(p.grad());
+                const_cast<Tensor&>(p).zero_grad();
+            }
+        return g;
+    };
+    const std::vector<Module*> generators{nets.G.get(), nets.F.get()};
+    const std::vector<Module*> discriminators{nets.D_A.get(), nets.D_B.get()};
+
+    const GeneratorPass g = generator_loss(nets, A, B, cA, cB, {});
+    g.loss.total.backward();
+    const std::vector<Tensor> g_joined = grads(generators);
+    grads(discriminators);
+    const std::vector<Tensor> terms = reference_g();
+    Tensor total = mul_scalar(terms[0], weights[0]);
+    for (std::size_t i = 1; i < terms.size(); ++i)
+        total = add(total, mul_scalar(terms[i], weights[i]));
+    total.backward();
+    const std::vector<Tensor> g_reference = grads(generators);
+    grads(discriminators);
+    REQUIRE(g.loss.terms.size() == terms.size());
+    for (std::size_t i = 0; i < terms.size(); ++i) {
+        INFO(g.loss.terms[i].first);
+        CHECK(g.loss.terms[i].second.item() == Approx(terms[i].item()).epsilon(1e-12));
+    }
+    REQUIRE(g_joined.size() == g_reference.size());
+    for (std::size_t i = 0; i < g_joined.size(); ++i) {
+        INFO("generator parameter " << i);
+        REQUIRE(g_joined[i].defined() == g_reference[i].defined());
+        if (g_reference[i].defined()) CHECK(test::rel_l2(g_joined[i], g_reference[i]) <= 1e-12);
+    }
+    CHECK(test::rel_l2(g.A2B, nets.G->forward(A).image) <= 1e-12);
+    CHECK(test::rel_l2(g.B2A, nets.F->forward(B).image) <= 1e-12);
+
+    // L_D on fakes of another batch size than the real images.
+    const Tensor A_fake = Tensor::uniform({1, 3, 16, 16}, -1, 1, rng, DType::F64);
+    const Tensor B_fake = Tensor::uniform({3, 3, 16, 16}, -1, 1, rng, DType::F64);
+    const LossTerms d = discriminator_loss(nets, A, B, A_fake, B_fake);
+    d.total.backward();
+    const std::vector<Tensor> d_joined = grads(discriminators);
+    const Tensor real_A = nets.D_A->forward(A), fake_A = nets.D_A->forward(A_fake);
+    const Tensor real_B = nets.D_B->forward(B), fake_B = nets.D_B->forward(B_fake);
+    const std::vector<Tensor> d_terms{mse(real_A, ones_like(real_A, 1)), mse(fake_A, ones_like(fake_A, 0)),
+                                      mse(real_B, ones_like(real_B, 1)), mse(fake_B, ones_like(fake_B, 0))};
+    add(add(d_terms[0], d_terms[1]), add(d_terms[2], d_terms[3])).backward();
+    const std::vector<Tensor> d_reference = grads(discriminators);
+    for (std::size_t i = 0; i < d_terms.size(); ++i) {
+        INFO(d.terms[i].first);
+        CHECK(d.terms[i].second.item() == Approx(d_terms[i].item()).epsilon(1e-12));
+    }
+    for (std::size_t i = 0; i < d_joined.size(); ++i) {
+        INFO("discriminator parameter " << i);
+        REQUIRE(d_joined[i].defined());
+        CHECK(test::rel_l2(d_joined[i], d_reference[i]) <= 1e-12);
+    }
+}
+
 TEST_CASE("the image pool fills, then swaps half of the time", "[trainer]") {
     ImagePool pool(3);
     Rng rng(9);
