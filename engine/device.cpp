@@ -13,6 +13,9 @@ std::atomic<MathPrecision> g_precision{MathPrecision::TF32};
 std::atomic<ConvAlgorithm> g_algorithm{ConvAlgorithm::Auto};
 std::atomic<std::size_t> g_workspace_limit{0};
 constexpr std::size_t kWorkspaceFloor = std::size_t(128) << 20;
+// cuDNN's candidates timed within this factor of the fastest count as equally fast (a search times each
+// once); of those, the one with the least workspace is taken.
+constexpr double kCudnnTimeTolerance = 1.03;
 }  // namespace
 
 void set_math_precision(MathPrecision p) {
@@ -82,12 +85,25 @@ std::size_t conv_workspace_for(std::size_t tensor_bytes, std::size_t device_byte
 }
 
 int usable_cudnn_candidate(const std::vector<CudnnCandidate>& candidates, std::size_t limit) {
+    std::vector<std::size_t> usable;
     for (std::size_t i = 0; i < candidates.size(); ++i) {
         const CudnnCandidate& c = candidates[i];
-        if (c.ran && c.workspace <= limit && c.math != "tensor_op_allow_conversion")
-            return static_cast<int>(i);
+        if (c.ran && c.workspace <= limit && c.math != "tensor_op_allow_conversion") usable.push_back(i);
     }
-    return -1;
+    if (usable.empty()) return -1;
+    // A heuristic's ranking times nothing: its first usable candidate.
+    if (candidates[usable[0]].ms < 0) return static_cast<int>(usable[0]);
+    double fastest = candidates[usable[0]].ms;
+    for (std::size_t i : usable)
+        fastest = std::min(fastest, candidates[i].ms);
+    int chosen = -1;
+    for (std::size_t i : usable) {
+        const CudnnCandidate& c = candidates[i];
+        if (c.ms > fastest * kCudnnTimeTolerance) continue;
+        if (chosen < 0 || c.workspace < candidates[static_cast<std::size_t>(chosen)].workspace)
+            chosen = static_cast<int>(i);
+    }
+    return chosen;
 }
 
 bool cudnn_compiled() {

@@ -87,8 +87,7 @@ struct ConvChoice {
 };
 std::vector<ConvChoice> conv_choices();
 // cuDNN's algorithm searches so far, one per cuDNN pass and problem, in the order they were made: every
-// candidate cuDNN reported and the one taken, the first that ran within the workspace limit without
-// converting FP32 operands to FP16 (engine/ops/conv_cudnn.cpp).
+// candidate cuDNN reported and the one taken (usable_cudnn_candidate, below; engine/ops/conv_cudnn.cpp).
 struct CudnnCandidate {
     std::string algo;    // cuDNN's name without its prefix, e.g. "IMPLICIT_PRECOMP_GEMM"
     std::string math;    // "default", "tensor_op", "tensor_op_allow_conversion" or "fma"
@@ -106,8 +105,9 @@ struct CudnnSearch {
     int chosen = -1;                         // the index taken, -1 where none could be
 };
 std::vector<CudnnSearch> cudnn_searches();
-// The index of the candidate a search takes: the first that ran within `limit` bytes of workspace without
-// converting to FP16; -1 if there is none.
+// The index of the candidate a search takes, among those that ran within `limit` bytes of workspace without
+// converting to FP16: of the ones timed within 3% of the fastest, the one with the least workspace (the
+// earliest of equals); of a heuristic's (untimed) candidates, the first. -1 if there is none.
 int usable_cudnn_candidate(const std::vector<CudnnCandidate>& candidates, std::size_t limit);
 
 // Host-to-device copies that overlap the work on stream() (where every op runs): the bytes go through

@@ -152,8 +152,10 @@ TEST_CASE("operational convolutions through cuDNN on the power stack match the C
     }
 }
 
-TEST_CASE("cuDNN's workspace limit scales with the pass; a search takes the first usable candidate",
-          "[conv]") {
+TEST_CASE(
+    "cuDNN's workspace limit scales with the pass; a search takes the leanest of the fastest usable "
+    "candidates",
+    "[conv]") {
     constexpr std::size_t MiB = std::size_t(1) << 20, GiB = std::size_t(1) << 30;
     const std::size_t setting = cuda::conv_workspace_limit();
     cuda::set_conv_workspace_limit(0);
@@ -165,19 +167,35 @@ TEST_CASE("cuDNN's workspace limit scales with the pass; a search takes the firs
     CHECK(cuda::conv_workspace_for(8 * GiB, 80 * GiB) == 64 * MiB);  // a setting holds for every pass
     cuda::set_conv_workspace_limit(setting);
 
-    const auto candidate = [](const char* math, bool ran, std::size_t workspace) {
+    const auto candidate = [](const char* math, bool ran, std::size_t workspace, double ms = 0.1) {
         return cuda::CudnnCandidate{"ALGO", math, ran ? "CUDNN_STATUS_SUCCESS" : "CUDNN_STATUS_NOT_SUPPORTED",
-                                    ran,    0.1,  workspace};
+                                    ran,    ms,   workspace};
     };
     const std::vector<cuda::CudnnCandidate> found = {
         candidate("tensor_op", false, 0),                  // did not run
         candidate("tensor_op_allow_conversion", true, 0),  // converts FP32 operands to FP16
-        candidate("tensor_op", true, 200 * MiB),           // needs more than the limit
-        candidate("default", true, 100 * MiB), candidate("fma", true, 0)};
+        candidate("tensor_op", true, 200 * MiB, 0.05),     // the fastest, needs more than the limit
+        candidate("default", true, 100 * MiB), candidate("fma", true, 0, 0.2)};
     CHECK(cuda::usable_cudnn_candidate(found, 128 * MiB) == 3);
     CHECK(cuda::usable_cudnn_candidate(found, 256 * MiB) == 2);
     CHECK(cuda::usable_cudnn_candidate(found, 50 * MiB) == 4);
     CHECK(cuda::usable_cudnn_candidate({found[0], found[1]}, 256 * MiB) == -1);
+
+    // Timed within 3% of the fastest, the least workspace wins; the earliest of equals; slower ones never,
+    // however lean, and the fastest is found wherever it stands.
+    const std::vector<cuda::CudnnCandidate> timed = {
+        candidate("tensor_op", true, 90 * MiB, 0.100), candidate("tensor_op", true, 30 * MiB, 0.1029),
+        candidate("tensor_op", true, 30 * MiB, 0.101), candidate("tensor_op", true, 0, 0.1031),
+        candidate("tensor_op", true, 0, 0.120)};
+    CHECK(cuda::usable_cudnn_candidate(timed, 128 * MiB) == 1);
+    CHECK(cuda::usable_cudnn_candidate({timed[3], timed[0]}, 128 * MiB) == 1);
+    CHECK(cuda::usable_cudnn_candidate({timed[4], timed[2], timed[0]}, 128 * MiB) == 1);
+    // Within the limit the fastest usable takes 0.101 ms: the one of 0.1031 ms is as fast, and leaner.
+    CHECK(cuda::usable_cudnn_candidate(timed, 60 * MiB) == 3);
+    // A heuristic's candidates are not timed: its first usable one, whatever the others need.
+    const std::vector<cuda::CudnnCandidate> guessed = {candidate("tensor_op", true, 90 * MiB, -1),
+                                                       candidate("tensor_op", true, 0, -1)};
+    CHECK(cuda::usable_cudnn_candidate(guessed, 128 * MiB) == 0);
 }
 
 #ifdef R2C_WITH_CUDA
