@@ -7,8 +7,10 @@ its weights are one [Cout, Q*Cin, k, k] leaf (transposed: [Q*Cin, Cout, k, k]) a
 leaf, so that parameter counts equal the engine's.
 
 One training iteration, as models/trainer.cpp's Trainer::step: the generator step (L_G over the six
-generator passes, backward, a finiteness check of the losses and gradients, Adam over G and F), then the
-discriminator step on image-pooled fakes (L_D, backward, the check, Adam over D_A and D_B), then the loss
+generator passes, made in three calls with each network's independent inputs joined along the batch as
+models/losses.cpp makes them, backward, a finiteness check of the losses and gradients, Adam over G and F),
+then the discriminator step on image-pooled fakes (L_D, each discriminator called once on its real and fake
+images joined, backward, the check, Adam over D_A and D_B), then the loss
 terms fetched to the host. Inference: G on a batch without gradients, restored image and class
 probabilities, the probabilities fetched to the host (as `r2c restore` does once per image).
 
@@ -294,6 +296,14 @@ class ImagePool:
         return torch.cat(out)
 
 
+def joined(net, *inputs):
+    """net on each input in one call on the inputs joined along the batch: the images and the class
+    probabilities, each a tuple with one entry per input."""
+    sizes = [len(x) for x in inputs]
+    images, probs = net(torch.cat(inputs))
+    return torch.split(images, sizes), torch.split(probs, sizes)
+
+
 class Step:
     """One iteration of Algorithm 1 over G, F (A -> B, B -> A) and D_A, D_B."""
 
@@ -329,12 +339,10 @@ class Step:
             p.requires_grad_(False)
         self.opt_g.zero_grad(set_to_none=True)
         with self.autocast():
-            A2B, cA2B = G(A)
-            B2A, cB2A = Fn(B)
-            A2B2A, cA2B2A = Fn(A2B)
+            # The six generator passes in three calls, as models/losses.cpp joins them.
+            (A2B, B2B), (cA2B, cB2B) = joined(G, A, B)
+            (B2A, A2A, A2B2A), (cB2A, cA2A, cA2B2A) = joined(Fn, B, A, A2B)
             B2A2B, cB2A2B = G(B2A)
-            A2A, cA2A = Fn(A)
-            B2B, cB2B = G(B)
             g_terms = [
                 mse_to(D_B(A2B), 1.0),
                 mse_to(D_A(B2A), 1.0),
@@ -360,11 +368,13 @@ class Step:
         A2B_fake = self.pool_A2B.query(A2B.detach())
         B2A_fake = self.pool_B2A.query(B2A.detach())
         with self.autocast():
+            A_real, A_fake = torch.split(D_A(torch.cat([A, B2A_fake])), [len(A), len(B2A_fake)])
+            B_real, B_fake = torch.split(D_B(torch.cat([B, A2B_fake])), [len(B), len(A2B_fake)])
             d_terms = [
-                mse_to(D_A(A), 1.0),
-                mse_to(D_A(B2A_fake), 0.0),
-                mse_to(D_B(B), 1.0),
-                mse_to(D_B(A2B_fake), 0.0),
+                mse_to(A_real, 1.0),
+                mse_to(A_fake, 0.0),
+                mse_to(B_real, 1.0),
+                mse_to(B_fake, 0.0),
             ]
             d_total = sum(d_terms)
         d_total.backward()
