@@ -9,11 +9,12 @@
 // the operational convolutions (engine/ops.h's conv_multiply_adds, read on the first, unreplayed step) and
 // the rate they run at over the measured time. On CUDA, the caching allocator's peak bytes in use during the
 // timed iterations (with graphs, all that their memory pool holds; without, the live tensors alone), the
-// host's waits for the device per iteration (one: the step's losses and flags come back together) and the
-// kernel launches per iteration, with the sub-steps replayed as CUDA graphs (the trainer's default: its first
-// iteration runs unreplayed and the second captures, so the default --warmup 2 leaves replays alone timed)
-// and again without graphs. Every timed call ends with a device-to-host copy on the default stream, which
-// waits for all work queued before it, so the clock stops when the GPU has finished.
+// host's waits for the device per iteration (one: the step's losses and flags come back together), the
+// kernel launches and the copies and fills queued besides them per iteration, with the sub-steps replayed as
+// CUDA graphs (the trainer's default: its first iteration runs unreplayed and the second captures, so the
+// default --warmup 2 leaves replays alone timed) and again without graphs. Every timed call ends with a
+// device-to-host copy on the default stream, which waits for all work queued before it, so the clock stops
+// when the GPU has finished.
 //
 // Then benchmarks/r2cgan_torch.py (run with bench_support.h's torch_python(); read from the source tree
 // the benchmark was built from, or R2C_SOURCE_DIR) times the same iteration and inference in PyTorch eager
@@ -220,9 +221,11 @@ json measure(const MethodSpec& m, const Options& o) {
             row["peak_bytes"] = t.peak_bytes;
             row["host_waits_per_step"] = t.host_waits;
             row["kernel_launches_per_step"] = t.kernel_launches;
+            row["memory_operations_per_step"] = t.memory_operations;
             row["ms_no_graphs"] = plain.time.wall_ms;
             row["peak_bytes_no_graphs"] = plain.peak_bytes;
             row["kernel_launches_per_step_no_graphs"] = plain.kernel_launches;
+            row["memory_operations_per_step_no_graphs"] = plain.memory_operations;
             row["conv_choices"] = conv_choices_json(first_choice);
             row["cudnn_searches"] = cudnn_searches_json(first_search);
         }

@@ -35,6 +35,9 @@ void copy(void* dst, const void* src, std::size_t bytes, CopyKind kind);
 std::uint64_t host_waits();
 // How many kernels this process has launched. Steady training steps launch the same kernels every time.
 std::uint64_t kernel_launches();
+// How many copies and fills this process has queued on the device besides its kernels (device-to-device
+// and asynchronous host-to-device copies, memsets): like a kernel, each is a node of a captured graph.
+std::uint64_t memory_operations();
 
 // The arithmetic the CUDA operational convolutions may use: FP32 exact (CUDA cores), or tensor cores with
 // TF32 or BF16 operands and FP32 accumulation. A process-wide setting (engine/device.cpp), TF32 unless set;

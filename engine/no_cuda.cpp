@@ -36,6 +36,9 @@ std::uint64_t host_waits() {
 std::uint64_t kernel_launches() {
     return 0;
 }
+std::uint64_t memory_operations() {
+    return 0;
+}
 void fill(void*, std::size_t, double, DType) {
     unavailable("cuda::fill");
 }

@@ -15,8 +15,9 @@ inline std::string cuda_error_context(const std::string& what) {
     const std::string op = current_op();
     return op.empty() ? what : what + " (in " + op + ")";
 }
-void count_cuda_launch();  // kernels/runtime.cu, behind cuda::kernel_launches()
-void count_host_wait();    // the same, behind cuda::host_waits()
+void count_cuda_launch();       // kernels/runtime.cu, behind cuda::kernel_launches()
+void count_host_wait();         // the same, behind cuda::host_waits()
+void count_memory_operation();  // the same, behind cuda::memory_operations()
 // The stream a kernel API call queues its work on: the one it was given, or the engine's (cuda::stream()).
 inline cudaStream_t launch_stream(void* given) {
     return static_cast<cudaStream_t>(given != nullptr ? given : cuda::stream());

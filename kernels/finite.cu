@@ -37,6 +37,7 @@ void nonfinite_flags(const std::vector<const float*>& data, const std::vector<st
     const int count = static_cast<int>(data.size());
     if (count == 0) return;
     const auto s = detail::launch_stream(stream);
+    detail::count_memory_operation();
     R2C_CUDA_CHECK(cudaMemsetAsync(flags, 0, sizeof(float) * data.size(), s), "cuda::nonfinite_flags");
     for (int first = 0; first < count; first += multi_tensor::kMax) {
         FiniteBatch batch{};

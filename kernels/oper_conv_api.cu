@@ -27,6 +27,7 @@ OperChoice choose(OperPass pass, const OperConvGeometry& g, const OperConvOption
 }
 
 void zero(float* p, std::size_t n, cudaStream_t stream, const char* op) {
+    detail::count_memory_operation();
     R2C_CUDA_CHECK(cudaMemsetAsync(p, 0, n * sizeof(float), stream), op);
 }
 

@@ -69,6 +69,7 @@ namespace {
 
 std::atomic<std::uint64_t> waits{0};
 std::atomic<std::uint64_t> launches{0};
+std::atomic<std::uint64_t> memory_ops{0};
 
 }  // namespace
 
@@ -80,10 +81,18 @@ std::uint64_t kernel_launches() {
     return launches.load();
 }
 
+std::uint64_t memory_operations() {
+    return memory_ops.load();
+}
+
 }  // namespace r2c::cuda
 
 void r2c::detail::count_cuda_launch() {
     ++cuda::launches;
+}
+
+void r2c::detail::count_memory_operation() {
+    ++cuda::memory_ops;
 }
 
 void r2c::detail::count_host_wait() {
@@ -95,6 +104,7 @@ namespace r2c::cuda {
 void copy(void* dst, const void* src, std::size_t bytes, CopyKind kind) {
     if (bytes == 0) return;
     if (kind == CopyKind::DeviceToDevice) {
+        detail::count_memory_operation();
         R2C_CUDA_CHECK(
             cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, detail::launch_stream(nullptr)),
             "cuda::copy");
@@ -174,6 +184,7 @@ void Uploader::upload(int slot, const std::vector<Part>& parts) {
     char* stage = static_cast<char*>(s.staging);
     for (const Part& p : parts) {
         std::memcpy(stage, p.src, p.bytes);
+        detail::count_memory_operation();
         R2C_CUDA_CHECK(cudaMemcpyAsync(p.dst, stage, p.bytes, cudaMemcpyHostToDevice, state_->stream),
                        "cuda::Uploader::upload");
         stage += p.bytes;
@@ -200,6 +211,7 @@ PinnedBuffer::~PinnedBuffer() {
 
 void PinnedBuffer::upload(void* dst) const {
     if (bytes_ == 0) return;
+    detail::count_memory_operation();
     R2C_CUDA_CHECK(
         cudaMemcpyAsync(dst, data_, bytes_, cudaMemcpyHostToDevice, detail::launch_stream(nullptr)),
         "cuda::PinnedBuffer::upload");

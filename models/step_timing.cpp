@@ -58,7 +58,8 @@ TrainingTiming time_training(const TrainConfig& config, const Tensor& A, const T
     // The device's counts cover the timed steps alone (with graphs, the replays).
     const bool on_cuda = config.device == Device::CUDA;
     if (on_cuda) cuda::allocator().reset_peak();
-    const std::uint64_t waits = cuda::host_waits(), launches = cuda::kernel_launches();
+    const std::uint64_t waits = cuda::host_waits(), launches = cuda::kernel_launches(),
+                        memory_operations = cuda::memory_operations();
     TrainingTiming out;
     out.time = time_calls(step, 0, reps);
     out.conv_gflop = 2e-9 * static_cast<double>(first_step_macs);
@@ -66,6 +67,7 @@ TrainingTiming time_training(const TrainConfig& config, const Tensor& A, const T
         out.peak_bytes = cuda::allocator().stats().peak_in_use;
         out.host_waits = static_cast<double>(cuda::host_waits() - waits) / reps;
         out.kernel_launches = static_cast<double>(cuda::kernel_launches() - launches) / reps;
+        out.memory_operations = static_cast<double>(cuda::memory_operations() - memory_operations) / reps;
     }
     return out;
 }

@@ -29,10 +29,11 @@ Timing time_calls(const std::function<void()>& fn, int warmup, int reps);
 
 struct TrainingTiming {
     Timing time;
-    double conv_gflop = 0;       // the operational convolutions of one iteration, x 2 (ops.h)
-    std::size_t peak_bytes = 0;  // CUDA, over the timed calls: the allocator's peak in use
-    double host_waits = 0;       // CUDA, per timed call
-    double kernel_launches = 0;  // CUDA, per timed call
+    double conv_gflop = 0;         // the operational convolutions of one iteration, x 2 (ops.h)
+    std::size_t peak_bytes = 0;    // CUDA, over the timed calls: the allocator's peak in use
+    double host_waits = 0;         // CUDA, per timed call
+    double kernel_launches = 0;    // CUDA, per timed call
+    double memory_operations = 0;  // CUDA, per timed call: copies and fills (cuda::memory_operations)
 };
 // A Trainer built from `config` stepping on one batch (A, B, cA, cB on config.device). With CUDA graphs the
 // first call runs unreplayed and the second captures: warmup >= 2 times replays alone.

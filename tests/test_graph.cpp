@@ -46,10 +46,13 @@ TEST_CASE("a replayed graph recomputes the captured ops from the inputs it finds
     for (int replay = 0; replay < 3; ++replay) {
         INFO("replay " << replay);
         const Tensor input = random_cuda({5, 37}, rng);
+        const std::uint64_t copies = cuda::memory_operations();
         x.copy_from(input);
+        CHECK(cuda::memory_operations() == copies + 1);  // a device-to-device copy is one
         const std::uint64_t before = cuda::kernel_launches();
         graphs.replay(0);
-        CHECK(cuda::kernel_launches() == before);  // no kernel launched one by one
+        CHECK(cuda::kernel_launches() == before);        // no kernel launched one by one
+        CHECK(cuda::memory_operations() == copies + 1);  // nor a copy or fill
         CHECK(y.to_vector() == work_on(input, w).to_vector());
     }
 }

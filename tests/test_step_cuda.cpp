@@ -43,7 +43,7 @@ void five_steps_agree(Method method, int q) {
 
     Rng rng(12);
     const Tensor cA = Tensor::from_vector({0, 1}, {1, 2}), cB = Tensor::from_vector({1, 0}, {1, 2});
-    std::vector<std::uint64_t> step_launches, graphed_launches;
+    std::vector<std::uint64_t> step_launches, graphed_launches, step_copies, graphed_copies;
     for (int step = 0; step < 5; ++step) {
         INFO("step " << step);
         const Tensor A = Tensor::uniform({1, 3, 8, 8}, -1, 1, rng),
@@ -51,14 +51,18 @@ void five_steps_agree(Method method, int q) {
         const StepLog l_cpu = cpu.step(A, B, cA, cB);
         const Tensor dA = A.to(Device::CUDA), dB = B.to(Device::CUDA), dcA = cA.to(Device::CUDA),
                      dcB = cB.to(Device::CUDA);
-        const std::uint64_t waits = cuda::host_waits(), launches = cuda::kernel_launches();
+        const std::uint64_t waits = cuda::host_waits(), launches = cuda::kernel_launches(),
+                            copies = cuda::memory_operations();
         const StepLog l_gpu = gpu.step(dA, dB, dcA, dcB);
         CHECK(cuda::host_waits() - waits == 1);  // the losses and finite flags, together at the end
         step_launches.push_back(cuda::kernel_launches() - launches);
-        const std::uint64_t before_graphed = cuda::kernel_launches(), graphed_waits = cuda::host_waits();
+        step_copies.push_back(cuda::memory_operations() - copies);
+        const std::uint64_t before_graphed = cuda::kernel_launches(), graphed_waits = cuda::host_waits(),
+                            graphed_before_copies = cuda::memory_operations();
         const StepLog l_graphed = graphed.step(dA, dB, dcA, dcB);
         CHECK(cuda::host_waits() - graphed_waits == 1);
         graphed_launches.push_back(cuda::kernel_launches() - before_graphed);
+        graphed_copies.push_back(cuda::memory_operations() - graphed_before_copies);
         CHECK(graphed.replaying() == (step > 0));
         CHECK(l_graphed == l_gpu);
         REQUIRE(l_cpu.size() == l_gpu.size());
@@ -75,6 +79,15 @@ void five_steps_agree(Method method, int q) {
     CHECK(graphed_launches[0] == step_launches[0]);
     for (std::size_t i = 2; i < graphed_launches.size(); ++i)
         CHECK(graphed_launches[i] * 20 < step_launches[0]);
+    // The same for the copies and fills queued besides the kernels: a replayed step queues only the copies
+    // of its batch and pooled fakes into the tensors its graphs read.
+    CHECK(std::set<std::uint64_t>(step_copies.begin(), step_copies.end()).size() == 1);
+    CHECK(graphed_copies[0] == step_copies[0]);
+    for (std::size_t i = 2; i < graphed_copies.size(); ++i) {
+        INFO("step " << i << ": " << graphed_copies[i] << " copies and fills replayed, " << step_copies[0]
+                     << " unreplayed");
+        CHECK(graphed_copies[i] * 4 < step_copies[0]);
+    }
     const R2CNetworks& a = cpu.networks();
     const R2CNetworks& b = gpu.networks();
     const R2CNetworks& g = graphed.networks();

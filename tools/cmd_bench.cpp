@@ -94,9 +94,10 @@ int cmd_bench(const Args& args) {
                 train.conv_gflop / ms);
     if (c.device == Device::CUDA)
         std::printf(
-            "  device memory of a step: %.1f MiB at most; per iteration %.0f kernel launches, %.0f host "
-            "waits\n",
-            static_cast<double>(train.peak_bytes) / 1048576.0, train.kernel_launches, train.host_waits);
+            "  device memory of a step: %.1f MiB at most; per iteration %.0f kernel launches, %.0f copies "
+            "and fills, %.0f host waits\n",
+            static_cast<double>(train.peak_bytes) / 1048576.0, train.kernel_launches, train.memory_operations,
+            train.host_waits);
     const double schedule_hours = static_cast<double>(epochs) * static_cast<double>(per_epoch) * ms / 3.6e6;
     std::printf("  %lld epochs x %lld iterations at this rate: %.1f hours\n", static_cast<long long>(epochs),
                 static_cast<long long>(per_epoch), schedule_hours);
@@ -184,6 +185,7 @@ int cmd_bench(const Args& args) {
               {"conv_tflop_per_s", train.conv_gflop / ms},
               {"peak_bytes", train.peak_bytes},
               {"kernel_launches", train.kernel_launches},
+              {"memory_operations", train.memory_operations},
               {"host_waits", train.host_waits},
               {"schedule",
                {{"epochs", epochs}, {"iterations_per_epoch", per_epoch}, {"hours", schedule_hours}}}}},
