@@ -16,6 +16,9 @@ using namespace r2c;
 
 namespace {
 
+// The weights of L_G's twelve terms with the default LossWeights, as the specification gives them.
+constexpr double kGeneratorTermWeights[] = {1, 1, 0.1, 0.1, 10, 10, 0.1, 0.1, 5, 5, 0.1, 0.1};
+
 R2CNetworks float64_networks(Method method, int q, std::uint64_t seed) {
     Rng rng(seed);
     R2CNetworks n{make_generator(method, q, rng), make_generator(method, q, rng),
@@ -111,11 +114,10 @@ TEST_CASE("L_G weighs its terms as the specification says", "[trainer]") {
     NoGradGuard no_grad;
     const GeneratorPass g =
         generator_loss(nets, A, B, one_hot({1}, DType::F64), one_hot({0}, DType::F64), {});
-    const double weights[] = {1, 1, 0.1, 0.1, 10, 10, 0.1, 0.1, 5, 5, 0.1, 0.1};
     double expected = 0;
     REQUIRE(g.loss.terms.size() == 12);
     for (std::size_t i = 0; i < 12; ++i)
-        expected += weights[i] * g.loss.terms[i].second.item();
+        expected += kGeneratorTermWeights[i] * g.loss.terms[i].second.item();
     CHECK(g.loss.total.item() == Approx(expected).epsilon(1e-12));
 }
 
@@ -126,7 +128,6 @@ TEST_CASE("the joined network calls give each loss term and gradient of one call
     const Tensor A = Tensor::uniform({2, 3, 16, 16}, -1, 1, rng, DType::F64);
     const Tensor B = Tensor::uniform({1, 3, 16, 16}, -1, 1, rng, DType::F64);
     const Tensor cA = one_hot({1, 0}, DType::F64), cB = one_hot({0}, DType::F64);
-    const double weights[] = {1, 1, 0.1, 0.1, 10, 10, 0.1, 0.1, 5, 5, 0.1, 0.1};
     const auto ones_like = [](const Tensor& t, double v) { return Tensor::full(t.shape(), v, DType::F64); };
     const auto reference_g = [&] {
         const GeneratorOutput A2B = nets.G->forward(A), B2A = nets.F->forward(B);
@@ -163,9 +164,9 @@ TEST_CASE("the joined network calls give each loss term and gradient of one call
     const std::vector<Tensor> g_joined = grads(generators);
     grads(discriminators);
     const std::vector<Tensor> terms = reference_g();
-    Tensor total = mul_scalar(terms[0], weights[0]);
+    Tensor total = mul_scalar(terms[0], kGeneratorTermWeights[0]);
     for (std::size_t i = 1; i < terms.size(); ++i)
-        total = add(total, mul_scalar(terms[i], weights[i]));
+        total = add(total, mul_scalar(terms[i], kGeneratorTermWeights[i]));
     total.backward();
     const std::vector<Tensor> g_reference = grads(generators);
     grads(discriminators);
