@@ -28,6 +28,9 @@ void* stream();
 // queued on stream() and may be captured.
 enum class CopyKind { HostToDevice, DeviceToHost, DeviceToDevice };
 void copy(void* dst, const void* src, std::size_t bytes, CopyKind kind);
+// Device buffers parts[i] of bytes[i] bytes, copied one after another into dst, queued on stream() as one
+// kernel per 32 parts (kernels/gather.cu): what would otherwise be one device-to-device copy per part.
+void gather(void* dst, const std::vector<const void*>& parts, const std::vector<std::size_t>& bytes);
 
 // How many times this process has waited for the device's queued work: device-to-host copies and
 // explicit synchronisations. A training step on CUDA waits once, for its losses and finite flags

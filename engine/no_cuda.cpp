@@ -30,6 +30,9 @@ void* stream() {
 void copy(void*, const void*, std::size_t, CopyKind) {
     unavailable("cuda::copy");
 }
+void gather(void*, const std::vector<const void*>&, const std::vector<std::size_t>&) {
+    unavailable("cuda::gather");
+}
 std::uint64_t host_waits() {
     return 0;
 }

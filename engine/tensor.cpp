@@ -221,6 +221,16 @@ Tensor cat_batch(const std::vector<Tensor>& parts) {
     }
     s[0] = n;
     Tensor out = Tensor::empty(s, parts[0].dtype(), parts[0].device());
+    if (out.device() == Device::CUDA) {
+        std::vector<const void*> data;
+        std::vector<std::size_t> bytes;
+        for (const Tensor& p : parts) {
+            data.push_back(p.raw_data());
+            bytes.push_back(p.nbytes());
+        }
+        cuda::gather(out.raw_data(), data, bytes);
+        return out;
+    }
     std::size_t offset = 0;
     for (const Tensor& p : parts) {
         copy_bytes(out, offset, p, 0, p.nbytes());

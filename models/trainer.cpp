@@ -272,7 +272,8 @@ StepLog Trainer::step(const Tensor& A, const Tensor& B, const Tensor& cA, const 
     const DiscriminatorStep d =
         replayed ? replayed_discriminator_step() : discriminator_step(A, B, B2A_fake, A2B_fake, g.skip);
 
-    // The one wait of the step: the flags and the loss values come back together.
+    // The one wait of the step: the flags and the loss values come back together, gathered on the device by
+    // one kernel (cat_batch).
     std::vector<Tensor> parts{g.flags, d.flags};
     append_values(parts, g.pass.loss);
     append_values(parts, d.loss);

@@ -80,8 +80,8 @@ void five_steps_agree(Method method, int q) {
     for (std::size_t i = 2; i < graphed_launches.size(); ++i)
         CHECK(graphed_launches[i] * 20 < step_launches[0]);
     // The same for the copies and fills queued besides the kernels: a replayed step queues only those that
-    // stay outside its graphs (its batch and pooled fakes copied into the tensors the graphs read, the pools'
-    // own copies, and its flags and loss values gathered for the one wait).
+    // stay outside its graphs (its batch and pooled fakes copied into the tensors the graphs read, and the
+    // pools' own copies; its flags and loss values are gathered for the one wait by a kernel).
     CHECK(std::set<std::uint64_t>(step_copies.begin(), step_copies.end()).size() == 1);
     CHECK(graphed_copies[0] == step_copies[0]);
     for (std::size_t i = 2; i < graphed_copies.size(); ++i) {

@@ -2,8 +2,10 @@
 // finite check.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <set>
 #include <vector>
 
@@ -240,4 +242,81 @@ TEST_CASE("nonfinite_flags flags the tensors holding a NaN or an infinity, on th
     CHECK(cuda::host_waits() == waits);  // the flags stay on the device
     CHECK(flags.device() == Device::CUDA);
     CHECK(flags.to_vector() == expected);
+}
+
+TEST_CASE("cat_batch joins parts along the first dimension", "[tensor]") {
+    const Tensor a = Tensor::from_vector({1, 2, 3, 4}, {2, 2}), b = Tensor::from_vector({5, 6}, {1, 2});
+    const Tensor ab = cat_batch({a, b, Tensor::empty({0, 2})});
+    CHECK(ab.shape() == Shape{3, 2});
+    CHECK(ab.to_vector() == std::vector<double>{1, 2, 3, 4, 5, 6});
+    CHECK_THROWS_WITH(cat_batch({a, Tensor::zeros({1, 3})}), Catch::Contains("does not match float32[2,2]"));
+    CHECK_THROWS_WITH(cat_batch({a, Tensor::zeros({1, 2}, DType::F64)}), Catch::Contains("does not match"));
+    CHECK_THROWS_WITH(cat_batch({}), Catch::Contains("no tensors"));
+}
+
+TEST_CASE("cat_batch on CUDA copies every bit of each part in one launch per 32 parts", "[tensor][cuda]") {
+    if (!cuda::available()) return test::skip("no CUDA device: " + cuda::describe());
+    // 41 parts (two launches), an empty one among them; lengths of 3 elements times 1 to 700 items, so that
+    // parts move in 16-byte words where their length and place allow and in 4-byte words elsewhere, across
+    // chunk edges. A NaN with a payload, an infinity and a negative zero must arrive as the same bits.
+    for (const DType dt : {DType::F32, DType::F64}) {
+        INFO(dtype_name(dt));
+        Rng rng(3);
+        std::vector<Tensor> parts, on_device;
+        for (int i = 0; i < 41; ++i) {
+            const std::int64_t items = i == 7 ? 0 : 1 + (i * 97) % 700;
+            parts.push_back(Tensor::uniform({items, 3}, -2, 2, rng, dt));
+        }
+        const std::uint64_t payload_nan = 0x7ff8000000001234u;
+        const double specials[] = {-0.0, HUGE_VAL};
+        if (dt == DType::F64) {
+            std::memcpy(parts[3].data<double>(), &payload_nan, sizeof payload_nan);
+            std::memcpy(parts[3].data<double>() + 1, specials, sizeof specials);
+        } else {
+            const auto nan32 = static_cast<std::uint32_t>(0x7fc01234u);
+            std::memcpy(parts[3].data<float>(), &nan32, sizeof nan32);
+            parts[3].data<float>()[1] = -0.0f;
+            parts[3].data<float>()[2] = HUGE_VALF;
+        }
+        for (const Tensor& p : parts)
+            on_device.push_back(p.to(Device::CUDA));
+        const Tensor expected = cat_batch(parts);
+        const std::uint64_t launches = cuda::kernel_launches(), copies = cuda::memory_operations();
+        const Tensor joined = cat_batch(on_device);
+        CHECK(cuda::kernel_launches() - launches == 2);
+        CHECK(cuda::memory_operations() == copies);
+        REQUIRE(joined.shape() == expected.shape());
+        const Tensor back = joined.to(Device::CPU);
+        CHECK(std::memcmp(back.raw_data(), expected.raw_data(), expected.nbytes()) == 0);
+    }
+}
+
+TEST_CASE("cuda::gather copies parts of any byte length and writes nothing past them", "[tensor][cuda]") {
+    if (!cuda::available()) return test::skip("no CUDA device: " + cuda::describe());
+    // Lengths that admit 16-, 4- and 1-byte words. The output starts one byte into a poisoned buffer, so a
+    // part lies on the 16-byte grid only where the lengths before it bring it back.
+    const std::vector<std::size_t> lengths = {15, 1, 48, 4097, 3, 16, 16, 2, 5000, 1};
+    std::vector<unsigned char> all;
+    std::vector<Tensor> parts;  // keeps the device buffers alive
+    std::vector<const void*> data;
+    for (std::size_t i = 0; i < lengths.size(); ++i) {
+        std::vector<unsigned char> bytes(lengths[i]);
+        for (std::size_t k = 0; k < bytes.size(); ++k)
+            bytes[k] = static_cast<unsigned char>((i * 131 + k * 7 + 1) % 251);
+        all.insert(all.end(), bytes.begin(), bytes.end());
+        parts.push_back(Tensor::empty({static_cast<std::int64_t>(lengths[i])}, DType::F32, Device::CUDA));
+        cuda::copy(parts.back().raw_data(), bytes.data(), bytes.size(), cuda::CopyKind::HostToDevice);
+        data.push_back(parts.back().raw_data());
+    }
+    const Tensor out =
+        Tensor::full({static_cast<std::int64_t>(all.size() / 4 + 2)}, std::nan(""), DType::F32, Device::CUDA);
+    std::vector<unsigned char> before(out.nbytes()), after(out.nbytes());
+    cuda::copy(before.data(), out.raw_data(), before.size(), cuda::CopyKind::DeviceToHost);
+    cuda::gather(static_cast<char*>(out.raw_data()) + 1, data, lengths);
+    cuda::copy(after.data(), out.raw_data(), after.size(), cuda::CopyKind::DeviceToHost);
+    const auto end = static_cast<std::ptrdiff_t>(1 + all.size());
+    CHECK(after[0] == before[0]);
+    CHECK(std::equal(all.begin(), all.end(), after.begin() + 1));
+    CHECK(std::equal(after.begin() + end, after.end(), before.begin() + end));
+    CHECK_THROWS_WITH(cuda::gather(out.raw_data(), data, {1, 2}), Catch::Contains("10 parts but 2 sizes"));
 }
