@@ -22,14 +22,14 @@ NoGradGuard::~NoGradGuard() {
     g_grad_enabled = prev_;
 }
 
-bool needs_grad(std::initializer_list<Tensor> inputs) {
+bool needs_grad(const std::vector<Tensor>& inputs) {
     if (!g_grad_enabled) return false;
     for (const Tensor& t : inputs)
         if (t.defined() && t.requires_grad()) return true;
     return false;
 }
 
-Tensor record(Tensor out, const char* name, std::initializer_list<Tensor> inputs, Node::BackwardFn fn) {
+Tensor record(Tensor out, const char* name, const std::vector<Tensor>& inputs, Node::BackwardFn fn) {
     if (!needs_grad(inputs)) return out;
     auto node = std::make_shared<Node>();
     node->name = name;

@@ -8,7 +8,6 @@
 #pragma once
 
 #include <functional>
-#include <initializer_list>
 #include <memory>
 #include <string>
 #include <vector>
@@ -46,12 +45,12 @@ class NoGradGuard {
 };
 
 // True when an op given these inputs must record a node.
-bool needs_grad(std::initializer_list<Tensor> inputs);
+bool needs_grad(const std::vector<Tensor>& inputs);
 
 // Records `out` as produced by op `name` from `inputs` when needs_grad(inputs); `fn` receives the gradient
 // of the loss with respect to `out` and returns one gradient per input. It must capture saved tensors
 // through detach() (never `out` itself). Returns `out`.
-Tensor record(Tensor out, const char* name, std::initializer_list<Tensor> inputs, Node::BackwardFn fn);
+Tensor record(Tensor out, const char* name, const std::vector<Tensor>& inputs, Node::BackwardFn fn);
 
 // Runs reverse mode from a one-element tensor (seed gradient 1).
 void backward(const Tensor& root);

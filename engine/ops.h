@@ -87,9 +87,9 @@ Tensor global_max_pool(const Tensor& x);
 
 // ---- Batches ----
 
-// a and b joined along the first dimension (their other dimensions, dtype and device equal): independent
-// samples through one call of a network. Gradients flow back to both.
-Tensor cat(const Tensor& a, const Tensor& b);
+// The parts joined along the first dimension, in order (their other dimensions, dtype and device equal):
+// independent samples through one call of a network. Gradients flow back to each part.
+Tensor cat(const std::vector<Tensor>& parts);
 // Items [begin, begin + count) of x along its first dimension, a copy; the gradient flows back into them.
 Tensor narrow(const Tensor& x, std::int64_t begin, std::int64_t count);
 

@@ -13,10 +13,7 @@ Tensor mse_to(const Tensor& x, double value) {
 // discriminators works per sample (instance norm, global max pool, softmax), so each output is the one a
 // call of its own would give, from fewer and larger kernels. Gradients flow back to every input.
 std::vector<GeneratorOutput> forward_joined(const Generator& net, const std::vector<Tensor>& inputs) {
-    Tensor joined = inputs[0];
-    for (std::size_t i = 1; i < inputs.size(); ++i)
-        joined = cat(joined, inputs[i]);
-    const GeneratorOutput all = net.forward(joined);
+    const GeneratorOutput all = net.forward(cat(inputs));
     std::vector<GeneratorOutput> out;
     std::int64_t begin = 0;
     for (const Tensor& x : inputs) {
@@ -26,7 +23,7 @@ std::vector<GeneratorOutput> forward_joined(const Generator& net, const std::vec
     return out;
 }
 std::pair<Tensor, Tensor> forward_joined(const Discriminator& net, const Tensor& x, const Tensor& y) {
-    const Tensor both = net.forward(cat(x, y));
+    const Tensor both = net.forward(cat({x, y}));
     return {narrow(both, 0, x.dim(0)), narrow(both, x.dim(0), y.dim(0))};
 }
 

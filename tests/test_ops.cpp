@@ -314,9 +314,11 @@ TEST_CASE("mse and mae gradients pass a finite-difference check", "[ops][loss][g
 
 TEST_CASE("cat joins along the first dimension and narrow takes items back", "[ops][batch]") {
     const Tensor a = constant({1, 2, 3, 4}, {2, 2}), b = constant({5, 6}, {1, 2});
-    const Tensor ab = cat(a, b);
+    const Tensor ab = cat({a, b});
     CHECK(ab.shape() == Shape{3, 2});
     CHECK(ab.to_vector() == std::vector<double>{1, 2, 3, 4, 5, 6});
+    CHECK(cat({b, a, b}).to_vector() == std::vector<double>{5, 6, 1, 2, 3, 4, 5, 6});
+    CHECK(cat({b}).to_vector() == std::vector<double>{5, 6});
     CHECK(narrow(ab, 1, 2).to_vector() == std::vector<double>{3, 4, 5, 6});
     CHECK(narrow(ab, 3, 0).shape() == Shape{0, 2});
 }
@@ -324,9 +326,13 @@ TEST_CASE("cat joins along the first dimension and narrow takes items back", "[o
 TEST_CASE("cat and narrow send each gradient to the items it came from", "[ops][batch]") {
     Tensor a = param({1, 2, 3, 4}, {2, 2});
     const Tensor b = constant({5, 6}, {1, 2});
-    sum(mul(cat(a, b), constant({1, 2, 3, 4, 5, 6}, {3, 2}))).backward();
+    sum(mul(cat({a, b}), constant({1, 2, 3, 4, 5, 6}, {3, 2}))).backward();
     CHECK(a.grad().to_vector() == std::vector<double>{1, 2, 3, 4});
     CHECK_FALSE(b.grad().defined());
+    // A part given twice gets the sum of the gradients of both places.
+    a.zero_grad();
+    sum(mul(cat({a, b, a}), constant({1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, {5, 2}))).backward();
+    CHECK(a.grad().to_vector() == std::vector<double>{1 + 7, 2 + 8, 3 + 9, 4 + 10});
     Tensor x = param({1, 2, 3, 4, 5, 6}, {3, 2});
     sum(mul(narrow(x, 1, 1), constant({7, 8}, {1, 2}))).backward();
     CHECK(x.grad().to_vector() == std::vector<double>{0, 0, 7, 8, 0, 0});
@@ -335,7 +341,9 @@ TEST_CASE("cat and narrow send each gradient to the items it came from", "[ops][
 TEST_CASE("cat and narrow gradients pass a finite-difference check", "[ops][batch][gradcheck]") {
     Rng rng(21);
     Tensor a = test::rand({2, 3, 4, 3}, rng), b = test::rand({1, 3, 4, 3}, rng);
-    CHECK(test::max_gradcheck_error([](const V& t) { return cat(t[0], t[1]); }, {a, b}) <= kGradTol);
+    Tensor c = test::rand({3, 3, 4, 3}, rng);
+    const auto cat3 = [](const V& t) { return cat({t[0], t[1], t[2]}); };
+    CHECK(test::max_gradcheck_error(cat3, {a, b, c}) <= kGradTol);
     // Two narrows of one tensor: the gradients of both reach it.
     CHECK(test::max_gradcheck_error([](const V& t) { return mul(narrow(t[0], 0, 1), narrow(t[0], 1, 1)); },
                                     {a}) <= kGradTol);
@@ -361,7 +369,7 @@ TEST_CASE("float32 agrees with float64, forward and backward", "[ops][float32]")
                                {p, target}) <= tol);
     CHECK(float32_disagreement([](const V& t) { return mse(t[0], t[1]); }, {x, y}) <= tol);
     CHECK(float32_disagreement([](const V& t) { return mae(t[0], t[1]); }, {x, y}) <= tol);
-    CHECK(float32_disagreement([](const V& t) { return narrow(cat(t[0], t[1]), 1, 2); }, {x, y}) <= tol);
+    CHECK(float32_disagreement([](const V& t) { return narrow(cat({t[0], t[1]}), 1, 2); }, {x, y}) <= tol);
 }
 
 TEST_CASE("bad arguments are rejected with the op's name and the shapes", "[ops][errors]") {
@@ -387,9 +395,11 @@ TEST_CASE("bad arguments are rejected with the op's name and the shapes", "[ops]
     CHECK_THROWS_WITH(mse(zeros({2, 3}), zeros({3, 2})),
                       Contains("mse") && Contains("[2,3]") && Contains("[3,2]"));
     CHECK_THROWS_WITH(mae(zeros({2, 3}), Tensor::zeros({2, 3})), Contains("mae") && Contains("float32"));
-    CHECK_THROWS_WITH(cat(zeros({2, 3}), zeros({2, 4})),
+    CHECK_THROWS_WITH(cat({zeros({2, 3}), zeros({2, 4})}),
                       Contains("cat") && Contains("[2,3]") && Contains("[2,4]"));
-    CHECK_THROWS_WITH(cat(zeros({2, 3}), Tensor::zeros({2, 3})), Contains("cat") && Contains("float32"));
+    CHECK_THROWS_WITH(cat({zeros({2, 3}), Tensor::zeros({2, 3})}), Contains("cat") && Contains("float32"));
+    CHECK_THROWS_WITH(cat({}), Contains("cat: no tensors"));
+    CHECK_THROWS_WITH(cat({zeros({2, 3}), Tensor()}), Contains("cat: an input is undefined"));
     CHECK_THROWS_WITH(narrow(zeros({2, 3}), 1, 2), Contains("narrow") && Contains("[2,3]"));
     CHECK_THROWS_WITH(narrow(zeros({2, 3}), -1, 1), Contains("narrow") && Contains("[2,3]"));
 }

@@ -225,10 +225,13 @@ TEST_CASE("cat and narrow on CUDA match the CPU", "[ops_cuda][batch]") {
         return;
     }
     Rng rng(9);
-    check_op("cat", [](const V& t) { return cat(t[0], t[1]); },
-             {rand32(kOdd, rng), rand32(Shape{1, 3, 7, 5}, rng)});
-    check_op("cat with a constant", [](const V& t) { return cat(t[0], t[1]); },
-             {rand32(kOdd, rng, -1, 1, false), rand32(kOdd, rng)});
+    const auto cat2 = [](const V& t) { return cat({t[0], t[1]}); };
+    const auto cat3 = [](const V& t) { return cat({t[0], t[1], t[2]}); };
+    check_op("cat", cat2, {rand32(kOdd, rng), rand32(Shape{1, 3, 7, 5}, rng)});
+    check_op("cat with a constant", cat2, {rand32(kOdd, rng, -1, 1, false), rand32(kOdd, rng)});
+    check_op(
+        "cat of three, a constant between", cat3,
+        {rand32(Shape{1, 3, 7, 5}, rng), rand32(kOdd, rng, -1, 1, false), rand32(Shape{3, 3, 7, 5}, rng)});
     // The gradient of x is zero outside the items taken: written, not left as the poisoned cache's NaN.
     check_op("narrow", [](const V& t) { return narrow(t[0], 1, 2); }, {rand32(Shape{4, 3, 7, 5}, rng)});
 }

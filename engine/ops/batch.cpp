@@ -9,16 +9,27 @@
 
 namespace r2c {
 
-Tensor cat(const Tensor& a, const Tensor& b) {
-    const OpScope scope("cat", a);
-    R2C_CHECK(a.defined() && b.defined(), "cat: an input is undefined");
-    ops::check_same_kind("cat", {a, b});
-    const Tensor y = cat_batch({a, b});  // checks the shapes
-    const std::int64_t na = a.dim(0), nb = b.dim(0);
-    const bool grad_a = needs_grad({a}), grad_b = needs_grad({b});
-    return record(y, "cat", {a, b}, [na, nb, grad_a, grad_b](const Tensor& g) {
-        return std::vector<Tensor>{grad_a ? g.batch_range(0, na) : Tensor(),
-                                   grad_b ? g.batch_range(na, nb) : Tensor()};
+Tensor cat(const std::vector<Tensor>& parts) {
+    R2C_CHECK(!parts.empty(), "cat: no tensors");
+    const OpScope scope("cat", parts[0]);
+    for (const Tensor& p : parts)
+        R2C_CHECK(p.defined(), "cat: an input is undefined");
+    ops::check_same_kind("cat", parts);
+    const Tensor y = cat_batch(parts);  // checks the shapes
+    std::vector<std::int64_t> items;
+    std::vector<bool> wanted;
+    for (const Tensor& p : parts) {
+        items.push_back(p.dim(0));
+        wanted.push_back(needs_grad({p}));
+    }
+    return record(y, "cat", parts, [items, wanted](const Tensor& g) {
+        std::vector<Tensor> grads;
+        std::int64_t begin = 0;
+        for (std::size_t i = 0; i < items.size(); ++i) {
+            grads.push_back(wanted[i] ? g.batch_range(begin, items[i]) : Tensor());
+            begin += items[i];
+        }
+        return grads;
     });
 }
 

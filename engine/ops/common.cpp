@@ -6,7 +6,7 @@
 
 namespace r2c::ops {
 
-void check_same_kind(const char* op, std::initializer_list<Tensor> tensors) {
+void check_same_kind(const char* op, const std::vector<Tensor>& tensors) {
     const Tensor* first = nullptr;
     for (const Tensor& t : tensors) {
         if (!t.defined()) continue;

@@ -2,7 +2,6 @@
 #pragma once
 
 #include <cmath>
-#include <initializer_list>
 
 #include "engine/ops.h"
 #include "engine/tensor.h"
@@ -11,7 +10,7 @@
 namespace r2c::ops {
 
 // All defined tensors share dtype and device (the first one's); the error names the op.
-void check_same_kind(const char* op, std::initializer_list<Tensor> tensors);
+void check_same_kind(const char* op, const std::vector<Tensor>& tensors);
 // Tensor has exactly `ndim` dimensions; `what` names the argument.
 void check_ndim(const char* op, const char* what, const Tensor& t, int ndim);
 // The CUDA kernels take float32 only: a CUDA tensor of another dtype is an error naming the op.
