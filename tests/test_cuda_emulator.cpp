@@ -1,11 +1,12 @@
 // The CUDA emulator itself (kernels/emulator/): block barriers, shared memory per block, warp shuffles,
 // atomics across blocks running in parallel, the reverse thread order that exposes races between
-// barriers, launch-configuration errors, deadlock detection, the ordering of streams and events, graph
-// capture and replay, and (hidden, for AddressSanitizer builds) an out-of-bounds write. The emulated
-// kernel tests elsewhere rely on these; they exist only in a -DR2C_CUDA_EMULATION=ON build.
+// barriers, launch-configuration errors, deadlock detection, skipped kernels, the ordering of streams and
+// events, graph capture and replay, and (hidden, for AddressSanitizer builds) an out-of-bounds write. The
+// emulated kernel tests elsewhere rely on these; they exist only in a -DR2C_CUDA_EMULATION=ON build.
 #include <catch2/catch.hpp>
 
 #include <numeric>
+#include <string>
 #include <vector>
 
 #include "tests/support.h"
@@ -188,6 +189,35 @@ TEST_CASE("the emulator reports bad launch configurations and barrier deadlocks 
     std::vector<float> out(32, 0.f);
     R2C_LAUNCH(1, 32, 0, nullptr, deadlock_kernel)(out.data());
     REQUIRE(cudaGetLastError() == cudaErrorLaunchFailure);
+}
+
+TEST_CASE("with kernels skipped, launches are checked and counted but compute nothing; copies still run",
+          "[emulator]") {
+    struct Restore {
+        ~Restore() { r2c_emu::set_kernels_skipped(false); }
+    } restore;
+    r2c_emu::set_kernels_skipped(true);
+    cudaDeviceProp prop;
+    REQUIRE(cudaGetDeviceProperties(&prop, 0) == cudaSuccess);
+    CHECK(std::string(prop.name).find("kernels skipped") != std::string::npos);
+    float counter = 0.f;
+    const std::uint64_t launches = r2c::cuda::kernel_launches();
+    R2C_LAUNCH(dim3(40, 3), 128, 0, nullptr, count_kernel)(&counter);
+    R2C_CUDA_LAUNCH_CHECK("count_kernel");
+    CHECK(r2c::cuda::kernel_launches() == launches + 1);
+    CHECK(counter == 0.f);
+    R2C_LAUNCH(1, 2048, 0, nullptr, count_kernel)(&counter);
+    CHECK(cudaGetLastError() == cudaErrorInvalidConfiguration);
+    std::vector<float> src{1, 2, 3}, dst(3, 0.f), host(3, 5.f);
+    REQUIRE(cudaMemcpy(dst.data(), src.data(), sizeof(float) * 3, cudaMemcpyDeviceToDevice) == cudaSuccess);
+    CHECK(dst == src);
+    REQUIRE(cudaMemcpy(host.data(), dst.data(), sizeof(float) * 3, cudaMemcpyDeviceToHost) == cudaSuccess);
+    CHECK(host == std::vector<float>(3, 0.f));
+    r2c_emu::set_kernels_skipped(false);
+    REQUIRE(cudaGetDeviceProperties(&prop, 0) == cudaSuccess);
+    CHECK(std::string(prop.name) == "CUDA emulator on the CPU");
+    R2C_LAUNCH(2, 32, 0, nullptr, count_kernel)(&counter);
+    CHECK(counter == 64.f);
 }
 
 TEST_CASE("emulated streams run queued copies only when something orders them", "[emulator]") {

@@ -198,6 +198,15 @@ enum class Order { Forward, Reverse };
 void set_order(Order order);
 Order order();
 
+// Whether kernels run. Skipped (R2C_EMULATOR_KERNELS=skip, or set_kernels_skipped), a launch is checked,
+// counted and captured as before but computes nothing; copies and memsets still run, except that a copy to
+// the host delivers zeros (no NaN found, every loss zero). What device memory holds is then meaningless,
+// but every allocation and launch of host code whose course does not depend on it happens as on a GPU, at
+// the speed of the host code alone: the peak memory and the launch counts of a whole training step at its
+// real size, on a machine without a GPU.
+void set_kernels_skipped(bool skipped);
+bool kernels_skipped();
+
 // Fiber synchronisation points (emulator.cpp).
 void syncthreads();
 // Deposits `bytes` of this lane's value, waits for the whole warp, and copies lane `src`'s value into

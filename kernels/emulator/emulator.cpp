@@ -224,6 +224,11 @@ std::atomic<Order> g_order{[] {
     return order != nullptr && std::string(order) == "reverse" ? Order::Reverse : Order::Forward;
 }()};
 
+std::atomic<bool> g_skip_kernels{[] {
+    const char* kernels = std::getenv("R2C_EMULATOR_KERNELS");
+    return kernels != nullptr && std::string(kernels) == "skip";
+}()};
+
 void suspend(State s) {
     Block* b = tl_block;
     Fiber& f = b->fibers[b->current];
@@ -316,6 +321,14 @@ Order order() {
     return g_order;
 }
 
+void set_kernels_skipped(bool skipped) {
+    g_skip_kernels = skipped;
+}
+
+bool kernels_skipped() {
+    return g_skip_kernels;
+}
+
 // Whether a capture that is not in relaxed mode runs (it fails: cudaMalloc is not allowed there).
 bool capture_forbids_malloc();
 
@@ -383,6 +396,7 @@ void run_grid(dim3 grid, dim3 block, void (*body)(void*), void* ctx) {
         tl_last_error = cudaErrorInvalidConfiguration;
         return;
     }
+    if (g_skip_kernels) return;
     const unsigned long long threads = 1ull * block.x * block.y * block.z;
     const long long blocks = 1ll * grid.x * grid.y * grid.z;
     const bool reverse = g_order == Order::Reverse;
@@ -434,7 +448,10 @@ cudaError_t cudaGetDevice(int* device) {
 cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
     if (device != 0) return fail(cudaErrorInvalidDevice);
     *prop = {};
-    std::snprintf(prop->name, sizeof prop->name, "CUDA emulator on the CPU");
+    std::snprintf(prop->name, sizeof prop->name, "%s",
+                  r2c_emu::kernels_skipped()
+                      ? "CUDA emulator on the CPU, kernels skipped (memory and counts only)"
+                      : "CUDA emulator on the CPU");
     prop->totalGlobalMem = r2c_emu::memory_limit();
     prop->major = 8;
     prop->minor = 0;
@@ -671,17 +688,29 @@ void before_launch(cudaStream_t stream) {
 
 }  // namespace r2c_emu
 
-cudaError_t cudaMemcpy(void* dst, const void* src, std::size_t bytes, cudaMemcpyKind) {
+namespace r2c_emu {
+namespace {
+// A copy; with kernels skipped, a copy to the host delivers zeros instead of the meaningless contents of
+// device memory, so that host code reading results (finite flags, losses) takes its ordinary course.
+void copy(void* dst, const void* src, std::size_t bytes, cudaMemcpyKind kind) {
+    if (bytes == 0) return;
+    if (kind == cudaMemcpyDeviceToHost && kernels_skipped())
+        std::memset(dst, 0, bytes);
+    else
+        std::memmove(dst, src, bytes);
+}
+}  // namespace
+}  // namespace r2c_emu
+
+cudaError_t cudaMemcpy(void* dst, const void* src, std::size_t bytes, cudaMemcpyKind kind) {
     if (const cudaError_t e = r2c_emu::before_legacy_work()) return e;
-    if (bytes != 0) std::memmove(dst, src, bytes);
+    r2c_emu::copy(dst, src, bytes, kind);
     return cudaSuccess;
 }
 
-cudaError_t cudaMemcpyAsync(void* dst, const void* src, std::size_t bytes, cudaMemcpyKind,
+cudaError_t cudaMemcpyAsync(void* dst, const void* src, std::size_t bytes, cudaMemcpyKind kind,
                             cudaStream_t stream) {
-    return r2c_emu::enqueue(stream, [=] {
-        if (bytes != 0) std::memmove(dst, src, bytes);
-    });
+    return r2c_emu::enqueue(stream, [=] { r2c_emu::copy(dst, src, bytes, kind); });
 }
 
 cudaError_t cudaMemset(void* p, int value, std::size_t bytes) {
