@@ -167,6 +167,7 @@ struct Trainer::Replay {
     Tensor A, B, cA, cB, A2B_fake, B2A_fake;
     GeneratorStep g;
     DiscriminatorStep d;
+    Tensor report;  // Trainer::report of g and d, gathered in the discriminator sub-step's graph
 
     bool fits(const Tensor& a, const Tensor& b, const Tensor& ca, const Tensor& cb) const {
         return a.shape() == A.shape() && b.shape() == B.shape() && ca.shape() == cA.shape() &&
@@ -228,6 +229,13 @@ Trainer::DiscriminatorStep Trainer::discriminator_step(const Tensor& A, const Te
     return s;
 }
 
+Tensor Trainer::report(const GeneratorStep& g, const DiscriminatorStep& d) {
+    std::vector<Tensor> parts{g.flags, d.flags};
+    append_values(parts, g.pass.loss);
+    append_values(parts, d.loss);
+    return cat_batch(parts);
+}
+
 Trainer::GeneratorStep Trainer::replayed_generator_step(const Tensor& A, const Tensor& B, const Tensor& cA,
                                                         const Tensor& cB) {
     if (!replay_) {
@@ -249,8 +257,10 @@ Trainer::GeneratorStep Trainer::replayed_generator_step(const Tensor& A, const T
 
 Trainer::DiscriminatorStep Trainer::replayed_discriminator_step() {
     Replay& r = *replay_;
-    replay_sub_step(1, *opt_d_, "discriminator",
-                    [&] { r.d = discriminator_step(r.A, r.B, r.B2A_fake, r.A2B_fake, r.g.skip); });
+    replay_sub_step(1, *opt_d_, "discriminator", [&] {
+        r.d = discriminator_step(r.A, r.B, r.B2A_fake, r.A2B_fake, r.g.skip);
+        r.report = report(r.g, r.d);
+    });
     return r.d;
 }
 
@@ -273,11 +283,8 @@ StepLog Trainer::step(const Tensor& A, const Tensor& B, const Tensor& cA, const 
         replayed ? replayed_discriminator_step() : discriminator_step(A, B, B2A_fake, A2B_fake, g.skip);
 
     // The one wait of the step: the flags and the loss values come back together, gathered on the device by
-    // one kernel (cat_batch).
-    std::vector<Tensor> parts{g.flags, d.flags};
-    append_values(parts, g.pass.loss);
-    append_values(parts, d.loss);
-    const std::vector<double> host = cat_batch(parts).to_vector();
+    // one kernel, which a replayed step has in its discriminator graph.
+    const std::vector<double> host = (replayed ? replay_->report : report(g, d)).to_vector();
     const double* g_flag = host.data();
     const double* d_flag = g_flag + g.flags.numel();
     const double* g_value = d_flag + d.flags.numel();

@@ -95,6 +95,9 @@ class Trainer {
     GeneratorStep generator_step(const Tensor& A, const Tensor& B, const Tensor& cA, const Tensor& cB);
     DiscriminatorStep discriminator_step(const Tensor& A, const Tensor& B, const Tensor& B2A_fake,
                                          const Tensor& A2B_fake, const Tensor& g_skip);
+    // What the step brings back to the host, gathered on the device into one tensor: both sub-steps' flags,
+    // then the generator's loss values (total first), then the discriminators'.
+    static Tensor report(const GeneratorStep& g, const DiscriminatorStep& d);
 
     // The captured sub-steps (trainer.cpp), with the inputs they read and the outputs they write.
     struct Replay;
