@@ -1,65 +1,202 @@
 #include "engine/allocator.h"
 
 #include <cstdlib>
-#include <iterator>
 #include <new>
+#include <vector>
 
 #include "engine/error.h"
 
+#if defined(__SANITIZE_ADDRESS__)
+#define R2C_ALLOCATOR_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define R2C_ALLOCATOR_ASAN 1
+#endif
+#endif
+#ifdef R2C_ALLOCATOR_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
+
 namespace r2c {
 
-CachingAllocator::CachingAllocator(RawAlloc raw_alloc, RawFree raw_free)
-    : raw_alloc_(std::move(raw_alloc)), raw_free_(std::move(raw_free)) {}
+// One block of a segment: handed out (in live_), or free (in one free set).
+struct CachingAllocator::Block {
+    char* ptr = nullptr;
+    std::size_t size = 0;
+    std::uint64_t segment = 0;
+    bool small = false;
+    bool free = false;
+    PoolId pool = 0;        // 0: the shared cache
+    Block* prev = nullptr;  // the neighbours in the segment, by address
+    Block* next = nullptr;
+};
 
-CachingAllocator::~CachingAllocator() {
-    empty_cache();
-    for (auto& [id, blocks] : pools_)
-        for (auto& [size, ptr] : blocks)
-            raw_free_(ptr);
-    // Blocks still live belong to tensors that outlive the allocator (static destruction order); they are
-    // returned to the raw allocator here so nothing leaks.
-    for (auto& [ptr, size] : live_)
-        raw_free_(ptr);
+bool CachingAllocator::BySize::operator()(const Block* a, const Block* b) const {
+    if (a->size != b->size) return a->size < b->size;
+    if (a->segment != b->segment) return a->segment < b->segment;
+    return a->ptr < b->ptr;
 }
 
-// Smallest block of `from` that fits and wastes at most half of itself, taken out; nullptr when none.
-void* CachingAllocator::take_cached(std::multimap<std::size_t, void*>& from, std::size_t size) {
-    auto it = from.lower_bound(size);
-    if (it == from.end() || it->first > 2 * size) return nullptr;
-    void* ptr = it->second;
-    live_[ptr] = it->first;
-    from.erase(it);
-    return ptr;
+CachingAllocator::CachingAllocator(RawAlloc raw_alloc, RawFree raw_free, bool host_addressable)
+    : raw_alloc_(std::move(raw_alloc)), raw_free_(std::move(raw_free)), host_addressable_(host_addressable) {}
+
+CachingAllocator::~CachingAllocator() {
+    // Blocks still live belong to tensors that outlive the allocator (static destruction order); their
+    // segments are returned to the raw allocator too, so nothing leaks.
+    for (auto& [id, first] : segments_) {
+        char* base = first->ptr;
+        std::size_t bytes = 0;
+        for (Block* b = first; b != nullptr;) {
+            Block* next = b->next;
+            bytes += b->size;
+            delete b;
+            b = next;
+        }
+        poison_region(base, bytes, false);
+        raw_free_(base);
+    }
+}
+
+void CachingAllocator::poison_region(void* p, std::size_t bytes, bool on) const {
+#ifdef R2C_ALLOCATOR_ASAN
+    if (!host_addressable_) return;
+    if (on)
+        ASAN_POISON_MEMORY_REGION(p, bytes);
+    else
+        ASAN_UNPOISON_MEMORY_REGION(p, bytes);
+#else
+    (void)p;
+    (void)bytes;
+    (void)on;
+#endif
+}
+
+CachingAllocator::FreeSet& CachingAllocator::free_set(const Block* b) {
+    return free_[b->pool][b->small ? 0 : 1];
+}
+
+// A block counts as cached while free in the shared cache, and as in use otherwise (handed out, or held
+// by a pool).
+void CachingAllocator::count(const Block* b, int sign) {
+    std::size_t& counter = b->free && b->pool == 0 ? stats_.bytes_cached : stats_.bytes_in_use;
+    if (sign > 0)
+        counter += b->size;
+    else
+        counter -= b->size;
+}
+
+// The smallest free block of `pool` and the size class that holds `size` bytes, taken out of its set;
+// nullptr when none.
+CachingAllocator::Block* CachingAllocator::take_free(PoolId pool, bool small, std::size_t size) {
+    const auto it = free_.find(pool);
+    if (it == free_.end()) return nullptr;
+    FreeSet& set = it->second[small ? 0 : 1];
+    Block key;
+    key.size = size;
+    const auto found = set.lower_bound(&key);
+    if (found == set.end()) return nullptr;
+    Block* b = *found;
+    set.erase(found);
+    return b;
+}
+
+// A new segment for a request of `size` bytes, as one free block of the shared cache (not in a set);
+// nullptr when the raw allocator fails.
+CachingAllocator::Block* CachingAllocator::new_segment(std::size_t size, bool small) {
+    const std::size_t bytes = small ? kSmallSegment : (size + kLargeRound - 1) / kLargeRound * kLargeRound;
+    void* raw = raw_alloc_(bytes);
+    if (raw == nullptr) return nullptr;
+    ++stats_.raw_allocations;
+    auto* b = new Block;
+    b->ptr = static_cast<char*>(raw);
+    b->size = bytes;
+    b->segment = next_segment_++;
+    b->small = small;
+    b->free = true;
+    segments_[b->segment] = b;
+    poison_region(b->ptr, bytes, true);
+    return b;
+}
+
+// Cuts the block b, just taken out of the free sets, down to `size` bytes when the rest is worth a block of
+// its own, which stays free in b's pool.
+void CachingAllocator::split(Block* b, std::size_t size) {
+    const std::size_t rest = b->size - size;
+    if (b->small ? rest < kGranule : rest <= kSmall) return;
+    auto* r = new Block(*b);
+    r->free = true;
+    r->ptr = b->ptr + size;
+    r->size = rest;
+    r->prev = b;
+    if (b->next != nullptr) b->next->prev = r;
+    b->next = r;
+    b->size = size;
+    count(r, +1);
+    make_free(r);
+}
+
+// Puts the free block b into its set, merged with the free neighbours of the same pool.
+void CachingAllocator::make_free(Block* b) {
+    for (Block* n : {b->next, b->prev}) {
+        if (n == nullptr || !n->free || n->pool != b->pool) continue;
+        free_set(n).erase(n);
+        Block* left = n == b->prev ? n : b;
+        Block* right = n == b->prev ? b : n;
+        left->size += right->size;
+        left->next = right->next;
+        if (right->next != nullptr) right->next->prev = left;
+        delete right;
+        b = left;
+    }
+    free_set(b).insert(b);
+}
+
+void CachingAllocator::release_free_segments() {
+    for (FreeSet& set : free_[0]) {
+        for (auto it = set.begin(); it != set.end();) {
+            Block* b = *it;
+            if (b->prev != nullptr || b->next != nullptr) {
+                ++it;
+                continue;
+            }
+            it = set.erase(it);
+            count(b, -1);
+            segments_.erase(b->segment);
+            poison_region(b->ptr, b->size, false);
+            raw_free_(b->ptr);
+            delete b;
+        }
+    }
 }
 
 void* CachingAllocator::allocate(std::size_t bytes) {
     const std::size_t size = ((bytes == 0 ? 1 : bytes) + kGranule - 1) / kGranule * kGranule;
+    const bool small = size <= kSmall;
     std::lock_guard<std::mutex> lock(mu_);
-    // A block of the open pool is already counted in use.
-    if (open_ != 0)
-        if (void* ptr = take_cached(pools_[open_], size)) return ptr;
-    void* ptr = take_cached(free_blocks_, size);
-    if (ptr != nullptr) {
-        stats_.bytes_cached -= live_[ptr];
-    } else {
-        ptr = raw_alloc_(size);
+    Block* b = open_ != 0 ? take_free(open_, small, size) : nullptr;
+    if (b == nullptr) b = take_free(0, small, size);
+    if (b == nullptr) {
+        b = new_segment(size, small);
         // Out of memory: the cache is returned and the allocation tried again, except while a pool is open
         // (a CUDA graph capture), since freeing device memory waits for the device, which breaks a capture.
-        if (ptr == nullptr && !free_blocks_.empty() && open_ == 0) {
-            for (auto& [s, p] : free_blocks_)
-                raw_free_(p);
-            free_blocks_.clear();
-            stats_.bytes_cached = 0;
-            ptr = raw_alloc_(size);
+        if (b == nullptr && open_ == 0) {
+            release_free_segments();
+            b = new_segment(size, small);
         }
-        if (ptr == nullptr) return nullptr;
-        ++stats_.raw_allocations;
-        live_[ptr] = size;
+        if (b == nullptr) return nullptr;
+        count(b, +1);
     }
-    if (open_ != 0) owner_[ptr] = open_;
-    stats_.bytes_in_use += live_[ptr];
+    count(b, -1);
+    b->free = false;
+    split(b, size);
+    if (open_ != 0) b->pool = open_;
+    count(b, +1);
+    live_[b->ptr] = b;
+    // Memory once handed out stays readable: work queued before a release may still read it. A block of a
+    // pool is readable whole, since a replay writes what the capture's tensors covered.
+    poison_region(b->ptr, b->pool != 0 ? b->size : bytes, false);
     if (stats_.bytes_in_use > stats_.peak_in_use) stats_.peak_in_use = stats_.bytes_in_use;
-    return ptr;
+    return b->ptr;
 }
 
 void CachingAllocator::release(void* ptr) {
@@ -67,17 +204,13 @@ void CachingAllocator::release(void* ptr) {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = live_.find(ptr);
     R2C_CHECK(it != live_.end(), "CachingAllocator::release: pointer was not allocated here");
-    const std::size_t size = it->second;
+    Block* b = it->second;
     live_.erase(it);
-    auto owned = owner_.find(ptr);
-    if (owned == owner_.end() && open_ != 0) owned = owner_.emplace(ptr, open_).first;
-    if (owned != owner_.end()) {
-        pools_[owned->second].emplace(size, ptr);
-        return;
-    }
-    stats_.bytes_in_use -= size;
-    free_blocks_.emplace(size, ptr);
-    stats_.bytes_cached += size;
+    count(b, -1);
+    b->free = true;
+    if (open_ != 0 && b->pool == 0) b->pool = open_;
+    count(b, +1);
+    make_free(b);
 }
 
 CachingAllocator::PoolId CachingAllocator::open_pool(PoolId id) {
@@ -85,7 +218,7 @@ CachingAllocator::PoolId CachingAllocator::open_pool(PoolId id) {
     R2C_CHECK(open_ == 0, "CachingAllocator::open_pool: pool ", open_, " is still open");
     if (id == 0) id = next_pool_++;
     R2C_CHECK(id < next_pool_, "CachingAllocator::open_pool: no pool ", id);
-    pools_[id];
+    free_[id];
     open_ = id;
     return id;
 }
@@ -98,25 +231,25 @@ void CachingAllocator::close_pool() {
 void CachingAllocator::drop_pool(PoolId id) {
     std::lock_guard<std::mutex> lock(mu_);
     R2C_CHECK(id != open_, "CachingAllocator::drop_pool: pool ", id, " is open");
-    const auto pool = pools_.find(id);
-    if (pool == pools_.end()) return;
-    for (auto& [size, ptr] : pool->second) {
-        owner_.erase(ptr);
-        stats_.bytes_in_use -= size;
-        free_blocks_.emplace(size, ptr);
-        stats_.bytes_cached += size;
+    const auto pool = free_.find(id);
+    if (id == 0 || pool == free_.end()) return;
+    for (auto& [ptr, b] : live_)
+        if (b->pool == id) b->pool = 0;
+    std::vector<Block*> released;
+    for (FreeSet& set : pool->second)
+        released.insert(released.end(), set.begin(), set.end());
+    free_.erase(pool);
+    for (Block* b : released) {
+        count(b, -1);
+        b->pool = 0;
+        count(b, +1);
+        make_free(b);
     }
-    pools_.erase(pool);
-    for (auto it = owner_.begin(); it != owner_.end();)
-        it = it->second == id ? owner_.erase(it) : std::next(it);
 }
 
 void CachingAllocator::empty_cache() {
     std::lock_guard<std::mutex> lock(mu_);
-    for (auto& [size, ptr] : free_blocks_)
-        raw_free_(ptr);
-    free_blocks_.clear();
-    stats_.bytes_cached = 0;
+    release_free_segments();
 }
 
 AllocatorStats CachingAllocator::stats() const {

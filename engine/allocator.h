@@ -1,14 +1,16 @@
 // Memory for tensor storage. Host memory is 64-byte aligned. Device memory goes through one caching
-// allocator per process: freed blocks are kept and handed out again, so a training step whose shapes
+// allocator per process: freed memory is kept and handed out again, so a training step whose shapes
 // repeat performs no raw device allocation after its first iteration. Captured CUDA graphs
 // (engine/graph.h) keep their memory in private pools of the same allocator.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <mutex>
+#include <set>
 #include <unordered_map>
 
 namespace r2c {
@@ -21,12 +23,21 @@ struct AllocatorStats {
 };
 
 // A caching allocator over any raw allocate/free pair (cudaMalloc/cudaFree in practice; tests use malloc).
+// Raw allocations are segments: requests up to kSmall bytes share segments of kSmallSegment bytes, larger
+// ones get a segment of their own rounded up to kLargeRound. A request takes the smallest free block that
+// fits (of its size class), split when the rest is worth keeping (at least kGranule for small blocks,
+// more than kSmall for large ones); a released block merges with free neighbours of its segment. So freed
+// memory serves requests of other sizes, which the activations and gradients of a training step make many of.
 class CachingAllocator {
   public:
     using RawAlloc = std::function<void*(std::size_t)>;  // returns nullptr when out of memory
     using RawFree = std::function<void(void*)>;
 
-    CachingAllocator(RawAlloc raw_alloc, RawFree raw_free);
+    // `host_addressable`: the raw blocks are host memory (malloc in tests, the CUDA emulator's device).
+    // Under AddressSanitizer the bytes of a segment that have never been handed out are then poisoned, so
+    // that an access past a block's requested size into them is reported. (Memory once handed out is not
+    // poisoned again: work queued on a stream before a release may still read it.)
+    CachingAllocator(RawAlloc raw_alloc, RawFree raw_free, bool host_addressable = false);
     ~CachingAllocator();
     CachingAllocator(const CachingAllocator&) = delete;
     CachingAllocator& operator=(const CachingAllocator&) = delete;
@@ -35,6 +46,7 @@ class CachingAllocator {
     // fails even after the cache was emptied (or at once while a pool is open: see below).
     void* allocate(std::size_t bytes);
     void release(void* ptr);
+    // Returns the segments no block of which is in use or held by a pool.
     void empty_cache();
     AllocatorStats stats() const;
     void reset_peak();
@@ -54,20 +66,38 @@ class CachingAllocator {
     void drop_pool(PoolId id);
 
     static constexpr std::size_t kGranule = 512;
+    static constexpr std::size_t kSmall = std::size_t(1) << 20;
+    static constexpr std::size_t kSmallSegment = std::size_t(2) << 20;
+    static constexpr std::size_t kLargeRound = std::size_t(2) << 20;
 
   private:
+    struct Block;
+    // Free blocks by size, then by segment and place (a fixed order, so that runs repeat).
+    struct BySize {
+        bool operator()(const Block* a, const Block* b) const;
+    };
+    using FreeSet = std::set<Block*, BySize>;
+
     RawAlloc raw_alloc_;
     RawFree raw_free_;
+    bool host_addressable_;
     mutable std::mutex mu_;
-    std::multimap<std::size_t, void*> free_blocks_;              // size -> block
-    std::unordered_map<void*, std::size_t> live_;                // block -> size
-    std::map<PoolId, std::multimap<std::size_t, void*>> pools_;  // pool -> its released blocks
-    std::unordered_map<void*, PoolId> owner_;                    // block -> the pool it belongs to
-    PoolId open_ = 0;                                            // the open pool, 0 when none
+    std::map<PoolId, std::array<FreeSet, 2>> free_;  // pool (0: the shared cache) -> [small, large] blocks
+    std::unordered_map<void*, Block*> live_;         // handed-out block -> its record
+    std::map<std::uint64_t, Block*> segments_;       // segment -> its first block
+    PoolId open_ = 0;                                // the open pool, 0 when none
     PoolId next_pool_ = 1;
+    std::uint64_t next_segment_ = 0;
     AllocatorStats stats_;
 
-    void* take_cached(std::multimap<std::size_t, void*>& from, std::size_t size);
+    FreeSet& free_set(const Block* b);
+    Block* take_free(PoolId pool, bool small, std::size_t size);
+    Block* new_segment(std::size_t size, bool small);
+    void split(Block* b, std::size_t size);
+    void make_free(Block* b);
+    void count(const Block* b, int sign);
+    void release_free_segments();
+    void poison_region(void* p, std::size_t bytes, bool on) const;
 };
 
 void* host_allocate(std::size_t bytes);

@@ -50,6 +50,12 @@ void* stream() {
     return s;  // never destroyed: work may be queued during static destruction
 }
 
+#ifdef R2C_CUDA_EMULATION
+constexpr bool kDeviceMemoryOnHost = true;  // the emulator's device memory: AddressSanitizer can watch it
+#else
+constexpr bool kDeviceMemoryOnHost = false;
+#endif
+
 CachingAllocator& allocator() {
     R2C_CHECK(available(), "cuda::allocator: no CUDA device is available");
     static CachingAllocator* alloc = new CachingAllocator(
@@ -61,7 +67,7 @@ CachingAllocator& allocator() {
             }
             return p;
         },
-        [](void* p) { cudaFree(p); });
+        [](void* p) { cudaFree(p); }, kDeviceMemoryOnHost);
     return *alloc;  // never destroyed: tensors may be released during static destruction
 }
 

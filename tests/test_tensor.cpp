@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <set>
 #include <vector>
 
@@ -15,6 +16,17 @@
 #include "engine/rng.h"
 #include "engine/tensor.h"
 #include "tests/support.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define R2C_TEST_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define R2C_TEST_ASAN 1
+#endif
+#endif
+#ifdef R2C_TEST_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
 
 using namespace r2c;
 
@@ -60,7 +72,9 @@ TEST_CASE("the random stream is fixed by the seed", "[tensor]") {
 
 namespace {
 
-// A caching allocator over malloc; `raw` holds the blocks it has taken from malloc and not returned.
+constexpr std::size_t kMiB = std::size_t(1) << 20;
+
+// A caching allocator over malloc; `raw` holds the segments it has taken from malloc and not returned.
 struct MallocAllocator {
     std::set<void*> raw;
     CachingAllocator alloc{[this](std::size_t n) {
@@ -71,76 +85,107 @@ struct MallocAllocator {
                            [this](void* p) {
                                raw.erase(p);
                                std::free(p);
-                           }};
+                           },
+                           true};
 };
 
 }  // namespace
 
-TEST_CASE("the caching allocator reuses blocks and counts raw allocations", "[allocator]") {
+TEST_CASE("the caching allocator reuses memory across sizes and counts raw allocations", "[allocator]") {
     MallocAllocator m;
     CachingAllocator& alloc = m.alloc;
-    const std::set<void*>& raw = m.raw;
-    // A "training step" allocating the same sizes three times: raw allocations only in the first.
+    // A "training step" allocating the same sizes three times: small requests share one segment, taken in
+    // the first step only.
     for (int step = 0; step < 3; ++step) {
         void* a = alloc.allocate(1000);
         void* b = alloc.allocate(5000);
         void* c = alloc.allocate(1000);
         CHECK(a != c);
+        CHECK(static_cast<char*>(b) == static_cast<char*>(a) + 1024);
         alloc.release(a);
         alloc.release(b);
         alloc.release(c);
     }
-    CHECK(alloc.stats().raw_allocations == 3);
+    CHECK(alloc.stats().raw_allocations == 1);
     CHECK(alloc.stats().bytes_in_use == 0);
+    CHECK(alloc.stats().bytes_cached == CachingAllocator::kSmallSegment);
     CHECK(alloc.stats().peak_in_use == 1024 + 5120 + 1024);
-    // A cached block at most twice the rounded request is reused; a larger one is not.
-    void* half = alloc.allocate(100);  // 512 bytes: the cached 1024-byte block serves
+
+    // A freed large block serves smaller requests, split; freed again, the parts merge and serve the whole.
+    void* big = alloc.allocate(8 * kMiB);
+    CHECK(alloc.stats().raw_allocations == 2);
+    alloc.release(big);
+    void* three = alloc.allocate(3 * kMiB);
+    void* five = alloc.allocate(5 * kMiB - 1);
+    CHECK(three == big);
+    CHECK(static_cast<char*>(five) == static_cast<char*>(big) + 3 * kMiB);
+    CHECK(alloc.stats().bytes_in_use == 8 * kMiB);
+    alloc.release(three);
+    void* two = alloc.allocate(2 * kMiB);  // the smallest free block that fits: three's
+    CHECK(two == big);
+    alloc.release(two);
+    alloc.release(five);
+    CHECK(alloc.allocate(8 * kMiB) == big);
+    CHECK(alloc.stats().raw_allocations == 2);
+    // A large request gets a segment rounded up to kLargeRound; what is left over a small request never
+    // takes (small and large requests keep to their own segments), and only a large one once it exceeds
+    // kSmall.
+    auto* odd = static_cast<char*>(alloc.allocate(3 * kMiB + 1));
     CHECK(alloc.stats().raw_allocations == 3);
-    void* small = alloc.allocate(2000);  // 2048 bytes: the cached 5120-byte block is too large
-    CHECK(alloc.stats().raw_allocations == 4);
-    alloc.release(half);
-    alloc.release(small);
+    CHECK(alloc.stats().bytes_in_use == 8 * kMiB + 4 * kMiB);  // the 1 MiB - 512 left over: not split off
+    alloc.release(odd);
+    auto* tiny = static_cast<char*>(alloc.allocate(100));
+    CHECK((tiny < odd || tiny >= odd + 4 * kMiB));
+    CHECK(alloc.stats().raw_allocations == 3);
+    alloc.release(tiny);
+    alloc.release(big);
     alloc.empty_cache();
     CHECK(alloc.stats().bytes_cached == 0);
-    CHECK(raw.empty());
+    CHECK(m.raw.empty());
     CHECK_THROWS_AS(alloc.release(reinterpret_cast<void*>(&m)), Error);
 }
 
 TEST_CASE("out of memory, the caching allocator empties its cache and retries, except in a capture",
           "[allocator]") {
-    std::size_t budget = 4096;
+    std::size_t budget = 8 * kMiB;
+    std::map<void*, std::size_t> sizes;
     int frees = 0;
     CachingAllocator alloc(
         [&](std::size_t n) -> void* {
             if (n > budget) return nullptr;
             budget -= n;
-            return std::malloc(n);
+            void* p = std::malloc(n);
+            sizes[p] = n;
+            return p;
         },
         [&](void* p) {
             ++frees;
-            budget += 2048;  // every block freed in this test is 2048 bytes
+            budget += sizes[p];
+            sizes.erase(p);
             std::free(p);
         });
-    void* a = alloc.allocate(2048);
-    void* b = alloc.allocate(2048);
+    void* a = alloc.allocate(3 * kMiB);  // a segment of 4 MiB each
+    void* b = alloc.allocate(3 * kMiB);
     alloc.release(a);
     alloc.release(b);
     SECTION("no pool open") {
-        void* big = alloc.allocate(4096);  // fits only after both cached blocks are returned
+        void* big = alloc.allocate(6 * kMiB);  // fits only after both cached segments are returned
         CHECK(big != nullptr);
         CHECK(frees == 2);
-        CHECK(alloc.allocate(1) == nullptr);  // truly out of memory: nullptr, not a crash
+        CHECK(alloc.allocate(3 * kMiB) == nullptr);  // truly out of memory: nullptr, not a crash
         alloc.release(big);
     }
     SECTION("a pool open") {
         // In a capture, cudaFree would wait for the device and break it: the allocation fails instead.
         const CachingAllocator::PoolId pool = alloc.open_pool();
-        CHECK(alloc.allocate(4096) == nullptr);
+        CHECK(alloc.allocate(6 * kMiB) == nullptr);
         CHECK(frees == 0);
-        CHECK(alloc.stats().bytes_cached == 4096);
+        CHECK(alloc.stats().bytes_cached == 8 * kMiB);
         alloc.close_pool();
         alloc.drop_pool(pool);
     }
+    alloc.empty_cache();
+    CHECK(sizes.empty());
 }
 
 TEST_CASE("a private pool keeps its blocks from every allocation outside it", "[allocator]") {
@@ -150,8 +195,8 @@ TEST_CASE("a private pool keeps its blocks from every allocation outside it", "[
     void* cached = alloc.allocate(1024);
     alloc.release(cached);
 
-    // A "capture": takes the shared cache's block, makes a new one, releases one of its own and the block
-    // that was live before it; all four now belong to the pool.
+    // A "capture": takes the shared cache's memory, releases a block of its own and the block that was live
+    // before it; all three now belong to the pool, the rest of the segment to the shared cache.
     const CachingAllocator::PoolId pool = alloc.open_pool();
     void* a = alloc.allocate(1024);
     CHECK(a == cached);
@@ -163,19 +208,19 @@ TEST_CASE("a private pool keeps its blocks from every allocation outside it", "[
     alloc.release(before);
     alloc.close_pool();
     CHECK(alloc.stats().bytes_in_use == 1024 + 4096 + 1024);
-    CHECK(alloc.stats().bytes_cached == 0);
+    CHECK(alloc.stats().bytes_cached == CachingAllocator::kSmallSegment - (1024 + 4096 + 1024));
 
     // Outside the pool nothing of it is handed out, not even its released blocks.
     void* outside = alloc.allocate(4096);
     void* outside2 = alloc.allocate(1024);
-    CHECK(outside != scratch);
-    CHECK(outside2 != before);
-    CHECK(outside2 != a);
+    for (void* p : {outside, outside2})
+        for (void* mine : {before, a, scratch})
+            CHECK(p != mine);
     alloc.release(outside);
     alloc.release(outside2);
     const std::size_t raw_before = alloc.stats().raw_allocations;
 
-    // Reopened, the pool serves from its own blocks first.
+    // Reopened, the pool serves from its own blocks first; its free neighbours never merge with the cache's.
     alloc.open_pool(pool);
     void* again = alloc.allocate(4096);
     CHECK(again == scratch);
@@ -184,16 +229,48 @@ TEST_CASE("a private pool keeps its blocks from every allocation outside it", "[
     CHECK(alloc.stats().raw_allocations == raw_before);
     CHECK_THROWS_AS(alloc.open_pool(pool + 1), Error);
 
-    // Dropped, its released blocks go back to the shared cache, and its live block once released.
+    // Dropped, its released blocks go back to the shared cache, and its live block once released; the
+    // segment is whole again.
     alloc.drop_pool(pool);
     CHECK(alloc.stats().bytes_in_use == 1024);
     alloc.release(a);
     CHECK(alloc.stats().bytes_in_use == 0);
-    void* shared = alloc.allocate(4096);
-    CHECK((shared == scratch || shared == outside));
-    alloc.release(shared);
+    CHECK(alloc.stats().bytes_cached == CachingAllocator::kSmallSegment);
+    auto* first = static_cast<char*>(alloc.allocate(CachingAllocator::kSmall));
+    void* second = alloc.allocate(CachingAllocator::kSmall);
+    CHECK(first == before);
+    CHECK(second == first + CachingAllocator::kSmall);
+    CHECK(alloc.stats().raw_allocations == raw_before);
+    alloc.release(first);
+    alloc.release(second);
     alloc.empty_cache();
     CHECK(m.raw.empty());
+}
+
+TEST_CASE("under AddressSanitizer, host memory the allocator has never handed out is poisoned",
+          "[allocator]") {
+#ifdef R2C_TEST_ASAN
+    MallocAllocator m;
+    CachingAllocator& alloc = m.alloc;
+    auto* p = static_cast<char*>(alloc.allocate(1000));
+    CHECK(__asan_region_is_poisoned(p, 1000) == nullptr);
+    CHECK(__asan_address_is_poisoned(p + 1000));  // past the request, within the block's rounding
+    CHECK(__asan_address_is_poisoned(p + 4096));  // the rest of the segment
+    alloc.release(p);
+    // In a pool a block is readable whole: a replay writes what its capture's tensors covered.
+    const CachingAllocator::PoolId pool = alloc.open_pool();
+    auto* q = static_cast<char*>(alloc.allocate(3000));
+    CHECK(q == p);
+    CHECK(__asan_region_is_poisoned(q, 3072) == nullptr);
+    CHECK(__asan_address_is_poisoned(q + 3072));
+    alloc.release(q);
+    alloc.close_pool();
+    alloc.drop_pool(pool);
+    alloc.empty_cache();
+    CHECK(m.raw.empty());
+#else
+    test::skip("not an AddressSanitizer build");
+#endif
 }
 
 TEST_CASE("CUDA tensors round-trip through device memory", "[tensor][cuda]") {
