@@ -4,18 +4,8 @@
 #include <new>
 #include <vector>
 
+#include "engine/asan.h"
 #include "engine/error.h"
-
-#if defined(__SANITIZE_ADDRESS__)
-#define R2C_ALLOCATOR_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define R2C_ALLOCATOR_ASAN 1
-#endif
-#endif
-#ifdef R2C_ALLOCATOR_ASAN
-#include <sanitizer/asan_interface.h>
-#endif
 
 namespace r2c {
 
@@ -58,7 +48,7 @@ CachingAllocator::~CachingAllocator() {
 }
 
 void CachingAllocator::poison_region(void* p, std::size_t bytes, bool on) const {
-#ifdef R2C_ALLOCATOR_ASAN
+#ifdef R2C_ASAN
     if (!host_addressable_) return;
     if (on)
         ASAN_POISON_MEMORY_REGION(p, bytes);

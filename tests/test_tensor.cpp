@@ -11,22 +11,12 @@
 #include <vector>
 
 #include "engine/allocator.h"
+#include "engine/asan.h"
 #include "engine/device.h"
 #include "engine/finite.h"
 #include "engine/rng.h"
 #include "engine/tensor.h"
 #include "tests/support.h"
-
-#if defined(__SANITIZE_ADDRESS__)
-#define R2C_TEST_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define R2C_TEST_ASAN 1
-#endif
-#endif
-#ifdef R2C_TEST_ASAN
-#include <sanitizer/asan_interface.h>
-#endif
 
 using namespace r2c;
 
@@ -249,7 +239,7 @@ TEST_CASE("a private pool keeps its blocks from every allocation outside it", "[
 
 TEST_CASE("under AddressSanitizer, host memory the allocator has never handed out is poisoned",
           "[allocator]") {
-#ifdef R2C_TEST_ASAN
+#ifdef R2C_ASAN
     MallocAllocator m;
     CachingAllocator& alloc = m.alloc;
     auto* p = static_cast<char*>(alloc.allocate(1000));

@@ -23,15 +23,8 @@
 // stack pointer for an overflow), and the bytes of a cudaMalloc block past the size asked for are poisoned,
 // so that an emulated kernel reading or writing past the end of its buffers is reported, as
 // compute-sanitizer's memcheck would on a GPU.
-#if defined(__SANITIZE_ADDRESS__)
-#define R2C_EMU_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define R2C_EMU_ASAN 1
-#endif
-#endif
-#ifdef R2C_EMU_ASAN
-#include <sanitizer/asan_interface.h>
+#include "engine/asan.h"
+#ifdef R2C_ASAN
 #include <sanitizer/common_interface_defs.h>
 #endif
 
@@ -177,7 +170,7 @@ void raw_switch(Context& from, Context& to) {
 
 // Switches from the running context to `to`; `from_ends` when the running fiber never resumes.
 void switch_context(Context& from, Context& to, bool from_ends = false) {
-#ifdef R2C_EMU_ASAN
+#ifdef R2C_ASAN
     void* fake_stack = nullptr;
     __sanitizer_start_switch_fiber(from_ends ? nullptr : &fake_stack, to.stack, to.stack_bytes);
     raw_switch(from, to);
@@ -191,7 +184,7 @@ void switch_context(Context& from, Context& to, bool from_ends = false) {
 // The first thing a fiber runs: under ASan, completes the switch into it and learns the stack of the
 // context that started it (the OS thread's), to switch back to.
 void enter_fiber(Context& main) {
-#ifdef R2C_EMU_ASAN
+#ifdef R2C_ASAN
     __sanitizer_finish_switch_fiber(nullptr, &main.stack, &main.stack_bytes);
 #else
     (void)main;
@@ -554,7 +547,7 @@ cudaError_t cudaMalloc(void** p, std::size_t bytes) {
         return fail(rounded == 0 ? cudaErrorInvalidValue : cudaErrorMemoryAllocation);
     *p = std::aligned_alloc(256, rounded);
     if (*p == nullptr) return fail(cudaErrorMemoryAllocation);
-#ifdef R2C_EMU_ASAN
+#ifdef R2C_ASAN
     ASAN_POISON_MEMORY_REGION(static_cast<char*>(*p) + bytes, rounded - bytes);
 #endif
     r2c_emu::g_allocations[*p] = rounded;
