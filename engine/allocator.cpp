@@ -1,7 +1,10 @@
 #include "engine/allocator.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <new>
+#include <numeric>
+#include <utility>
 #include <vector>
 
 #include "engine/asan.h"
@@ -16,6 +19,7 @@ struct CachingAllocator::Block {
     std::uint64_t segment = 0;
     bool small = false;
     bool free = false;
+    bool planned = false;   // in the segment of a pool's plan: never in a free set while the plan lasts
     PoolId pool = 0;        // 0: the shared cache
     Block* prev = nullptr;  // the neighbours in the segment, by address
     Block* next = nullptr;
@@ -108,28 +112,35 @@ CachingAllocator::Block* CachingAllocator::new_segment(std::size_t size, bool sm
     return b;
 }
 
+// Cuts the block b down to `size` bytes; the rest becomes a free block of b's pool (in no set yet, and
+// counted nowhere).
+void CachingAllocator::cut(Block* b, std::size_t size) {
+    auto* r = new Block(*b);
+    r->free = true;
+    r->ptr = b->ptr + size;
+    r->size = b->size - size;
+    r->prev = b;
+    if (b->next != nullptr) b->next->prev = r;
+    b->next = r;
+    b->size = size;
+}
+
 // Cuts the block b, just taken out of the free sets, down to `size` bytes when the rest is worth a block of
 // its own, which stays free in b's pool.
 void CachingAllocator::split(Block* b, std::size_t size) {
     const std::size_t rest = b->size - size;
     if (b->small ? rest < kGranule : rest <= kSmall) return;
-    auto* r = new Block(*b);
-    r->free = true;
-    r->ptr = b->ptr + size;
-    r->size = rest;
-    r->prev = b;
-    if (b->next != nullptr) b->next->prev = r;
-    b->next = r;
-    b->size = size;
-    count(r, +1);
-    make_free(r);
+    cut(b, size);
+    count(b->next, +1);
+    make_free(b->next);
 }
 
-// Puts the free block b into its set, merged with the free neighbours of the same pool.
+// Puts the free block b into its set (none while it is planned), merged with the free neighbours of the
+// same pool and kind.
 void CachingAllocator::make_free(Block* b) {
     for (Block* n : {b->next, b->prev}) {
-        if (n == nullptr || !n->free || n->pool != b->pool) continue;
-        free_set(n).erase(n);
+        if (n == nullptr || !n->free || n->pool != b->pool || n->planned != b->planned) continue;
+        if (!n->planned) free_set(n).erase(n);
         Block* left = n == b->prev ? n : b;
         Block* right = n == b->prev ? b : n;
         left->size += right->size;
@@ -138,7 +149,36 @@ void CachingAllocator::make_free(Block* b) {
         delete right;
         b = left;
     }
-    free_set(b).insert(b);
+    if (!b->planned) free_set(b).insert(b);
+}
+
+// The open pool's next planned allocation of `size` bytes, at its planned place; nullptr when there is
+// none or its place is taken. The next is the first of that size among the kPlanWindow records from the
+// last one served: what the work allocates beyond its rehearsal is served as usual, and records the
+// rehearsal made beyond the work (a search on first use, say) are passed over.
+CachingAllocator::Block* CachingAllocator::take_planned(std::size_t size) {
+    const auto it = plans_.find(open_);
+    if (it == plans_.end()) return nullptr;
+    Plan& plan = it->second;
+    const std::size_t end = std::min(plan.sizes.size(), plan.next + kPlanWindow);
+    std::size_t k = plan.next;
+    while (k < end && plan.sizes[k] != size)
+        ++k;
+    if (k == end) return nullptr;
+    plan.next = k + 1;
+    char* at = plan.first->ptr + plan.offsets[k];
+    Block* b = plan.first;
+    while (b != nullptr && b->ptr + b->size <= at)
+        b = b->next;
+    if (b == nullptr || !b->free || b->ptr + b->size < at + size) return nullptr;
+    // Both cuts stay within the pool: the counts do not change.
+    if (b->ptr < at) {
+        cut(b, static_cast<std::size_t>(at - b->ptr));
+        b = b->next;
+    }
+    if (b->size > size) cut(b, size);
+    ++stats_.planned;
+    return b;
 }
 
 void CachingAllocator::release_free_segments() {
@@ -163,25 +203,35 @@ void* CachingAllocator::allocate(std::size_t bytes) {
     const std::size_t size = ((bytes == 0 ? 1 : bytes) + kGranule - 1) / kGranule * kGranule;
     const bool small = size <= kSmall;
     std::lock_guard<std::mutex> lock(mu_);
-    Block* b = open_ != 0 ? take_free(open_, small, size) : nullptr;
-    if (b == nullptr) b = take_free(0, small, size);
-    if (b == nullptr) {
-        b = new_segment(size, small);
-        // Out of memory: the cache is returned and the allocation tried again, except while a pool is open
-        // (a CUDA graph capture), since freeing device memory waits for the device, which breaks a capture.
-        if (b == nullptr && open_ == 0) {
-            release_free_segments();
+    Block* b = open_ != 0 ? take_planned(size) : nullptr;
+    if (b != nullptr) {
+        b->free = false;
+    } else {
+        if (open_ != 0) b = take_free(open_, small, size);
+        if (b == nullptr) b = take_free(0, small, size);
+        if (b == nullptr) {
             b = new_segment(size, small);
+            // Out of memory: the cache is returned and the allocation tried again, except while a pool is
+            // open (a CUDA graph capture), since freeing device memory waits for the device, which breaks a
+            // capture.
+            if (b == nullptr && open_ == 0) {
+                release_free_segments();
+                b = new_segment(size, small);
+            }
+            if (b == nullptr) return nullptr;
+            count(b, +1);
         }
-        if (b == nullptr) return nullptr;
+        count(b, -1);
+        b->free = false;
+        split(b, size);
+        if (open_ != 0) b->pool = open_;
         count(b, +1);
     }
-    count(b, -1);
-    b->free = false;
-    split(b, size);
-    if (open_ != 0) b->pool = open_;
-    count(b, +1);
     live_[b->ptr] = b;
+    if (trace_ != nullptr) {
+        trace_->open[b->ptr] = trace_->records.size();
+        trace_->records.push_back({size, trace_->clock++, AllocationTrace::kLive});
+    }
     // Memory once handed out stays readable: work queued before a release may still read it. A block of a
     // pool is readable whole, since a replay writes what the capture's tensors covered.
     poison_region(b->ptr, b->pool != 0 ? b->size : bytes, false);
@@ -196,6 +246,13 @@ void CachingAllocator::release(void* ptr) {
     R2C_CHECK(it != live_.end(), "CachingAllocator::release: pointer was not allocated here");
     Block* b = it->second;
     live_.erase(it);
+    if (trace_ != nullptr) {
+        const auto t = trace_->open.find(ptr);
+        if (t != trace_->open.end()) {
+            trace_->records[t->second].end = trace_->clock++;
+            trace_->open.erase(t);
+        }
+    }
     count(b, -1);
     b->free = true;
     if (open_ != 0 && b->pool == 0) b->pool = open_;
@@ -229,12 +286,68 @@ void CachingAllocator::drop_pool(PoolId id) {
     for (FreeSet& set : pool->second)
         released.insert(released.end(), set.begin(), set.end());
     free_.erase(pool);
+    // The plan's segment becomes an ordinary one.
+    const auto plan = plans_.find(id);
+    if (plan != plans_.end()) {
+        for (Block* b = plan->second.first; b != nullptr; b = b->next) {
+            if (b->free) released.push_back(b);
+        }
+        for (Block* b = plan->second.first; b != nullptr; b = b->next)
+            b->planned = false;
+        plans_.erase(plan);
+    }
     for (Block* b : released) {
         count(b, -1);
         b->pool = 0;
         count(b, +1);
         make_free(b);
     }
+}
+
+void CachingAllocator::trace_into(AllocationTrace* trace) {
+    std::lock_guard<std::mutex> lock(mu_);
+    trace_ = trace;
+}
+
+void CachingAllocator::plan_pool(PoolId id, const AllocationTrace& trace) {
+    std::lock_guard<std::mutex> lock(mu_);
+    R2C_CHECK(free_.count(id) == 1 && id != 0, "CachingAllocator::plan_pool: no pool ", id);
+    R2C_CHECK(plans_.count(id) == 0, "CachingAllocator::plan_pool: pool ", id, " has a plan already");
+    const std::vector<AllocationTrace::Record>& r = trace.records;
+    std::vector<std::size_t> order(r.size());
+    std::iota(order.begin(), order.end(), std::size_t(0));
+    std::stable_sort(order.begin(), order.end(),
+                     [&](std::size_t a, std::size_t b) { return r[a].size > r[b].size; });
+    Plan plan;
+    plan.sizes.resize(r.size());
+    plan.offsets.resize(r.size());
+    std::vector<std::size_t> placed;
+    std::vector<std::pair<std::size_t, std::size_t>>
+        taken;  // [offset, end) of the placed that overlap in time
+    for (const std::size_t i : order) {
+        taken.clear();
+        for (const std::size_t j : placed)
+            if (r[j].begin < r[i].end && r[i].begin < r[j].end)
+                taken.emplace_back(plan.offsets[j], plan.offsets[j] + r[j].size);
+        std::sort(taken.begin(), taken.end());
+        std::size_t offset = 0;
+        for (const auto& [from, to] : taken) {
+            if (offset + r[i].size <= from) break;
+            offset = std::max(offset, to);
+        }
+        plan.sizes[i] = r[i].size;
+        plan.offsets[i] = offset;
+        plan.bytes = std::max(plan.bytes, offset + r[i].size);
+        placed.push_back(i);
+    }
+    if (plan.bytes == 0) return;
+    Block* s = new_segment(plan.bytes, false);
+    if (s == nullptr) return;  // the pool is served as usual
+    s->pool = id;
+    s->planned = true;
+    count(s, +1);
+    plan.first = s;
+    plans_[id] = std::move(plan);
 }
 
 void CachingAllocator::empty_cache() {

@@ -12,6 +12,7 @@
 #include <mutex>
 #include <set>
 #include <unordered_map>
+#include <vector>
 
 namespace r2c {
 
@@ -20,6 +21,20 @@ struct AllocatorStats {
     std::size_t bytes_cached = 0;     // held in the cache, free for reuse
     std::size_t peak_in_use = 0;      // high-water mark of bytes_in_use since the last reset_peak()
     std::size_t raw_allocations = 0;  // calls to the raw allocator so far
+    std::size_t planned = 0;          // allocations served at the place a pool's plan gave them
+};
+
+// The allocations of a piece of work in order, each with its size and the events (allocations and
+// releases, counted from 0) at which it was made and released: what a pool's plan is made from.
+struct AllocationTrace {
+    static constexpr std::uint64_t kLive = ~std::uint64_t(0);  // not released while recorded
+    struct Record {
+        std::size_t size;  // rounded up to CachingAllocator::kGranule
+        std::uint64_t begin, end;
+    };
+    std::vector<Record> records;
+    std::uint64_t clock = 0;
+    std::unordered_map<void*, std::size_t> open;  // a recorded block not yet released -> its record
 };
 
 // A caching allocator over any raw allocate/free pair (cudaMalloc/cudaFree in practice; tests use malloc).
@@ -65,10 +80,24 @@ class CachingAllocator {
     // Ends a pool: its released blocks return to the shared cache, and so do its live ones once released.
     void drop_pool(PoolId id);
 
+    // Records every allocation and release into `trace` from now on; nullptr stops. Recording may stop and
+    // resume into the same trace: a block released meanwhile stays live in it.
+    void trace_into(AllocationTrace* trace);
+    // Plans pool `id` (which has no plan yet) from a trace of the work it will hold: the pool's next
+    // allocations, in order, are placed in one segment, allocated now, at offsets laid out from the trace's
+    // sizes and lifetimes (the largest first, each at the lowest offset free throughout its lifetime), so
+    // the segment needs about as many bytes as the work holds at once, where cached blocks would fragment.
+    // Without memory for the segment, the pool is left without a plan.
+    // Allocations are matched to records in order, by size, within kPlanWindow records of the last match;
+    // one without a match, or whose place is still taken, is served as usual. The segment counts as in use
+    // until the pool is dropped.
+    void plan_pool(PoolId id, const AllocationTrace& trace);
+
     static constexpr std::size_t kGranule = 512;
     static constexpr std::size_t kSmall = std::size_t(1) << 20;
     static constexpr std::size_t kSmallSegment = std::size_t(2) << 20;
     static constexpr std::size_t kLargeRound = std::size_t(2) << 20;
+    static constexpr std::size_t kPlanWindow = 32;
 
   private:
     struct Block;
@@ -85,7 +114,16 @@ class CachingAllocator {
     std::map<PoolId, std::array<FreeSet, 2>> free_;  // pool (0: the shared cache) -> [small, large] blocks
     std::unordered_map<void*, Block*> live_;         // handed-out block -> its record
     std::map<std::uint64_t, Block*> segments_;       // segment -> its first block
-    PoolId open_ = 0;                                // the open pool, 0 when none
+    // A pool's plan: the sizes and offsets of its next allocations, and the segment that holds them. Its
+    // free blocks stay out of the free sets while the plan lasts.
+    struct Plan {
+        std::vector<std::size_t> sizes, offsets;
+        std::size_t bytes = 0, next = 0;
+        Block* first = nullptr;  // the segment's first block
+    };
+    std::map<PoolId, Plan> plans_;
+    AllocationTrace* trace_ = nullptr;
+    PoolId open_ = 0;  // the open pool, 0 when none
     PoolId next_pool_ = 1;
     std::uint64_t next_segment_ = 0;
     AllocatorStats stats_;
@@ -94,6 +132,8 @@ class CachingAllocator {
     Block* take_free(PoolId pool, bool small, std::size_t size);
     Block* new_segment(std::size_t size, bool small);
     void split(Block* b, std::size_t size);
+    void cut(Block* b, std::size_t size);
+    Block* take_planned(std::size_t size);
     void make_free(Block* b);
     void count(const Block* b, int sign);
     void release_free_segments();

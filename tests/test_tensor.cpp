@@ -237,6 +237,95 @@ TEST_CASE("a private pool keeps its blocks from every allocation outside it", "[
     CHECK(m.raw.empty());
 }
 
+TEST_CASE("a planned pool places its allocations where the plan from their trace put them", "[allocator]") {
+    MallocAllocator m;
+    CachingAllocator& alloc = m.alloc;
+    // The work: x and y overlap in time, z takes x's place once x is gone, w outlives the work.
+    const auto work = [&](bool search) {
+        if (search) alloc.release(alloc.allocate(kMiB + 512));  // a search on first use: its rehearsal only
+        void* x = alloc.allocate(4 * kMiB);
+        void* y = alloc.allocate(2 * kMiB);
+        alloc.release(x);
+        void* z = alloc.allocate(4 * kMiB);
+        void* w = alloc.allocate(1000);
+        alloc.release(y);
+        alloc.release(z);
+        return std::vector<void*>{x, y, z, w};
+    };
+    AllocationTrace trace;
+    alloc.trace_into(&trace);
+    const std::vector<void*> rehearsed = work(true);
+    alloc.trace_into(nullptr);
+    alloc.release(rehearsed[3]);
+    REQUIRE(trace.records.size() == 5);
+    CHECK(trace.records[1].size == 4 * kMiB);
+    CHECK(trace.records[1].end == trace.records[3].begin - 1);  // x released just before z
+    CHECK(trace.records[4].size == 1024);
+    CHECK(trace.records[4].end == AllocationTrace::kLive);
+    alloc.empty_cache();
+
+    const CachingAllocator::PoolId pool = alloc.open_pool();
+    const std::size_t raw = alloc.stats().raw_allocations;
+    alloc.plan_pool(pool, trace);
+    // One segment: x (then z) at 0, y at 4 MiB, w at 6 MiB; 6 MiB + 1024 rounded up to kLargeRound.
+    CHECK(alloc.stats().raw_allocations == raw + 1);
+    CHECK(alloc.stats().bytes_in_use == 8 * kMiB);
+    CHECK_THROWS_WITH(alloc.plan_pool(pool, trace), Catch::Contains("has a plan already"));
+    CHECK_THROWS_WITH(alloc.plan_pool(pool + 1, trace), Catch::Contains("no pool"));
+
+    char* base = nullptr;     // the plan's segment
+    std::vector<char*> live;  // what the work leaves allocated
+    SECTION("allocations as rehearsed, less the search, take their planned places") {
+        std::vector<char*> got;
+        for (void* p : work(false))
+            got.push_back(static_cast<char*>(p));
+        base = got[0];
+        CHECK(alloc.stats().planned == 4);
+        CHECK(got[1] == base + 4 * kMiB);
+        CHECK(got[2] == base);
+        CHECK(got[3] == base + 6 * kMiB);
+        CHECK(alloc.stats().raw_allocations == raw + 1);
+        live = {got[3]};
+    }
+    SECTION("an allocation whose place is still taken, or of a size not planned, is served as usual") {
+        auto* x = static_cast<char*>(alloc.allocate(4 * kMiB));
+        auto* y = static_cast<char*>(alloc.allocate(2 * kMiB));
+        auto* z = static_cast<char*>(alloc.allocate(4 * kMiB));  // x not released: z's place is taken
+        auto* v = static_cast<char*>(alloc.allocate(3 * kMiB));  // no record of 3 MiB
+        auto* w = static_cast<char*>(alloc.allocate(1000));      // the plan goes on after them
+        base = x;
+        CHECK(alloc.stats().planned == 3);
+        CHECK(y == base + 4 * kMiB);
+        CHECK(w == base + 6 * kMiB);
+        CHECK((z + 4 * kMiB <= base || z >= base + 8 * kMiB));
+        CHECK((v + 3 * kMiB <= base || v >= base + 8 * kMiB));
+        CHECK((z + 4 * kMiB <= v || v + 3 * kMiB <= z));
+        CHECK(alloc.stats().raw_allocations == raw + 3);
+        alloc.release(x);
+        alloc.release(z);
+        alloc.release(v);
+        live = {y, w};
+    }
+    alloc.close_pool();
+    // While the pool lasts, its planned memory, even where released, serves nothing outside it.
+    alloc.release(live[0]);
+    auto* outside = static_cast<char*>(alloc.allocate(2 * kMiB));
+    CHECK((outside + 2 * kMiB <= base || outside >= base + 8 * kMiB));
+    alloc.release(outside);
+    // Dropped, the plan's segment is an ordinary one: whole again once its last block is released.
+    alloc.drop_pool(pool);
+    for (std::size_t i = 1; i < live.size(); ++i)
+        alloc.release(live[i]);
+    CHECK(alloc.stats().bytes_in_use == 0);
+    const std::size_t raw_after = alloc.stats().raw_allocations;
+    void* whole = alloc.allocate(8 * kMiB);
+    CHECK(whole == base);
+    CHECK(alloc.stats().raw_allocations == raw_after);
+    alloc.release(whole);
+    alloc.empty_cache();
+    CHECK(m.raw.empty());
+}
+
 TEST_CASE("under AddressSanitizer, host memory the allocator has never handed out is poisoned",
           "[allocator]") {
 #ifdef R2C_ASAN
