@@ -8,7 +8,9 @@
 // host writes into pinned memory, as the Adam step's coefficients are), and the host must not wait for the
 // device (no copy to the host) inside a captured piece: such a call fails the capture with an error.
 // Memory allocated during a capture belongs to the sequence's private pool of the caching allocator
-// (engine/allocator.h), so that no tensor outside the sequence is ever overwritten by a replay.
+// (engine/allocator.h), so that no tensor outside the sequence is ever overwritten by a replay. Where the
+// work of the captures has first been run as rehearsals, the pool is planned from the rehearsals'
+// allocations: the memory of the graphs is then one segment about as large as what they hold at once.
 #pragma once
 
 #include <functional>
@@ -31,6 +33,11 @@ class GraphSequence {
     int size() const;
     // Queues graph i on cuda::stream().
     void replay(int i);
+    // Runs `work` (its kernels queued as usual, nothing captured) and records its allocations, to plan the
+    // pool by at the first capture. The rehearsals, in order, are meant to allocate as the captures to
+    // come will, in the same order; where they do not, the plan is only less useful, never wrong. Only
+    // before the first capture.
+    void rehearse(const std::function<void()>& work);
 
   private:
     struct State;

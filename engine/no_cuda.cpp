@@ -92,6 +92,9 @@ int GraphSequence::size() const {
 void GraphSequence::replay(int) {
     unavailable("cuda::GraphSequence::replay");
 }
+void GraphSequence::rehearse(const std::function<void()>&) {
+    unavailable("cuda::GraphSequence::rehearse");
+}
 std::vector<ConvChoice> conv_choices() {
     return {};  // no CUDA convolution has run
 }

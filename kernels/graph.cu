@@ -14,6 +14,7 @@ thread_local bool tl_capturing = false;
 struct GraphSequence::State {
     CachingAllocator::PoolId pool = 0;
     std::vector<cudaGraphExec_t> graphs;
+    AllocationTrace rehearsals;
 };
 
 GraphSequence::GraphSequence() : state_(new State) {}
@@ -36,7 +37,11 @@ void GraphSequence::capture(const std::function<void()>& work) {
     R2C_CHECK(!tl_capturing, "cuda::GraphSequence::capture: a capture is already running on this thread");
     const cudaStream_t s = detail::launch_stream(nullptr);
     CachingAllocator& alloc = allocator();
+    const bool planned = state_->pool == 0 && !state_->rehearsals.records.empty();
+    // The rehearsals' memory, cached now, goes back first: the plan's segment replaces it.
+    if (planned) alloc.empty_cache();
     state_->pool = alloc.open_pool(state_->pool);
+    if (planned) alloc.plan_pool(state_->pool, state_->rehearsals);
     const cudaError_t began = cudaStreamBeginCapture(s, cudaStreamCaptureModeRelaxed);
     if (began != cudaSuccess) {
         alloc.close_pool();
@@ -78,6 +83,19 @@ void GraphSequence::capture(const std::function<void()>& work) {
     cudaGraphDestroy(graph);
     R2C_CUDA_CHECK(made, "cuda::GraphSequence::capture (instantiating the graph)");
     state_->graphs.push_back(exec);
+}
+
+void GraphSequence::rehearse(const std::function<void()>& work) {
+    R2C_CHECK(state_->pool == 0, "cuda::GraphSequence::rehearse: a graph was captured already");
+    CachingAllocator& alloc = allocator();
+    alloc.trace_into(&state_->rehearsals);
+    try {
+        work();
+    } catch (...) {
+        alloc.trace_into(nullptr);
+        throw;
+    }
+    alloc.trace_into(nullptr);
 }
 
 int GraphSequence::size() const {

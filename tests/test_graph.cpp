@@ -1,13 +1,15 @@
 // CUDA graphs of the engine's work (engine/graph.h): a replay recomputes what was captured from the data
 // it finds then, bit for bit as the ops would; a capture that would wait for the device fails with an error
-// and leaves nothing behind; memory of a capture is never handed to a tensor outside it; a replayed Adam
-// step takes the scalars of its own iteration.
+// and leaves nothing behind; memory of a capture is never handed to a tensor outside it; captures after
+// rehearsals take their memory where the plan from the rehearsals put it; a replayed Adam step takes the
+// scalars of its own iteration.
 #include <catch2/catch.hpp>
 
 #include <set>
 #include <vector>
 
 #include "engine/adam.h"
+#include "engine/allocator.h"
 #include "engine/autograd.h"
 #include "engine/device.h"
 #include "engine/graph.h"
@@ -107,6 +109,47 @@ TEST_CASE("memory of a capture is never handed to a tensor outside it", "[graph]
     }
     // The sequence and its tensors gone, the pool's memory is back in the shared cache.
     CHECK(cuda::allocator().stats().bytes_in_use == in_use);
+}
+
+TEST_CASE("captures after rehearsals take their memory at the places planned from them", "[graph][cuda]") {
+    if (!cuda::available()) return test::skip("no CUDA device: " + cuda::describe());
+    Rng rng(6);
+    Tensor x = Tensor::empty({7, 129}, DType::F32, Device::CUDA);
+    const Tensor w = random_cuda({7, 129}, rng);
+    x.copy_from(random_cuda({7, 129}, rng));
+    CachingAllocator& alloc = cuda::allocator();
+    const std::size_t in_use = alloc.stats().bytes_in_use;
+    Tensor y, z;  // outlive the sequence: released after its pool is dropped
+    const auto first = [&] { y = work_on(x, w); };
+    const auto second = [&] { z = work_on(y, w); };
+    AllocationTrace trace;
+    alloc.trace_into(&trace);
+    first();
+    second();
+    alloc.trace_into(nullptr);
+    const std::size_t allocations = trace.records.size();
+    CHECK(allocations >= 8);
+    {
+        cuda::GraphSequence graphs;
+        graphs.rehearse(first);
+        graphs.rehearse(second);
+        const std::size_t planned = alloc.stats().planned;
+        graphs.capture(first);
+        graphs.capture(second);
+        CHECK(alloc.stats().planned - planned == allocations);
+        CHECK_THROWS_WITH(graphs.rehearse(first), Catch::Contains("captured already"));
+        for (int replay = 0; replay < 2; ++replay) {
+            INFO("replay " << replay);
+            const Tensor input = random_cuda({7, 129}, rng);
+            x.copy_from(input);
+            graphs.replay(0);
+            graphs.replay(1);
+            CHECK(z.to_vector() == work_on(work_on(input, w), w).to_vector());
+        }
+    }
+    y = Tensor();
+    z = Tensor();
+    CHECK(alloc.stats().bytes_in_use == in_use);
 }
 
 TEST_CASE("a replayed Adam step takes the scalars of its own iteration", "[graph][cuda][adam]") {
