@@ -11,8 +11,8 @@
 // timed iterations (with graphs, all that their memory pool holds; without, the live tensors alone), the
 // host's waits for the device per iteration (one: the step's losses and flags come back together), the
 // kernel launches and the copies and fills queued besides them per iteration, with the sub-steps replayed as
-// CUDA graphs (the trainer's default: its first iteration runs unreplayed and the second captures, so the
-// default --warmup 2 leaves replays alone timed) and again without graphs. Every timed call ends with a
+// CUDA graphs (the trainer's default: its first two iterations run unreplayed and the third captures, so the
+// default --warmup 3 leaves replays alone timed) and again without graphs. Every timed call ends with a
 // device-to-host copy on the default stream, which waits for all work queued before it, so the clock stops
 // when the GPU has finished.
 //
@@ -81,7 +81,7 @@ struct Options {
     std::string conv_algorithm = "auto";
     int conv_workspace_mb = 0;  // scaled to each pass (engine/device.h)
     int threads = 0;            // 0: OpenMP's default
-    int reps = 5, warmup = 2;
+    int reps = 5, warmup = 3;
     std::string json_path;
     bool torch = true, torch_compile = true;
 };

@@ -36,7 +36,8 @@ struct TrainingTiming {
     double memory_operations = 0;  // CUDA, per timed call: copies and fills (cuda::memory_operations)
 };
 // A Trainer built from `config` stepping on one batch (A, B, cA, cB on config.device). With CUDA graphs the
-// first call runs unreplayed and the second captures: warmup >= 2 times replays alone.
+// first two calls run unreplayed (the second rehearses) and the third captures: warmup >= 3 times replays
+// alone.
 TrainingTiming time_training(const TrainConfig& config, const Tensor& A, const Tensor& B, const Tensor& cA,
                              const Tensor& cB, int warmup, int reps);
 

@@ -1,8 +1,10 @@
 #include "models/trainer.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 
 #include "engine/autograd.h"
 #include "engine/finite.h"
@@ -177,6 +179,10 @@ struct Trainer::Replay {
 
 Trainer::~Trainer() = default;
 
+bool Trainer::replaying() const {
+    return replay_ != nullptr && replay_->graphs.size() > 0;
+}
+
 void Trainer::replay_sub_step(int index, Adam& optimiser, const char* which,
                               const std::function<void()>& work) {
     Replay& r = *replay_;
@@ -236,16 +242,18 @@ Tensor Trainer::report(const GeneratorStep& g, const DiscriminatorStep& d) {
     return cat_batch(parts);
 }
 
+void Trainer::make_replay(const Tensor& A, const Tensor& B, const Tensor& cA, const Tensor& cB) {
+    auto r = std::make_unique<Replay>();
+    for (auto [to, from] : {std::pair{&r->A, &A}, {&r->B, &B}, {&r->cA, &cA}, {&r->cB, &cB}})
+        *to = Tensor::empty(from->shape(), from->dtype(), Device::CUDA);
+    r->A2B_fake = Tensor::empty(A.shape(), A.dtype(), Device::CUDA);
+    r->B2A_fake = Tensor::empty(B.shape(), B.dtype(), Device::CUDA);
+    replay_ = std::move(r);
+}
+
 Trainer::GeneratorStep Trainer::replayed_generator_step(const Tensor& A, const Tensor& B, const Tensor& cA,
                                                         const Tensor& cB) {
-    if (!replay_) {
-        auto r = std::make_unique<Replay>();
-        for (auto [to, from] : {std::pair{&r->A, &A}, {&r->B, &B}, {&r->cA, &cA}, {&r->cB, &cB}})
-            *to = Tensor::empty(from->shape(), from->dtype(), Device::CUDA);
-        r->A2B_fake = Tensor::empty(A.shape(), A.dtype(), Device::CUDA);
-        r->B2A_fake = Tensor::empty(B.shape(), B.dtype(), Device::CUDA);
-        replay_ = std::move(r);
-    }
+    if (!replay_ || !replay_->fits(A, B, cA, cB)) make_replay(A, B, cA, cB);
     Replay& r = *replay_;
     r.A.copy_from(A);
     r.B.copy_from(B);
@@ -265,11 +273,29 @@ Trainer::DiscriminatorStep Trainer::replayed_discriminator_step() {
 }
 
 StepLog Trainer::step(const Tensor& A, const Tensor& B, const Tensor& cA, const Tensor& cB) {
-    const bool replayed = config_.device == Device::CUDA && config_.cuda_graphs && warmed_up_ &&
-                          (!replay_ || replay_->fits(A, B, cA, cB));
-    warmed_up_ = true;
+    // With graphs, the first step runs as it is and makes what is done on first use (cuDNN's searches,
+    // the choice of convolution); the second is the rehearsal of the sub-steps the third captures, whose
+    // memory is planned from it (cuda::GraphSequence::rehearse); the later steps replay them while the batch
+    // has the shapes of the capture's.
+    const bool graphs = config_.device == Device::CUDA && config_.cuda_graphs;
+    const bool rehearsed = graphs && steps_run_ == 1;
+    const bool replayed =
+        graphs && steps_run_ == 2 && (!replay_ || replay_->graphs.size() == 0 || replay_->fits(A, B, cA, cB));
+    steps_run_ = std::min(steps_run_ + 1, 2);
+    if (rehearsed) make_replay(A, B, cA, cB);
+    // Runs `work` as a rehearsal in the second step with graphs, or else as it is.
+    const auto run = [&](const std::function<void()>& work) {
+        if (rehearsed)
+            replay_->graphs.rehearse(work);
+        else
+            work();
+    };
 
-    const GeneratorStep g = replayed ? replayed_generator_step(A, B, cA, cB) : generator_step(A, B, cA, cB);
+    GeneratorStep g;
+    if (replayed)
+        g = replayed_generator_step(A, B, cA, cB);
+    else
+        run([&] { g = generator_step(A, B, cA, cB); });
 
     // Discriminator step on this iteration's translations (made before the generator update), pooled. When
     // the generator update is cancelled, the pools and the RNG are put back as they were, since the
@@ -279,12 +305,20 @@ StepLog Trainer::step(const Tensor& A, const Tensor& B, const Tensor& cA, const 
     const Rng::State kept_rng = rng_.state();
     const Tensor A2B_fake = pool_A2B_.query(g.pass.A2B, rng_, replayed ? replay_->A2B_fake : Tensor());
     const Tensor B2A_fake = pool_B2A_.query(g.pass.B2A, rng_, replayed ? replay_->B2A_fake : Tensor());
-    const DiscriminatorStep d =
-        replayed ? replayed_discriminator_step() : discriminator_step(A, B, B2A_fake, A2B_fake, g.skip);
-
     // The one wait of the step: the flags and the loss values come back together, gathered on the device by
-    // one kernel, which a replayed step has in its discriminator graph.
-    const std::vector<double> host = (replayed ? replay_->report : report(g, d)).to_vector();
+    // one kernel at the end of the discriminator sub-step.
+    DiscriminatorStep d;
+    Tensor gathered;
+    if (replayed) {
+        d = replayed_discriminator_step();
+        gathered = replay_->report;
+    } else {
+        run([&] {
+            d = discriminator_step(A, B, B2A_fake, A2B_fake, g.skip);
+            gathered = report(g, d);
+        });
+    }
+    const std::vector<double> host = gathered.to_vector();
     const double* g_flag = host.data();
     const double* d_flag = g_flag + g.flags.numel();
     const double* g_value = d_flag + d.flags.numel();

@@ -35,9 +35,11 @@ struct TrainConfig {
     Device device = Device::CPU;
     std::uint64_t seed = 0;
     NanPolicy on_nan = NanPolicy::Stop;
-    // On CUDA: from a trainer's second step on, replay CUDA graphs of the generator and discriminator
-    // sub-steps (captured on the second step) instead of launching their kernels one by one. The results
-    // are the same bit for bit; steps whose batch shapes differ from the captured ones run unreplayed.
+    // On CUDA: from a trainer's third step on, replay CUDA graphs of the generator and discriminator
+    // sub-steps (captured on the third step, their memory planned from a rehearsal on the second, after
+    // the first has made the choices of first use) instead of launching their kernels one by one. The
+    // results are the same bit for bit; steps whose batch shapes differ from the captured ones run
+    // unreplayed.
     bool cuda_graphs = true;
 };
 
@@ -59,7 +61,7 @@ class Trainer {
     std::int64_t skipped_updates() const { return skipped_updates_; }  // sub-steps skipped for NaN/Inf
 
     // Whether steps now replay captured CUDA graphs (TrainConfig::cuda_graphs).
-    bool replaying() const { return replay_ != nullptr; }
+    bool replaying() const;
 
     // Everything needed to continue: four networks, both optimisers, both pools, the counter, the RNG.
     void save_checkpoint(const std::string& path) const;
@@ -75,7 +77,7 @@ class Trainer {
     ImagePool pool_A2B_, pool_B2A_;
     std::int64_t iteration_ = 0;
     std::int64_t skipped_updates_ = 0;
-    bool warmed_up_ = false;  // a step has run
+    int steps_run_ = 0;  // steps this trainer has run, counted up to 2
 
     // The networks each sub-step trains, in the order of its finite flags and of its fault report.
     std::vector<const Module*> generators() const { return {nets_.G.get(), nets_.F.get()}; }
@@ -102,6 +104,7 @@ class Trainer {
     // The captured sub-steps (trainer.cpp), with the inputs they read and the outputs they write.
     struct Replay;
     std::unique_ptr<Replay> replay_;
+    void make_replay(const Tensor& A, const Tensor& B, const Tensor& cA, const Tensor& cB);
     GeneratorStep replayed_generator_step(const Tensor& A, const Tensor& B, const Tensor& cA,
                                           const Tensor& cB);
     DiscriminatorStep replayed_discriminator_step();

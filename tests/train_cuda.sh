@@ -35,7 +35,7 @@ grep -q '"accuracy"' "$run/test.json" || fail "test.json has no accuracy"
 # default) has timed the convolution passes both ways and lists its choices.
 cudnn=False
 "$r2c" info | grep -q "cuDNN path of the operational convolutions: built in" && cudnn=True
-"$r2c" bench --device cuda --method convolutional-light --size 16 --warmup 2 --iterations 2 --profile 3 \
+"$r2c" bench --device cuda --method convolutional-light --size 16 --warmup 3 --iterations 2 --profile 3 \
     --json "$work/bench.json" > "$work/bench.log" 2>&1 || fail "r2c bench --device cuda failed: $(cat "$work/bench.log")"
 grep -Eq "device memory of a step: [0-9]+\.[0-9] MiB at most; per iteration [0-9]+ kernel launches, [0-9]+ copies and fills, 1 host waits" \
     "$work/bench.log" || fail "r2c bench does not report memory, launches, copies and waits: $(cat "$work/bench.log")"
@@ -56,6 +56,6 @@ assert any(o["op"].startswith("oper_conv2d backward on float32[1,") and o["op"].
 PY
 # Every convolution pass cuDNN takes forced onto it, replayed in graphs too (in a build without cuDNN, the
 # fused kernels).
-"$r2c" bench --device cuda --method convolutional-light --size 16 --warmup 2 --iterations 2 --conv_algorithm cudnn \
+"$r2c" bench --device cuda --method convolutional-light --size 16 --warmup 3 --iterations 2 --conv_algorithm cudnn \
     > "$work/bench_cudnn.log" 2>&1 || fail "r2c bench --conv_algorithm cudnn failed: $(cat "$work/bench_cudnn.log")"
 echo "r2c train, test and restore ran on $("$r2c" info | sed -n 's/^CUDA: //p')"

@@ -31,7 +31,7 @@ const std::vector<OptionSpec>& bench_options() {
         {"size", "image size (a multiple of 8)", "256", false},
         {"batch_size", "images per domain per training iteration", "1", false},
         {"inference_batch", "images per inference call", "1", false},
-        {"warmup", "untimed iterations first (with CUDA graphs the second captures)", "3", false},
+        {"warmup", "untimed iterations first (with CUDA graphs the third captures)", "3", false},
         {"iterations", "timed iterations (their median is reported)", "10", false},
         {"epochs", "of the schedule to estimate", "2000", false},
         {"images_per_epoch", "of the schedule to estimate: the larger training domain (the paper's: 2460)",

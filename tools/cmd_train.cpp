@@ -111,7 +111,7 @@ const std::vector<OptionSpec>& train_options() {
          false},
         conv_algorithm_option(),
         {"cuda_graphs",
-         "on CUDA, replay the captured steps as CUDA graphs from the second iteration: on or off", "on",
+         "on CUDA, replay the captured steps as CUDA graphs from the third iteration: on or off", "on",
          false},
         {"seed", "seed of initialisation, shuffling, augmentation and the pool", "0", false},
         {"max_iterations", "stop (with a checkpoint) after this many iterations in total; 0 = no limit", "0",

@@ -218,7 +218,7 @@ for s in "${steps[@]}"; do
         done
         step "train-bench batch 16 choices" "$out/train_step.txt" "$build/r2c" bench --device cuda \
             --method operational --q 3 --size 256 --batch_size 16 --inference_batch 32 --precision tf32 \
-            --warmup 2 --iterations 3
+            --warmup 3 --iterations 3
         if grep -q "PyTorch peer .* is unavailable" "$out/train_step.txt"; then
             note "train-bench: the PyTorch peer did not run (see train_step.txt)"
             status=1
