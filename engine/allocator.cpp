@@ -330,11 +330,17 @@ void CachingAllocator::plan_pool(PoolId id, const AllocationTrace& trace) {
             if (r[j].begin < r[i].end && r[i].begin < r[j].end)
                 taken.emplace_back(plan.offsets[j], plan.offsets[j] + r[j].size);
         std::sort(taken.begin(), taken.end());
-        std::size_t offset = 0;
+        // The smallest gap between the taken ranges that holds it (the lowest of equal ones), else above
+        // them.
+        std::size_t above = 0, offset = 0, gap = 0;
         for (const auto& [from, to] : taken) {
-            if (offset + r[i].size <= from) break;
-            offset = std::max(offset, to);
+            if (from >= above + r[i].size && (gap == 0 || from - above < gap)) {
+                offset = above;
+                gap = from - above;
+            }
+            above = std::max(above, to);
         }
+        if (gap == 0) offset = above;
         plan.sizes[i] = r[i].size;
         plan.offsets[i] = offset;
         plan.bytes = std::max(plan.bytes, offset + r[i].size);

@@ -326,6 +326,49 @@ TEST_CASE("a planned pool places its allocations where the plan from their trace
     CHECK(m.raw.empty());
 }
 
+TEST_CASE("a pool's plan puts each allocation in the smallest gap that holds it", "[allocator]") {
+    MallocAllocator m;
+    CachingAllocator& alloc = m.alloc;
+    constexpr std::size_t u = 2 * kMiB;
+    const std::vector<std::size_t> size{4 * u, 2 * u, 4 * u, 5 * u, 5 * u, 2 * u, 4 * u};
+    // Allocations (true) and releases (false) in order.
+    const std::vector<std::pair<bool, std::size_t>> events{
+        {true, 0},  {true, 1}, {true, 2},  {true, 3},  {true, 4},  {false, 3}, {true, 5},
+        {false, 0}, {true, 6}, {false, 5}, {false, 6}, {false, 2}, {false, 1}, {false, 4}};
+    const auto work = [&] {
+        std::vector<char*> p(size.size());
+        for (const auto& [allocation, i] : events) {
+            if (allocation)
+                p[i] = static_cast<char*>(alloc.allocate(size[i]));
+            else
+                alloc.release(p[i]);
+        }
+        return p;
+    };
+    AllocationTrace trace;
+    alloc.trace_into(&trace);
+    work();
+    alloc.trace_into(nullptr);
+    alloc.empty_cache();
+    const CachingAllocator::PoolId pool = alloc.open_pool();
+    alloc.plan_pool(pool, trace);
+    // Largest first: #3 at 0, #4 at 5, #0 at 10, #2 at 14, then #6 in the gap of 4 at 10 (#0 is gone by
+    // then) rather than the lower one of 5 at 0 (#3 is gone too), which #5 takes after #1 went to 18. At the
+    // lowest offset free, #6 would take 0 and #5 go on top: 22.
+    CHECK(alloc.stats().bytes_in_use == 20 * u);
+    const std::vector<char*> p = work();
+    alloc.close_pool();
+    CHECK(alloc.stats().planned == size.size());
+    const std::vector<std::size_t> offset{10 * u, 18 * u, 14 * u, 0, 5 * u, 0, 10 * u};
+    for (std::size_t i = 0; i < size.size(); ++i) {
+        INFO("allocation " << i);
+        CHECK(p[i] == p[3] + offset[i]);
+    }
+    alloc.drop_pool(pool);
+    alloc.empty_cache();
+    CHECK(m.raw.empty());
+}
+
 TEST_CASE("under AddressSanitizer, host memory the allocator has never handed out is poisoned",
           "[allocator]") {
 #ifdef R2C_ASAN
