@@ -322,8 +322,8 @@ void CachingAllocator::plan_pool(PoolId id, const AllocationTrace& trace) {
     plan.sizes.resize(r.size());
     plan.offsets.resize(r.size());
     std::vector<std::size_t> placed;
-    std::vector<std::pair<std::size_t, std::size_t>>
-        taken;  // [offset, end) of the placed that overlap in time
+    // [offset, end) of the placed that overlap in time with the one to place.
+    std::vector<std::pair<std::size_t, std::size_t>> taken;
     for (const std::size_t i : order) {
         taken.clear();
         for (const std::size_t j : placed)
@@ -353,6 +353,7 @@ void CachingAllocator::plan_pool(PoolId id, const AllocationTrace& trace) {
     s->planned = true;
     count(s, +1);
     plan.first = s;
+    stats_.plan_records += r.size();
     plans_[id] = std::move(plan);
 }
 

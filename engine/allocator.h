@@ -21,6 +21,7 @@ struct AllocatorStats {
     std::size_t bytes_cached = 0;     // held in the cache, free for reuse
     std::size_t peak_in_use = 0;      // high-water mark of bytes_in_use since the last reset_peak()
     std::size_t raw_allocations = 0;  // calls to the raw allocator so far
+    std::size_t plan_records = 0;     // allocations the pools' plans have laid out
     std::size_t planned = 0;          // allocations served at the place a pool's plan gave them
 };
 

@@ -43,6 +43,8 @@ Timing time_calls(const std::function<void()>& fn, int warmup, int reps) {
 TrainingTiming time_training(const TrainConfig& config, const Tensor& A, const Tensor& B, const Tensor& cA,
                              const Tensor& cB, int warmup, int reps) {
     Trainer trainer(config);
+    const bool on_cuda = config.device == Device::CUDA;
+    const AllocatorStats at_start = on_cuda ? cuda::allocator().stats() : AllocatorStats();
     // The ops count their work as they run on the host, which a replayed step skips: the first step, never
     // replayed, gives the count of every step.
     std::uint64_t first_step_macs = 0;
@@ -56,7 +58,6 @@ TrainingTiming time_training(const TrainConfig& config, const Tensor& A, const T
     for (int i = 0; i < warmup; ++i)
         step();
     // The device's counts cover the timed steps alone (with graphs, the replays).
-    const bool on_cuda = config.device == Device::CUDA;
     if (on_cuda) cuda::allocator().reset_peak();
     const std::uint64_t waits = cuda::host_waits(), launches = cuda::kernel_launches(),
                         memory_operations = cuda::memory_operations();
@@ -68,6 +69,9 @@ TrainingTiming time_training(const TrainConfig& config, const Tensor& A, const T
         out.host_waits = static_cast<double>(cuda::host_waits() - waits) / reps;
         out.kernel_launches = static_cast<double>(cuda::kernel_launches() - launches) / reps;
         out.memory_operations = static_cast<double>(cuda::memory_operations() - memory_operations) / reps;
+        const AllocatorStats after = cuda::allocator().stats();
+        out.plan_records = after.plan_records - at_start.plan_records;
+        out.planned = after.planned - at_start.planned;
     }
     return out;
 }

@@ -34,6 +34,9 @@ struct TrainingTiming {
     double host_waits = 0;         // CUDA, per timed call
     double kernel_launches = 0;    // CUDA, per timed call
     double memory_operations = 0;  // CUDA, per timed call: copies and fills (cuda::memory_operations)
+    // CUDA graphs, over all calls: the allocations the plan of the graphs' memory laid out from the
+    // rehearsal, and those of the capture served at their planned places (engine/allocator.h).
+    std::size_t plan_records = 0, planned = 0;
 };
 // A Trainer built from `config` stepping on one batch (A, B, cA, cB on config.device). With CUDA graphs the
 // first two calls run unreplayed (the second rehearses) and the third captures: warmup >= 3 times replays

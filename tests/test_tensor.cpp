@@ -270,6 +270,7 @@ TEST_CASE("a planned pool places its allocations where the plan from their trace
     // One segment: x (then z) at 0, y at 4 MiB, w at 6 MiB; 6 MiB + 1024 rounded up to kLargeRound.
     CHECK(alloc.stats().raw_allocations == raw + 1);
     CHECK(alloc.stats().bytes_in_use == 8 * kMiB);
+    CHECK(alloc.stats().plan_records == 5);
     CHECK_THROWS_WITH(alloc.plan_pool(pool, trace), Catch::Contains("has a plan already"));
     CHECK_THROWS_WITH(alloc.plan_pool(pool + 1, trace), Catch::Contains("no pool"));
 

@@ -46,6 +46,8 @@ assert r["cuda_graphs"] is True and r["train"]["peak_bytes"] > 0 and r["train"][
 assert r["conv_algorithm"] == "auto", r
 # Replayed steps launch no kernel one by one; the batch is still copied into the tensors the graphs read.
 assert r["train"]["kernel_launches"] == 0 and r["train"]["memory_operations"] > 0, r
+# The graphs' memory was planned from the rehearsal step, and the capture allocated just as it did.
+assert r["train"]["plan_records"] > 0 and r["train"]["planned"] == r["train"]["plan_records"], r
 if sys.argv[2] == "True":
     assert r["conv_choices"] and all(c["fused_ms"] > 0 and c["cudnn_ms"] > 0 for c in r["conv_choices"]), r
 else:

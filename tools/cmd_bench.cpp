@@ -98,6 +98,10 @@ int cmd_bench(const Args& args) {
             "and fills, %.0f host waits\n",
             static_cast<double>(train.peak_bytes) / 1048576.0, train.kernel_launches, train.memory_operations,
             train.host_waits);
+    if (train.plan_records > 0)
+        std::printf(
+            "  memory of the graphs planned from a rehearsal of %zu allocations: %zu served in place\n",
+            train.plan_records, train.planned);
     const double schedule_hours = static_cast<double>(epochs) * static_cast<double>(per_epoch) * ms / 3.6e6;
     std::printf("  %lld epochs x %lld iterations at this rate: %.1f hours\n", static_cast<long long>(epochs),
                 static_cast<long long>(per_epoch), schedule_hours);
@@ -186,6 +190,8 @@ int cmd_bench(const Args& args) {
               {"peak_bytes", train.peak_bytes},
               {"kernel_launches", train.kernel_launches},
               {"memory_operations", train.memory_operations},
+              {"plan_records", train.plan_records},
+              {"planned", train.planned},
               {"host_waits", train.host_waits},
               {"schedule",
                {{"epochs", epochs}, {"iterations_per_epoch", per_epoch}, {"hours", schedule_hours}}}}},
