@@ -291,9 +291,8 @@ void CachingAllocator::drop_pool(PoolId id) {
     if (plan != plans_.end()) {
         for (Block* b = plan->second.first; b != nullptr; b = b->next) {
             if (b->free) released.push_back(b);
-        }
-        for (Block* b = plan->second.first; b != nullptr; b = b->next)
             b->planned = false;
+        }
         plans_.erase(plan);
     }
     for (Block* b : released) {

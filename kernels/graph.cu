@@ -41,7 +41,10 @@ void GraphSequence::capture(const std::function<void()>& work) {
     // The rehearsals' memory, cached now, goes back first: the plan's segment replaces it.
     if (planned) alloc.empty_cache();
     state_->pool = alloc.open_pool(state_->pool);
-    if (planned) alloc.plan_pool(state_->pool, state_->rehearsals);
+    if (planned) {
+        alloc.plan_pool(state_->pool, state_->rehearsals);
+        state_->rehearsals = AllocationTrace();  // the plan holds what it needs
+    }
     const cudaError_t began = cudaStreamBeginCapture(s, cudaStreamCaptureModeRelaxed);
     if (began != cudaSuccess) {
         alloc.close_pool();
