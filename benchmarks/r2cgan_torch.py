@@ -11,7 +11,10 @@ generator passes, made in three calls with each network's independent inputs joi
 models/losses.cpp makes them, backward, a finiteness check of the losses and gradients, Adam over G and F),
 then the discriminator step on image-pooled fakes (L_D, each discriminator called once on its real and fake
 images joined, backward, the check, Adam over D_A and D_B), then the loss
-terms fetched to the host. Inference: G on a batch without gradients, restored image and class
+terms fetched to the host. The losses and gradients are the engine's (tests/test_torch_oracle.cpp checks
+them in float64); the update is PyTorch's Adam with the engine's hyperparameters, which adds epsilon after
+the bias correction where the engine's (Keras's) adds it before: the same work, updates that differ where
+a gradient is not large against epsilon. Inference: G on a batch without gradients, restored image and class
 probabilities, the probabilities fetched to the host (as `r2c restore` does once per image).
 
 Prints one JSON object: {"torch", "device", "device_name", "threads", "precision", "size", "warmup",
@@ -379,7 +382,7 @@ class Step:
             d_total = sum(d_terms)
         d_total.backward()
         self._update(d_terms + [d_total], self.d_params, self.opt_d)
-        return torch.stack([t.detach().float() for t in g_terms + [g_total] + d_terms + [d_total]]).tolist()
+        return torch.stack([t.detach().double() for t in g_terms + [g_total] + d_terms + [d_total]]).tolist()
 
 
 def batch(n, size, device, gen):

@@ -4,6 +4,8 @@
 // tests are reported as skipped.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -11,6 +13,8 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iterator>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <tuple>
@@ -18,6 +22,7 @@
 
 #include "engine/autograd.h"
 #include "engine/ops.h"
+#include "models/losses.h"
 #include "models/networks.h"
 #include "tests/support.h"
 
@@ -67,28 +72,28 @@ using test::TempDir;
 
 // Raw little-endian float64, byte by byte so that the host's byte order does not matter.
 void write_f64(const fs::path& file, const std::vector<double>& values) {
-    std::ofstream out(file, std::ios::binary);
-    for (double v : values) {
+    std::string bytes(8 * values.size(), '\0');
+    for (std::size_t i = 0; i < values.size(); ++i) {
         std::uint64_t bits;
-        std::memcpy(&bits, &v, sizeof bits);
+        std::memcpy(&bits, &values[i], sizeof bits);
         for (int byte = 0; byte < 8; ++byte)
-            out.put(static_cast<char>((bits >> (8 * byte)) & 0xff));
+            bytes[8 * i + byte] = static_cast<char>((bits >> (8 * byte)) & 0xff);
     }
+    std::ofstream out(file, std::ios::binary);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
     R2C_CHECK(out.good(), "cannot write ", file.string());
 }
 
 std::vector<double> read_f64(const fs::path& file) {
     std::ifstream in(file, std::ios::binary);
     R2C_CHECK(in.good(), "the oracle did not write ", file.string());
-    std::vector<double> values;
-    unsigned char bytes[8];
-    while (in.read(reinterpret_cast<char*>(bytes), 8)) {
+    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::vector<double> values(bytes.size() / 8);
+    for (std::size_t i = 0; i < values.size(); ++i) {
         std::uint64_t bits = 0;
         for (int byte = 0; byte < 8; ++byte)
-            bits |= static_cast<std::uint64_t>(bytes[byte]) << (8 * byte);
-        double v;
-        std::memcpy(&v, &bits, sizeof v);
-        values.push_back(v);
+            bits |= static_cast<std::uint64_t>(static_cast<unsigned char>(bytes[8 * i + byte])) << (8 * byte);
+        std::memcpy(&values[i], &bits, sizeof bits);
     }
     return values;
 }
@@ -310,5 +315,121 @@ TEST_CASE("the PyTorch R2C-GAN of the benchmarks has our parameter counts", "[or
         CHECK(peer[key]["generator"].get<std::int64_t>() == g->num_parameters());
         CHECK(peer[key]["generator_classify"].get<std::int64_t>() == num_classify_parameters(*g));
         CHECK(peer[key]["discriminator"].get<std::int64_t>() == d->num_parameters());
+    }
+}
+
+namespace {
+
+// One network's parameters for the peer script: manifest entries, and a file each.
+nlohmann::json write_network(const fs::path& dir, const std::string& key, const Module& m) {
+    nlohmann::json entries = nlohmann::json::array();
+    for (const auto& [name, t] : m.parameters()) {
+        write_f64(dir / (key + "." + name + ".f64"), t.to_vector());
+        entries.push_back({{"name", name}, {"shape", t.shape()}});
+    }
+    return entries;
+}
+
+bool ends_with(const std::string& s, const std::string& tail) {
+    return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+}
+
+// The gradients of every parameter of m, by name.
+std::map<std::string, std::vector<double>> gradients(const Module& m) {
+    std::map<std::string, std::vector<double>> out;
+    for (const auto& [name, t] : m.parameters()) {
+        REQUIRE(t.grad().defined());
+        out[name] = t.grad().to_vector();
+    }
+    return out;
+}
+
+}  // namespace
+
+// benchmarks/r2cgan_torch.py's training iteration, which the benchmarks time beside ours, must compute
+// what ours computes: from the same weights (the constant-initialised ones made random too) and batch, its
+// losses and the gradients of every parameter match ours in float64. Its optimiser is PyTorch's Adam,
+// which adds epsilon after the bias correction where Keras's (ours) adds it before: the same work, not the
+// same update, so the updated parameters are not compared.
+TEST_CASE("the PyTorch R2C-GAN of the benchmarks computes our losses and gradients", "[oracle][models]") {
+    const std::string python = torch_python_or_skip();
+    if (python.empty()) return;
+    const std::vector<std::pair<Method, int>> methods = {{Method::Operational, 3},
+                                                         {Method::Operational, 1},
+                                                         {Method::ConvolutionalLight, 1},
+                                                         {Method::Convolutional, 1}};
+    for (const auto& [method, q] : methods) {
+        INFO(method_name(method) << " Q=" << q);
+        Rng rng(21);
+        R2CNetworks nets{make_generator(method, q, rng), make_generator(method, q, rng),
+                         make_discriminator(method, q, rng), make_discriminator(method, q, rng)};
+        const std::vector<std::pair<std::string, Module*>> modules = {
+            {"G", nets.G.get()}, {"F", nets.F.get()}, {"D_A", nets.D_A.get()}, {"D_B", nets.D_B.get()}};
+        for (const auto& [key, m] : modules) {
+            m->to(DType::F64);
+            for (auto [name, t] : m->parameters()) {
+                if (ends_with(name, ".w")) continue;  // Glorot-uniform already
+                const bool gamma = ends_with(name, ".gamma");
+                const Tensor v =
+                    Tensor::uniform(t.shape(), gamma ? 0.5 : -0.2, gamma ? 1.5 : 0.2, rng, DType::F64);
+                std::copy(v.data<double>(), v.data<double>() + v.numel(), t.data<double>());
+            }
+        }
+        const Tensor A = Tensor::uniform({2, 3, 16, 16}, -1, 1, rng, DType::F64);
+        const Tensor B = Tensor::uniform({2, 3, 16, 16}, -1, 1, rng, DType::F64);
+        const Tensor cA = Tensor::from_vector({0, 1, 1, 0}, {2, 2}, DType::F64);
+        const Tensor cB = Tensor::from_vector({1, 0, 1, 0}, {2, 2}, DType::F64);
+
+        TempDir dir;
+        nlohmann::json manifest = {
+            {"method", method_name(method)}, {"q", q}, {"networks", nlohmann::json::object()}};
+        for (const auto& [key, m] : modules)
+            manifest["networks"][key] = write_network(dir.path(), key, *m);
+        manifest["inputs"] = nlohmann::json::array();
+        const std::vector<std::pair<std::string, Tensor>> batch = {
+            {"A", A}, {"B", B}, {"cA", cA}, {"cB", cB}};
+        for (const auto& [name, t] : batch) {
+            write_f64(dir.path() / (name + ".f64"), t.to_vector());
+            manifest["inputs"].push_back({{"name", name}, {"shape", t.shape()}});
+        }
+        std::ofstream(dir.path() / "manifest.json") << manifest.dump();
+
+        // Ours: L_G and its gradients for G and F, then L_D on the fakes (the first query of an empty
+        // image pool returns them) and its gradients for D_A and D_B.
+        const GeneratorPass g = generator_loss(nets, A, B, cA, cB, LossWeights{});
+        g.loss.total.backward();
+        std::map<std::string, std::map<std::string, std::vector<double>>> grads;
+        grads["G"] = gradients(*nets.G);
+        grads["F"] = gradients(*nets.F);
+        nets.D_A->zero_grad();
+        nets.D_B->zero_grad();
+        const LossTerms d = discriminator_loss(nets, A, B, g.B2A, g.A2B);
+        d.total.backward();
+        grads["D_A"] = gradients(*nets.D_A);
+        grads["D_B"] = gradients(*nets.D_B);
+        std::vector<std::pair<std::string, double>> losses;
+        for (const auto& [name, t] : g.loss.terms)
+            losses.emplace_back(name, t.item());
+        losses.emplace_back("g_total", g.loss.total.item());
+        for (const auto& [name, t] : d.terms)
+            losses.emplace_back(name, t.item());
+        losses.emplace_back("d_total", d.total.item());
+
+        const std::string command = shell_quote(python) + " " +
+                                    shell_quote(R2C_SOURCE_DIR "/tests/r2cgan_oracle.py") + " " +
+                                    shell_quote(dir.path().string());
+        REQUIRE(std::system(command.c_str()) == 0);
+        const std::vector<double> peer = read_f64(dir.path() / "losses.f64");
+        REQUIRE(peer.size() == losses.size());
+        for (std::size_t i = 0; i < losses.size(); ++i) {
+            INFO(losses[i].first << ": ours " << losses[i].second << ", the peer's " << peer[i]);
+            CHECK(std::abs(losses[i].second - peer[i]) <= kTol * std::max(1.0, std::abs(peer[i])));
+        }
+        for (const auto& [key, by_name] : grads)
+            for (const auto& [name, ours] : by_name) {
+                INFO("gradient of " << key << "." << name);
+                CHECK(test::rel_l2(ours, read_f64(dir.path() / ("grad." + key + "." + name + ".f64"))) <=
+                      kTol);
+            }
     }
 }
