@@ -298,7 +298,14 @@ bool run_block(Block& b, unsigned threads) {
         for (const Fiber& f : b.fibers)
             if (f.state != State::Done) live = true;
         if (!live) return true;
-        if (!release_block(b) && !ran) return false;
+        if (!release_block(b) && !ran) {
+#ifdef R2C_ASAN
+            // The deadlocked threads are abandoned inside their frames, whose redzones stay poisoned; the
+            // next kernel's threads on these stacks must not inherit them.
+            ASAN_UNPOISON_MEMORY_REGION(b.stacks.get(), b.stack_count * kStackBytes);
+#endif
+            return false;
+        }
     }
 }
 
