@@ -1,8 +1,9 @@
 // The CUDA emulator itself (kernels/emulator/): block barriers, shared memory per block, warp shuffles,
 // atomics across blocks running in parallel, the reverse thread order that exposes races between
 // barriers, launch-configuration errors, deadlock detection, skipped kernels, the ordering of streams and
-// events, graph capture and replay, and (hidden, for AddressSanitizer builds) an out-of-bounds write. The
-// emulated kernel tests elsewhere rely on these; they exist only in a -DR2C_CUDA_EMULATION=ON build.
+// events, graph capture and replay, the stand-in for cuDNN, and (hidden, for AddressSanitizer builds) an
+// out-of-bounds write. The emulated kernel tests elsewhere rely on these; they exist only in a
+// -DR2C_CUDA_EMULATION=ON build.
 #include <catch2/catch.hpp>
 
 #include <numeric>
@@ -12,6 +13,11 @@
 #include "tests/support.h"
 
 #ifdef R2C_CUDA_EMULATION
+#include <cudnn.h>
+
+#include "engine/autograd.h"
+#include "engine/device.h"
+#include "engine/ops.h"
 #include "kernels/check.cuh"
 
 namespace {
@@ -322,6 +328,130 @@ TEST_CASE("emulated graphs record a capture and replay it; what a capture forbid
 // Hidden: run alone in an AddressSanitizer build (.ci/run), where ASan must report the write, as
 // compute-sanitizer's memcheck does on a GPU. The write lands inside the 256-byte
 // rounding of the allocation, which the emulator poisons under ASan.
+// The stand-in for cuDNN (kernels/emulator/cudnn.h) against the engine's CPU convolution (Q = 1) in float64:
+// forward, data gradient and filter gradient with padding and stride 2; exact with FMA math, TF32 operands
+// otherwise; beta accumulating; the searches; cuDNN's errors.
+TEST_CASE("the emulator's stand-in for cuDNN convolves as cuDNN does", "[emulator][cudnn]") {
+    using r2c::Tensor;
+    const std::int64_t n = 2, c = 3, h = 7, w = 6, k = 4, p = 4, q = 3;  // 3x3, pad 1, stride 2
+    r2c::Rng rng(5);
+    const Tensor x = r2c::test::rand({n, c, h, w}, rng);
+    const Tensor wt = r2c::test::rand({1, k, c, 3, 3}, rng);
+    const Tensor y = r2c::oper_conv2d(x, wt, Tensor(), 2, r2c::Padding::explicit_pads(1, 1, 1, 1));
+    REQUIRE(y.shape() == r2c::Shape{n, k, p, q});
+    const Tensor dy = r2c::test::rand({n, k, p, q}, rng, -1, 1, false);
+    r2c::sum(r2c::mul(y, dy)).backward();
+    const auto on_device = [](const Tensor& t) {
+        return t.detach().to(r2c::DType::F32).to(r2c::Device::CUDA);
+    };
+    const auto values = [](const Tensor& t) {
+        return t.to(r2c::Device::CPU).to(r2c::DType::F64).to_vector();
+    };
+    const auto f32 = [](const Tensor& t) { return static_cast<float*>(t.raw_data()); };
+    const Tensor xd = on_device(x), wd = on_device(wt), dyd = on_device(dy);
+    const Tensor out = on_device(y), dx = on_device(x), dw = on_device(wt);
+
+    cudnnHandle_t handle = nullptr;
+    REQUIRE(cudnnCreate(&handle) == CUDNN_STATUS_SUCCESS);
+    REQUIRE(cudnnSetStream(handle, static_cast<cudaStream_t>(r2c::cuda::stream())) == CUDNN_STATUS_SUCCESS);
+    cudnnTensorDescriptor_t xdesc = nullptr, ydesc = nullptr;
+    cudnnFilterDescriptor_t wdesc = nullptr;
+    cudnnConvolutionDescriptor_t conv = nullptr;
+    REQUIRE(cudnnCreateTensorDescriptor(&xdesc) == CUDNN_STATUS_SUCCESS);
+    REQUIRE(cudnnCreateTensorDescriptor(&ydesc) == CUDNN_STATUS_SUCCESS);
+    REQUIRE(cudnnCreateFilterDescriptor(&wdesc) == CUDNN_STATUS_SUCCESS);
+    REQUIRE(cudnnCreateConvolutionDescriptor(&conv) == CUDNN_STATUS_SUCCESS);
+    const float one = 1.f, zero = 0.f;
+    // Unset descriptors are an error.
+    CHECK(cudnnConvolutionForward(handle, &one, xdesc, f32(xd), wdesc, f32(wd), conv,
+                                  CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM, nullptr, 0, &zero, ydesc,
+                                  f32(out)) == CUDNN_STATUS_BAD_PARAM);
+    REQUIRE(cudnnSetTensor4dDescriptor(xdesc, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, n, c, h, w) ==
+            CUDNN_STATUS_SUCCESS);
+    REQUIRE(cudnnSetFilter4dDescriptor(wdesc, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, k, c, 3, 3) ==
+            CUDNN_STATUS_SUCCESS);
+    REQUIRE(cudnnSetConvolution2dDescriptor(conv, 1, 1, 2, 2, 1, 1, CUDNN_CROSS_CORRELATION,
+                                            CUDNN_DATA_FLOAT) == CUDNN_STATUS_SUCCESS);
+    REQUIRE(cudnnSetConvolutionMathType(conv, CUDNN_FMA_MATH) == CUDNN_STATUS_SUCCESS);
+    // An output of the wrong size is an error.
+    REQUIRE(cudnnSetTensor4dDescriptor(ydesc, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, n, k, p + 1, q) ==
+            CUDNN_STATUS_SUCCESS);
+    CHECK(cudnnConvolutionForward(handle, &one, xdesc, f32(xd), wdesc, f32(wd), conv,
+                                  CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM, nullptr, 0, &zero, ydesc,
+                                  f32(out)) == CUDNN_STATUS_BAD_PARAM);
+    REQUIRE(cudnnSetTensor4dDescriptor(ydesc, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, n, k, p, q) ==
+            CUDNN_STATUS_SUCCESS);
+
+    // FMA math: the three passes to float rounding (outputs poisoned first).
+    for (const Tensor* t : {&out, &dx, &dw})
+        REQUIRE(cudaMemset(t->raw_data(), 0xff, t->numel() * sizeof(float)) == cudaSuccess);
+    REQUIRE(cudnnConvolutionForward(handle, &one, xdesc, f32(xd), wdesc, f32(wd), conv,
+                                    CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM, nullptr, 0, &zero, ydesc,
+                                    f32(out)) == CUDNN_STATUS_SUCCESS);
+    REQUIRE(cudnnConvolutionBackwardData(handle, &one, wdesc, f32(wd), ydesc, f32(dyd), conv,
+                                         CUDNN_CONVOLUTION_BWD_DATA_ALGO_0, nullptr, 0, &zero, xdesc,
+                                         f32(dx)) == CUDNN_STATUS_SUCCESS);
+    REQUIRE(cudnnConvolutionBackwardFilter(handle, &one, xdesc, f32(xd), ydesc, f32(dyd), conv,
+                                           CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0, nullptr, 0, &zero, wdesc,
+                                           f32(dw)) == CUDNN_STATUS_SUCCESS);
+    CHECK(r2c::test::rel_l2(values(out), y.to_vector()) < 1e-6);
+    CHECK(r2c::test::rel_l2(values(dx), x.grad().to_vector()) < 1e-6);
+    CHECK(r2c::test::rel_l2(values(dw), wt.grad().to_vector()) < 1e-6);
+
+    // beta = 1 adds to the output.
+    REQUIRE(cudnnConvolutionForward(handle, &one, xdesc, f32(xd), wdesc, f32(wd), conv,
+                                    CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM, nullptr, 0, &one, ydesc,
+                                    f32(out)) == CUDNN_STATUS_SUCCESS);
+    CHECK(r2c::test::rel_l2(values(out), r2c::add(y, y).to_vector()) < 1e-6);
+
+    // The default math rounds the operands to TF32: near the exact result, not equal to it.
+    REQUIRE(cudnnSetConvolutionMathType(conv, CUDNN_DEFAULT_MATH) == CUDNN_STATUS_SUCCESS);
+    REQUIRE(cudnnConvolutionForward(handle, &one, xdesc, f32(xd), wdesc, f32(wd), conv,
+                                    CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM, nullptr, 0, &zero, ydesc,
+                                    f32(out)) == CUDNN_STATUS_SUCCESS);
+    const double tf32 = r2c::test::rel_l2(values(out), y.to_vector());
+    CHECK(tf32 > 1e-6);
+    CHECK(tf32 < 5e-3);
+
+    // A workspace smaller than the algorithm needs is an error; a search runs only what fits, fastest first.
+    CHECK(cudnnConvolutionForward(handle, &one, xdesc, f32(xd), wdesc, f32(wd), conv,
+                                  CUDNN_CONVOLUTION_FWD_ALGO_FFT, nullptr, 0, &zero, ydesc,
+                                  f32(out)) == CUDNN_STATUS_BAD_PARAM);
+    cudnnConvolutionFwdAlgoPerf_t perf[8];
+    int returned = 0;
+    REQUIRE(cudnnFindConvolutionForwardAlgorithmEx(handle, xdesc, f32(xd), wdesc, f32(wd), conv, ydesc,
+                                                   f32(out), 8, &returned, perf, nullptr,
+                                                   0) == CUDNN_STATUS_SUCCESS);
+    REQUIRE(returned == 3);
+    CHECK(perf[0].algo == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM);
+    CHECK(perf[0].status == CUDNN_STATUS_SUCCESS);
+    CHECK(perf[0].memory == 0);
+    CHECK(perf[1].status == CUDNN_STATUS_ALLOC_FAILED);
+    CHECK(perf[2].status == CUDNN_STATUS_ALLOC_FAILED);
+    const Tensor workspace = r2c::Tensor::empty({1 << 20}, r2c::DType::F32, r2c::Device::CUDA);
+    REQUIRE(cudnnFindConvolutionForwardAlgorithmEx(handle, xdesc, f32(xd), wdesc, f32(wd), conv, ydesc,
+                                                   f32(out), 8, &returned, perf, workspace.raw_data(),
+                                                   sizeof(float) << 20) == CUDNN_STATUS_SUCCESS);
+    REQUIRE(returned == 3);
+    CHECK(perf[0].algo == CUDNN_CONVOLUTION_FWD_ALGO_FFT);
+    CHECK(perf[0].memory > 0);
+    for (int i = 0; i < 3; ++i)
+        CHECK(perf[i].status == CUDNN_STATUS_SUCCESS);
+    CHECK(perf[0].time < perf[1].time);
+    CHECK(r2c::test::rel_l2(values(out), y.to_vector()) < 5e-3);  // the search wrote the output
+
+    // What the stand-in does not model is reported as unsupported.
+    CHECK(cudnnSetTensor4dDescriptor(xdesc, CUDNN_TENSOR_NHWC, CUDNN_DATA_FLOAT, n, c, h, w) ==
+          CUDNN_STATUS_NOT_SUPPORTED);
+    CHECK(cudnnSetConvolution2dDescriptor(conv, 1, 1, 2, 2, 2, 2, CUDNN_CROSS_CORRELATION,
+                                          CUDNN_DATA_FLOAT) == CUDNN_STATUS_NOT_SUPPORTED);
+    cudnnDestroyConvolutionDescriptor(conv);
+    cudnnDestroyFilterDescriptor(wdesc);
+    cudnnDestroyTensorDescriptor(ydesc);
+    cudnnDestroyTensorDescriptor(xdesc);
+    cudnnDestroy(handle);
+}
+
 TEST_CASE("a kernel that writes one element past its buffer", "[.][out-of-bounds]") {
     float* p = nullptr;
     REQUIRE(cudaMalloc(reinterpret_cast<void**>(&p), 100 * sizeof(float)) == cudaSuccess);

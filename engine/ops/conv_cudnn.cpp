@@ -9,7 +9,7 @@
 
 #include <cudnn.h>
 
-#include <cuda_runtime_api.h>
+#include <cuda_runtime.h>
 
 #include <map>
 #include <mutex>
@@ -539,10 +539,14 @@ std::vector<CudnnSearch> cudnn_searches() {
 }
 
 std::string cudnn_version() {
+#ifdef R2C_CUDA_EMULATION
+    return "stand-in of the CUDA emulator";  // kernels/emulator/cudnn.h
+#else
     // major * 10000 + minor * 100 + patch since cuDNN 9; major * 1000 + minor * 100 + patch before.
     const std::size_t v = cudnnGetVersion();
     if (v < 9000) return detail::concat(v / 1000, ".", v / 100 % 10, ".", v % 100);
     return detail::concat(v / 10000, ".", v / 100 % 100, ".", v % 100);
+#endif
 }
 
 }  // namespace r2c::cuda

@@ -5,8 +5,8 @@
 // as cuDNN's data gradient from the stack of its input, cropped. TF32 only. Scratch memory (stacks, stacked
 // weights, the uncropped output, cuDNN's workspace) comes from the engine's caching allocator and is
 // released when a pass returns, so the passes can be captured in CUDA graphs once cuDNN has run outside a
-// capture. CUDA builds only; in one without cuDNN (R2C_HAVE_CUDNN undefined, e.g. under the emulator)
-// runs() is false and the passes throw r2c::Error saying so.
+// capture. CUDA builds only; in one without cuDNN (R2C_HAVE_CUDNN undefined) runs() is false and the passes
+// throw r2c::Error saying so. Under the CUDA emulator, kernels/emulator/cudnn.h stands in for cuDNN.
 #pragma once
 
 #ifdef R2C_WITH_CUDA
