@@ -188,26 +188,38 @@ cudnnStatus_t run(cudnnHandle_t h, Pass pass, const Conv& g, int id, const float
     return CUDNN_STATUS_SUCCESS;
 }
 
+// What a search or the heuristic reports of one algorithm, untimed.
+template <class Perf>
+Perf report(const Algo& algo, const Conv& g, cudnnStatus_t status) {
+    Perf f{};
+    f.algo = static_cast<decltype(f.algo)>(algo.id);
+    f.status = status;
+    f.time = -1.f;
+    f.memory = workspace_bytes(algo, g);
+    f.determinism = CUDNN_DETERMINISTIC;
+    f.mathType = algo.math;
+    return f;
+}
+
+// The checks of a search's or the heuristic's arguments.
+cudnnStatus_t listing(cudnnHandle_t h, int requested, const int* returned, const void* perf) {
+    if (h == nullptr) return CUDNN_STATUS_NOT_INITIALIZED;
+    if (requested < 1 || returned == nullptr || perf == nullptr) return CUDNN_STATUS_BAD_PARAM;
+    return CUDNN_STATUS_SUCCESS;
+}
+
 // A search: every algorithm whose workspace fits is run, its time reported as proportional to the
 // multiply-adds; the others are reported as not run. Fastest first, as cuDNN sorts them.
 template <class Perf>
 cudnnStatus_t search(cudnnHandle_t h, Pass pass, const Conv& g, const float* a, const float* b, float* out,
                      int requested, int* returned, Perf* perf, void* workspace, std::size_t bytes) {
-    if (h == nullptr) return CUDNN_STATUS_NOT_INITIALIZED;
-    if (requested < 1 || returned == nullptr || perf == nullptr) return CUDNN_STATUS_BAD_PARAM;
+    if (const cudnnStatus_t s = listing(h, requested, returned, perf); s != CUDNN_STATUS_SUCCESS) return s;
     Perf found[kAlgos];
     for (int i = 0; i < kAlgos; ++i) {
         const Algo& algo = algos(pass)[i];
-        const std::size_t needed = workspace_bytes(algo, g);
         Perf& f = found[i];
-        f = {};
-        f.algo = static_cast<decltype(f.algo)>(algo.id);
-        f.mathType = algo.math;
-        f.memory = needed;
-        f.determinism = CUDNN_DETERMINISTIC;
-        f.status = CUDNN_STATUS_ALLOC_FAILED;
-        f.time = -1.f;
-        if (needed > bytes || (needed > 0 && workspace == nullptr)) continue;
+        f = report<Perf>(algo, g, CUDNN_STATUS_ALLOC_FAILED);
+        if (f.memory > bytes || (f.memory > 0 && workspace == nullptr)) continue;
         Conv with_math = g;
         with_math.tf32 = algo.math != CUDNN_FMA_MATH;
         f.status = run(h, pass, with_math, algo.id, a, b, out, 1.f, 0.f, workspace, bytes);
@@ -224,19 +236,10 @@ cudnnStatus_t search(cudnnHandle_t h, Pass pass, const Conv& g, const float* a, 
 // The heuristic: every algorithm, fastest first, none run.
 template <class Perf>
 cudnnStatus_t guess(cudnnHandle_t h, Pass pass, const Conv& g, int requested, int* returned, Perf* perf) {
-    if (h == nullptr) return CUDNN_STATUS_NOT_INITIALIZED;
-    if (requested < 1 || returned == nullptr || perf == nullptr) return CUDNN_STATUS_BAD_PARAM;
+    if (const cudnnStatus_t s = listing(h, requested, returned, perf); s != CUDNN_STATUS_SUCCESS) return s;
     *returned = std::min(requested, kAlgos);
-    for (int i = 0; i < *returned; ++i) {
-        const Algo& algo = algos(pass)[i];
-        perf[i] = {};
-        perf[i].algo = static_cast<decltype(perf[i].algo)>(algo.id);
-        perf[i].status = CUDNN_STATUS_SUCCESS;
-        perf[i].time = -1.f;
-        perf[i].memory = workspace_bytes(algo, g);
-        perf[i].determinism = CUDNN_DETERMINISTIC;
-        perf[i].mathType = algo.math;
-    }
+    for (int i = 0; i < *returned; ++i)
+        perf[i] = report<Perf>(algos(pass)[i], g, CUDNN_STATUS_SUCCESS);
     return CUDNN_STATUS_SUCCESS;
 }
 
