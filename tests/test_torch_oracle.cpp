@@ -68,6 +68,14 @@ std::string torch_python_or_skip() {
     return "";
 }
 
+// Runs the source tree's script `script` under `python` on the folder `dir`: its exit status.
+int run_script(const std::string& python, const char* script, const fs::path& dir) {
+    const std::string command = shell_quote(python) + " " +
+                                shell_quote(std::string(R2C_SOURCE_DIR "/") + script) + " " +
+                                shell_quote(dir.string());
+    return std::system(command.c_str());
+}
+
 using test::TempDir;
 
 // Raw little-endian float64, byte by byte so that the host's byte order does not matter.
@@ -156,10 +164,7 @@ void check_against_torch(const std::vector<Case>& cases) {
         manifest["cases"].push_back(write_case(dir.path(), i, cases[i], results.back()));
     }
     std::ofstream(dir.path() / "manifest.json") << manifest.dump();
-    const std::string command = shell_quote(python) + " " +
-                                shell_quote(R2C_SOURCE_DIR "/tests/torch_oracle.py") + " " +
-                                shell_quote(dir.path().string());
-    REQUIRE(std::system(command.c_str()) == 0);
+    REQUIRE(run_script(python, "tests/torch_oracle.py", dir.path()) == 0);
     for (std::size_t i = 0; i < cases.size(); ++i)
         compare_case(dir.path(), i, cases[i], results[i]);
 }
@@ -415,10 +420,7 @@ TEST_CASE("the PyTorch R2C-GAN of the benchmarks computes our losses and gradien
             losses.emplace_back(name, t.item());
         losses.emplace_back("d_total", d.total.item());
 
-        const std::string command = shell_quote(python) + " " +
-                                    shell_quote(R2C_SOURCE_DIR "/tests/r2cgan_oracle.py") + " " +
-                                    shell_quote(dir.path().string());
-        REQUIRE(std::system(command.c_str()) == 0);
+        REQUIRE(run_script(python, "tests/r2cgan_oracle.py", dir.path()) == 0);
         const std::vector<double> peer = read_f64(dir.path() / "losses.f64");
         REQUIRE(peer.size() == losses.size());
         for (std::size_t i = 0; i < losses.size(); ++i) {
