@@ -84,11 +84,13 @@ std::size_t conv_workspace_for(std::size_t tensor_bytes, std::size_t device_byte
     return std::clamp(2 * tensor_bytes, kWorkspaceFloor, cap);
 }
 
-int usable_cudnn_candidate(const std::vector<CudnnCandidate>& candidates, std::size_t limit) {
+int usable_cudnn_candidate(const std::vector<CudnnCandidate>& candidates, std::size_t limit, bool fma_only) {
     std::vector<std::size_t> usable;
     for (std::size_t i = 0; i < candidates.size(); ++i) {
         const CudnnCandidate& c = candidates[i];
-        if (c.ran && c.workspace <= limit && c.math != "tensor_op_allow_conversion") usable.push_back(i);
+        if (c.ran && c.workspace <= limit && c.math != "tensor_op_allow_conversion" &&
+            (!fma_only || c.math == "fma"))
+            usable.push_back(i);
     }
     if (usable.empty()) return -1;
     // A heuristic's ranking times nothing: its first usable candidate.

@@ -42,9 +42,11 @@ std::uint64_t kernel_launches();
 // and asynchronous host-to-device copies, memsets): like a kernel, each is a node of a captured graph.
 std::uint64_t memory_operations();
 
-// The arithmetic the CUDA operational convolutions may use: FP32 exact (CUDA cores), or tensor cores with
-// TF32 or BF16 operands and FP32 accumulation. A process-wide setting (engine/device.cpp), TF32 unless set;
-// layers too narrow for tensor cores, and devices older than sm_80, compute in FP32 whatever is set.
+// The least precise arithmetic the CUDA operational convolutions may use: FP32 exact (CUDA cores, cuDNN's FMA
+// math), or tensor cores with TF32 or BF16 operands and FP32 accumulation. A process-wide setting
+// (engine/device.cpp), TF32 unless set; layers too narrow for tensor cores, and devices older than sm_80,
+// compute in FP32 whatever is set, and cuDNN's passes compute in TF32 where BF16 is set (their tensors are
+// float32).
 enum class MathPrecision { FP32, TF32, BF16 };
 void set_math_precision(MathPrecision p);
 MathPrecision math_precision();
@@ -56,9 +58,9 @@ MathPrecision parse_math_precision(const std::string& name);
 // kernels/oper_conv.h, which never form x^q in memory; cuDNN on the materialised power stack
 // (engine/ops/conv_cudnn.h: one ordinary convolution over Q*Cin channels); or Auto: for each pass and shape,
 // the faster of the two as timed on the device the first time that pass and shape run outside a graph capture
-// (a capture meeting a new one takes the fused kernels). cuDNN runs only in TF32; in FP32 and BF16, and
-// everywhere in a build without cuDNN, the fused kernels run whatever is set. A process-wide setting
-// (engine/device.cpp), Auto unless set.
+// (a capture meeting a new one takes the fused kernels). In a build without cuDNN, Auto runs the fused
+// kernels and Cudnn is an error at the first convolution. A process-wide setting (engine/device.cpp), Auto
+// unless set.
 enum class ConvAlgorithm { Auto, Fused, Cudnn };
 void set_conv_algorithm(ConvAlgorithm a);
 ConvAlgorithm conv_algorithm();
@@ -112,9 +114,11 @@ struct CudnnSearch {
 };
 std::vector<CudnnSearch> cudnn_searches();
 // The index of the candidate a search takes, among those that ran within `limit` bytes of workspace without
-// converting to FP16: of the ones timed within 3% of the fastest, the one with the least workspace (the
-// earliest of equals); of a heuristic's (untimed) candidates, the first. -1 if there is none.
-int usable_cudnn_candidate(const std::vector<CudnnCandidate>& candidates, std::size_t limit);
+// converting to FP16 (and with FMA math where `fma_only`): of the ones timed within 3% of the fastest, the
+// one with the least workspace (the earliest of equals); of a heuristic's (untimed) candidates, the first.
+// -1 if there is none.
+int usable_cudnn_candidate(const std::vector<CudnnCandidate>& candidates, std::size_t limit,
+                           bool fma_only = false);
 
 // Host-to-device copies that overlap the work on stream() (where every op runs): the bytes go through
 // pinned staging memory and a copy stream of the uploader's own. Each slot has its own staging buffer;

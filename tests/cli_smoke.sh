@@ -152,6 +152,15 @@ set -e
 grep -Eq "^cuDNN path of the operational convolutions: (built in \(cuDNN [0-9]+\.[0-9]+\.[0-9]+ loaded\)|not built in)" \
     "$work/info.log" || fail "no cuDNN line: $(cat "$work/info.log")"
 grep -q "^method operational, Q = 3" "$work/info.log" || fail "no method line: $(cat "$work/info.log")"
+# Asking for the cuDNN path of a build without it is a usage error, not the fused kernels in its place.
+if grep -q "^cuDNN path of the operational convolutions: not built in" "$work/info.log"; then
+    set +e
+    "$r2c" bench --device cuda --conv_algorithm cudnn 2> "$work/no_cudnn.log"
+    [[ $? == 2 ]] || fail "--conv_algorithm cudnn without cuDNN not rejected with exit code 2"
+    set -e
+    grep -q "conv_algorithm cudnn: this build has no cuDNN" "$work/no_cudnn.log" ||
+        fail "no usage message: $(cat "$work/no_cudnn.log")"
+fi
 
 # r2c bench: the timings, the convolutions' FLOPs and the schedule estimate, on the screen and in JSON, and
 # the op profile of one more iteration.

@@ -2,10 +2,10 @@
 // gradients of x, w and b for a random upstream gradient, with fused activations and reflect padding, and
 // the multiply-adds counted.
 // Tolerances (relative L2): FP32 1e-5; TF32 5e-3 and BF16 2e-2 where the layer is wide enough for tensor
-// cores (kernels/oper_conv.h's dispatch rule). Each layer runs by the fused kernels, and in TF32 also by
-// cuDNN on the power stack, transposed layers included, and by Auto's checked and timed choice between the
-// two (engine/device.h's ConvAlgorithm); Auto's choosing itself is checked with stand-ins for the two ways,
-// so it runs on the emulator too.
+// cores (kernels/oper_conv.h's dispatch rule). Each layer runs by the fused kernels, in FP32 and TF32 also by
+// cuDNN on the power stack, transposed layers included, and in each precision by Auto's checked and timed
+// choice between the two (engine/device.h's ConvAlgorithm); Auto's choosing itself is checked with
+// stand-ins for the two ways, so it runs on the emulator too.
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -121,15 +121,19 @@ TEST_CASE("operational convolutions through cuDNN on the power stack match the C
     if (!cuda::cudnn_compiled()) return test::skip("this build has no cuDNN");
     const std::size_t before = cuda::conv_choices().size();
     for (const Layer& l : kLayers) {
+        check_layer(l, cuda::MathPrecision::FP32, 1e-5, cuda::ConvAlgorithm::Cudnn);
+        check_layer(l, cuda::MathPrecision::FP32, 1e-5, cuda::ConvAlgorithm::Auto);
         Layer smooth = l;
         if (l.act == Activation::Relu || l.act == Activation::LeakyRelu) smooth.act = Activation::Tanh;
         check_layer(smooth, cuda::MathPrecision::TF32, 5e-3, cuda::ConvAlgorithm::Cudnn);
         check_layer(smooth, cuda::MathPrecision::TF32, 5e-3, cuda::ConvAlgorithm::Auto);
+        // BF16: cuDNN's passes in TF32; Auto compares them with the fused kernels in BF16.
+        check_layer(smooth, cuda::MathPrecision::BF16, 2e-2, cuda::ConvAlgorithm::Auto);
     }
     // Auto found cuDNN agreeing with the fused kernels and timed both ways once for each of the three passes
-    // of each layer, and again for none of them: its choices are remembered.
+    // of each layer in each precision, and again for none of them: its choices are remembered.
     const std::vector<cuda::ConvChoice> made = cuda::conv_choices();
-    REQUIRE(made.size() - before == 3 * std::size(kLayers));
+    REQUIRE(made.size() - before == 3 * 3 * std::size(kLayers));
     for (std::size_t i = before; i < made.size(); ++i) {
         INFO(made[i].pass << " " << made[i].shape);
         CHECK(made[i].note.empty());
@@ -139,9 +143,11 @@ TEST_CASE("operational convolutions through cuDNN on the power stack match the C
     }
     check_layer(kLayers[6], cuda::MathPrecision::TF32, 5e-3, cuda::ConvAlgorithm::Auto);  // tanh
     CHECK(cuda::conv_choices().size() == made.size());
-    // Every cuDNN problem was searched, timed, within the scaled limit, and took a candidate that ran.
+    // Every cuDNN problem was searched, timed, within the scaled limit, and took a candidate that ran; the
+    // FP32 ones (searched apart from the others) with FMA math.
     const std::vector<cuda::CudnnSearch> searched = cuda::cudnn_searches();
     REQUIRE_FALSE(searched.empty());
+    std::size_t fma = 0;
     for (const cuda::CudnnSearch& s : searched) {
         INFO(s.pass << " " << s.problem);
         CHECK_FALSE(s.heuristic);
@@ -151,7 +157,11 @@ TEST_CASE("operational convolutions through cuDNN on the power stack match the C
         CHECK(taken.ran);
         CHECK(taken.ms >= 0);
         CHECK(taken.workspace <= s.limit);
+        const bool exact = s.problem.find("FMA math") != std::string::npos;
+        fma += exact ? 1 : 0;
+        if (exact) CHECK(taken.math == "fma");
     }
+    CHECK(fma > 0);
 }
 
 TEST_CASE(
@@ -182,6 +192,9 @@ TEST_CASE(
     CHECK(cuda::usable_cudnn_candidate(found, 256 * MiB) == 2);
     CHECK(cuda::usable_cudnn_candidate(found, 50 * MiB) == 4);
     CHECK(cuda::usable_cudnn_candidate({found[0], found[1]}, 256 * MiB) == -1);
+    // FP32 exact: only FMA math, however fast the others.
+    CHECK(cuda::usable_cudnn_candidate(found, 256 * MiB, true) == 4);
+    CHECK(cuda::usable_cudnn_candidate({found[2], found[3]}, 256 * MiB, true) == -1);
 
     // Timed within 3% of the fastest, the least workspace wins; the earliest of equals; slower ones never,
     // however lean, and the fastest is found wherever it stands.
@@ -227,14 +240,15 @@ TEST_CASE("Auto checks cuDNN against the fused kernels before timing both, and k
     const auto reset = [&] { fused_runs = cudnn_runs = 0; };
     const std::size_t before = cuda::conv_choices().size();
 
-    // Agreeing: one checking run each, three timed each, cuDNN's last; then the choice is kept.
+    // Agreeing: one checking run each, three timed each, and the fused way once more where it is chosen, so
+    // that the outputs are the chosen way's, as in every later run; then the choice is kept.
     ops::run_chosen({-1, 1}, "pass", "agreeing", {out}, fused, writes(close));
-    CHECK(fused_runs == 4);
-    CHECK(cudnn_runs == 4);
-    CHECK(holds(close) == 0.0);
     std::vector<cuda::ConvChoice> made = cuda::conv_choices();
     REQUIRE(made.size() == before + 1);
     const cuda::ConvChoice agreeing = made.back();
+    CHECK(fused_runs == (agreeing.cudnn ? 4 : 5));
+    CHECK(cudnn_runs == 4);
+    CHECK(holds(agreeing.cudnn ? close : fused_value) == 0.0);
     CHECK(agreeing.shape == "agreeing");
     CHECK(agreeing.note.empty());
     CHECK(agreeing.fused_ms >= 0);

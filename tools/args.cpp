@@ -84,12 +84,20 @@ cuda::MathPrecision Args::precision(const std::string& name) const {
     return cuda::parse_math_precision(v);
 }
 
+OptionSpec precision_option() {
+    return {
+        "precision",
+        "the least precise CUDA convolution arithmetic allowed: fp32 (exact), tf32 or bf16 (tensor cores; "
+        "cuDNN's passes run tf32 there)",
+        "tf32", false};
+}
+
 OptionSpec conv_algorithm_option() {
     return {
         "conv_algorithm",
         "CUDA operational convolutions: fused (our kernels, x^q never in memory), cudnn (on the materialised "
-        "power stack; TF32 only) or auto (per pass and shape, the faster of the two as timed when first run, "
-        "where they agree)",
+        "power stack) or auto (per pass and shape, the faster of the two as timed when first run, where they "
+        "agree)",
         "auto", false};
 }
 
@@ -97,6 +105,8 @@ cuda::ConvAlgorithm Args::conv_algorithm(const std::string& name) const {
     const std::string v = str(name);
     usage_check(v == "auto" || v == "fused" || v == "cudnn", "--", name,
                 " must be auto, fused or cudnn, got '", v, "'");
+    usage_check(v != "cudnn" || cuda::cudnn_compiled(), "--", name,
+                " cudnn: this build has no cuDNN (r2c info says what it has); use auto or fused");
     return cuda::parse_conv_algorithm(v);
 }
 

@@ -27,7 +27,9 @@ struct OptionSpec {
     bool required = false;  // must be given
 };
 
-// --conv_algorithm, which every command that runs the networks takes (read with Args::conv_algorithm).
+// --precision and --conv_algorithm, which every command that runs the networks takes (read with
+// Args::precision and Args::conv_algorithm).
+OptionSpec precision_option();
 OptionSpec conv_algorithm_option();
 
 class Args {

@@ -19,8 +19,7 @@ const std::vector<OptionSpec>& bench_options() {
         {"method", "operational, convolutional or convolutional-light", "operational", false},
         {"q", "order of the operational layers", "3", false},
         {"device", "cpu or cuda", "cpu", false},
-        {"precision", "CUDA convolution arithmetic: fp32 (exact), tf32 or bf16 (tensor cores)", "tf32",
-         false},
+        precision_option(),
         conv_algorithm_option(),
         {"conv_workspace_mb",
          "the most device memory one cuDNN pass may take as workspace, MiB (0: twice the pass's tensors, "

@@ -103,8 +103,7 @@ const std::vector<OptionSpec>& test_options() {
         {"batch_size", "images per forward pass", "1", false},
         {"iterations", "times G is applied for the restoration scores and images", "3", false},
         {"device", "cpu or cuda", "cpu", false},
-        {"precision", "CUDA convolution arithmetic: fp32 (exact), tf32 or bf16 (tensor cores)", "tf32",
-         false},
+        precision_option(),
         conv_algorithm_option(),
         {"json", "where the metrics go (- for standard output); default OUTPUT_DIR/test.json", "", false},
         {"saveImages", "write [input | G | G(G) | G(G(G))] strips to OUTPUT_DIR/test_images", "", true},
@@ -201,8 +200,7 @@ const std::vector<OptionSpec>& restore_options() {
         {"size", "images are resized to this before restoration", "256", false},
         {"iterations", "times G is applied", "3", false},
         {"device", "cpu or cuda", "cpu", false},
-        {"precision", "CUDA convolution arithmetic: fp32 (exact), tf32 or bf16 (tensor cores)", "tf32",
-         false},
+        precision_option(),
         conv_algorithm_option(),
     };
     return specs;

@@ -103,6 +103,8 @@ void run_chosen(const std::vector<std::int64_t>& key, const std::string& pass, c
     }
     choice.cudnn = choice.cudnn_ms < choice.fused_ms;
     choices().add(key, choice);
+    // The outputs are the chosen way's, as in every later run of this pass and shape.
+    if (!choice.cudnn) fused();
 }
 
 }  // namespace r2c::ops

@@ -13,8 +13,9 @@
 
 namespace r2c::ops {
 
-// A relative L2 difference between the two ways' outputs above this, far beyond TF32's rounding, means one
-// of them is wrong for that pass and shape.
+// A relative L2 difference between the two ways' outputs above this, beyond the rounding of BF16 (the
+// fused kernels' least precise arithmetic, which cuDNN's TF32 is then compared with), means one of them is
+// wrong for that pass and shape.
 constexpr double kConvAgreement = 2e-2;
 
 // Runs the pass identified by `key` (everything that decides either way's speed) one way or the other;
@@ -24,9 +25,9 @@ constexpr double kConvAgreement = 2e-2;
 // - Met for the first time outside one, it runs fused, then cudnn, whose outputs must agree with fused's
 //   within kConvAgreement (outputs whose fused value is not finite are not compared) and which must not
 //   throw r2c::Error. Then each runs three more times, alternating, timed with device events, and the faster
-//   is chosen; the outputs are the last run's. Where cudnn throws or disagrees, fused is chosen, fused runs
-//   again, the choice's note says why and a warning naming `pass` and `shape` goes to stderr. Either way
-//   the choice joins cuda::conv_choices() under `pass` and `shape`.
+//   is chosen; the outputs are the chosen way's (fused runs once more where it wins). Where cudnn throws or
+//   disagrees, fused is chosen, fused runs again, the choice's note says why and a warning naming `pass` and
+//   `shape` goes to stderr. Either way the choice joins cuda::conv_choices() under `pass` and `shape`.
 void run_chosen(const std::vector<std::int64_t>& key, const std::string& pass, const std::string& shape,
                 const std::vector<Tensor>& outputs, const std::function<void()>& fused,
                 const std::function<void()>& cudnn);

@@ -77,10 +77,13 @@ void run_pass(cuda::OperPass pass, const cuda::OperConvGeometry& cg, const cuda:
               const std::vector<Tensor>& outputs, const std::function<void()>& fused,
               const std::function<void()>& dnn) {
     const cuda::ConvAlgorithm algorithm = cuda::conv_algorithm();
-    if (algorithm == cuda::ConvAlgorithm::Fused || !cudnn::runs(pass, opt.precision)) return fused();
-    if (algorithm == cuda::ConvAlgorithm::Cudnn) return dnn();
-    // Everything that decides either side's speed: the geometry and cuDNN's workspace limit.
+    if (algorithm == cuda::ConvAlgorithm::Fused ||
+        (algorithm == cuda::ConvAlgorithm::Auto && !cuda::cudnn_compiled()))
+        return fused();
+    if (algorithm == cuda::ConvAlgorithm::Cudnn) return dnn();  // an error in a build without cuDNN
+    // Everything that decides either side's speed: the geometry, the precision and cuDNN's workspace limit.
     const std::vector<std::int64_t> key{static_cast<int>(pass),
+                                        static_cast<int>(opt.precision),
                                         cg.N,
                                         cg.Cin,
                                         cg.H,
@@ -95,7 +98,9 @@ void run_pass(cuda::OperPass pass, const cuda::OperConvGeometry& cg, const cuda:
                                         cg.Q,
                                         cg.reflect ? 1 : 0,
                                         static_cast<std::int64_t>(cuda::conv_workspace_limit())};
-    run_chosen(key, cuda::oper_pass_name(pass), cuda::oper_geometry_str(cg), outputs, fused, dnn);
+    run_chosen(key, cuda::oper_pass_name(pass),
+               detail::concat(cuda::oper_geometry_str(cg), ", ", cuda::oper_precision_name(opt.precision)),
+               outputs, fused, dnn);
 }
 
 }  // namespace
@@ -127,7 +132,8 @@ Tensor oper_conv_cuda(const char* op, const Tensor& x, const Tensor& w, const Te
         run_pass(transposed ? cuda::OperPass::TransposeForward : cuda::OperPass::Forward, cg, opt, {y}, fused,
                  [&] {
                      (transposed ? cudnn::transpose_forward : cudnn::forward)(
-                         cg, device_floats(x), device_floats(w), device_floats(b), device_floats(y), kact);
+                         cg, device_floats(x), device_floats(w), device_floats(b), device_floats(y), kact,
+                         opt);
                  });
     });
     count_oper_passes(g, x.dim(0), x.dim(1), cout, q, 1);
@@ -162,7 +168,7 @@ Tensor oper_conv_cuda(const char* op, const Tensor& x, const Tensor& w, const Te
                          cg, opt, {dx}, fused, [&] {
                              (transposed ? cudnn::transpose_backward_data : cudnn::backward_data)(
                                  cg, device_floats(xd), device_floats(wd), device_floats(dy),
-                                 device_floats(dx));
+                                 device_floats(dx), opt);
                          });
             });
         }
@@ -180,7 +186,8 @@ Tensor oper_conv_cuda(const char* op, const Tensor& x, const Tensor& w, const Te
                     transposed ? cuda::OperPass::TransposeBackwardWeights : cuda::OperPass::BackwardWeights,
                     cg, opt, {dw, db}, fused, [&] {
                         (transposed ? cudnn::transpose_backward_weights : cudnn::backward_weights)(
-                            cg, device_floats(xd), device_floats(dy), device_floats(dw), device_floats(db));
+                            cg, device_floats(xd), device_floats(dy), device_floats(dw), device_floats(db),
+                            opt);
                     });
             });
             if (!need_dw) dw = Tensor();

@@ -61,21 +61,34 @@ cudnnHandle_t handle() {
 }
 
 // One ordinary valid convolution, in cuDNN's terms: input [n, in_c, in_h, in_w], filter [out_c, in_c, k, k],
-// output [n, out_c, out_h, out_w], stride `stride`, float32.
+// output [n, out_c, out_h, out_w], stride `stride`, float32; `fma`: cuDNN's FMA math only (FP32 exact).
 struct Problem {
     int n, in_c, in_h, in_w, out_c, out_h, out_w, k, stride;
+    bool fma;
 };
 
+bool fma_only(const cuda::OperConvOptions& opt) {
+    return opt.precision == cuda::OperPrecision::FP32;
+}
+
 // A convolution's stacked problem: the stack of x in, the layer's output out.
-Problem stacked(const OperConvGeometry& g) {
+Problem stacked(const OperConvGeometry& g, const cuda::OperConvOptions& opt) {
     const cuda::OperStackGeometry s = cuda::oper_stack_geometry(g);
-    return {g.N, g.Q * g.Cin, s.Hp, s.Wp, g.Cout, g.Hout, g.Wout, g.k, g.stride};
+    return {g.N, g.Q * g.Cin, s.Hp, s.Wp, g.Cout, g.Hout, g.Wout, g.k, g.stride, fma_only(opt)};
 }
 // A transposed layer's: the convolution whose data gradient it is, from its whole output (before the crop)
 // to the stack of its input. The filter [Q*Cin, Cout, k, k] is the layer's weights [Q, Cin, Cout, k, k].
-Problem stacked_transposed(const OperConvGeometry& t) {
-    return {t.N, t.Cout,  (t.H - 1) * t.stride + t.k, (t.W - 1) * t.stride + t.k, t.Q * t.Cin, t.H, t.W,
-            t.k, t.stride};
+Problem stacked_transposed(const OperConvGeometry& t, const cuda::OperConvOptions& opt) {
+    return {t.N,
+            t.Cout,
+            (t.H - 1) * t.stride + t.k,
+            (t.W - 1) * t.stride + t.k,
+            t.Q * t.Cin,
+            t.H,
+            t.W,
+            t.k,
+            t.stride,
+            fma_only(opt)};
 }
 
 class Descriptors {
@@ -102,6 +115,8 @@ class Descriptors {
             ok(cudnnSetConvolution2dDescriptor(conv, 0, 0, p.stride, p.stride, 1, 1, CUDNN_CROSS_CORRELATION,
                                                CUDNN_DATA_FLOAT),
                "cudnnSetConvolution2dDescriptor");
+            // Searched and heuristic candidates then run with FMA math only.
+            if (p.fma) ok(cudnnSetConvolutionMathType(conv, CUDNN_FMA_MATH), "cudnnSetConvolutionMathType");
         } catch (...) {
             destroy();
             throw;
@@ -212,7 +227,7 @@ std::size_t device_bytes() {
 
 std::string problem_str(const Problem& p) {
     return detail::concat("input [", p.n, ",", p.in_c, ",", p.in_h, ",", p.in_w, "], filter [", p.out_c, ",",
-                          p.in_c, ",", p.k, ",", p.k, "], stride ", p.stride);
+                          p.in_c, ",", p.k, ",", p.k, "], stride ", p.stride, p.fma ? ", FMA math" : "");
 }
 
 // Device memory a search borrows, straight from the driver and returned after it, so that the caching
@@ -272,8 +287,17 @@ Algo algorithm(Kind kind, const Problem& p, Search search, Guess guess) {
     static std::map<std::vector<std::int64_t>, Algo> remembered;
     static const std::size_t device = device_bytes();
     const std::size_t limit = cuda::conv_workspace_for(tensor_bytes(p), device);
-    const std::vector<std::int64_t> key{kind,    p.n,     p.in_c, p.in_h,   p.in_w,
-                                        p.out_c, p.out_h, p.k,    p.stride, static_cast<std::int64_t>(limit)};
+    const std::vector<std::int64_t> key{kind,
+                                        p.n,
+                                        p.in_c,
+                                        p.in_h,
+                                        p.in_w,
+                                        p.out_c,
+                                        p.out_h,
+                                        p.k,
+                                        p.stride,
+                                        p.fma ? 1 : 0,
+                                        static_cast<std::int64_t>(limit)};
     {
         std::lock_guard<std::mutex> lock(mu);
         const auto it = remembered.find(key);
@@ -290,7 +314,7 @@ Algo algorithm(Kind kind, const Problem& p, Search search, Guess guess) {
         searched = ws.bytes();
         f = search(h, ws.data(), searched);
     }
-    const int chosen = cuda::usable_cudnn_candidate(f.candidates, searched);
+    const int chosen = cuda::usable_cudnn_candidate(f.candidates, searched, p.fma);
     {
         std::lock_guard<std::mutex> lock(searches().mu);
         searches().record.push_back(
@@ -447,12 +471,8 @@ struct FullOutput {
 
 }  // namespace
 
-bool runs(cuda::OperPass, cuda::OperPrecision precision) {
-    return precision == cuda::OperPrecision::TF32;
-}
-
 void forward(const OperConvGeometry& g, const float* x, const float* w, const float* b, float* y,
-             cuda::OperActivation act) {
+             cuda::OperActivation act, const cuda::OperConvOptions& opt) {
     cuda::oper_conv_check_geometry(cuda::OperPass::Forward, g);
     Tensor stack_t, w_t;
     const float* xs = stack_of(cuda::oper_stack_geometry(g), x, stack_t);
@@ -462,11 +482,12 @@ void forward(const OperConvGeometry& g, const float* x, const float* w, const fl
         cuda::oper_weights_stack(w, ptr(w_t), g.Q, g.Cout, g.Cin, g.k * g.k, cuda::stream());
         ws = ptr(w_t);
     }
-    convolution(stacked(g), xs, ws, y);
+    convolution(stacked(g, opt), xs, ws, y);
     cuda::oper_bias_activation(y, b, g.N, g.Cout, g.Hout * g.Wout, g.Q, act, cuda::stream());
 }
 
-void backward_data(const OperConvGeometry& g, const float* x, const float* w, const float* dz, float* dx) {
+void backward_data(const OperConvGeometry& g, const float* x, const float* w, const float* dz, float* dx,
+                   const cuda::OperConvOptions& opt) {
     cuda::oper_conv_check_geometry(cuda::OperPass::Forward, g);  // reflect pads are taken here
     const cuda::OperStackGeometry s = cuda::oper_stack_geometry(g);
     const StackGradient dstack(s, dx);
@@ -477,54 +498,55 @@ void backward_data(const OperConvGeometry& g, const float* x, const float* w, co
         cuda::oper_weights_stack(w, ptr(w_t), g.Q, g.Cout, g.Cin, g.k * g.k, cuda::stream());
         ws = ptr(w_t);
     }
-    data_gradient(stacked(g), ws, dz, dstack.grad);
+    data_gradient(stacked(g, opt), ws, dz, dstack.grad);
     dstack.finish(s, x, dx);
 }
 
-void backward_weights(const OperConvGeometry& g, const float* x, const float* dz, float* dw, float* db) {
+void backward_weights(const OperConvGeometry& g, const float* x, const float* dz, float* dw, float* db,
+                      const cuda::OperConvOptions& opt) {
     cuda::oper_conv_check_geometry(cuda::OperPass::BackwardWeights, g);
     Tensor stack_t;
     const float* xs = stack_of(cuda::oper_stack_geometry(g), x, stack_t);
     const Tensor dw_t = g.Q > 1 ? scratch_floats(weight_floats(g)) : Tensor();
     float* dws = g.Q > 1 ? ptr(dw_t) : dw;
-    filter_gradient(stacked(g), xs, dz, dws);
+    filter_gradient(stacked(g, opt), xs, dz, dws);
     if (g.Q > 1) cuda::oper_weights_unstack(dws, dw, g.Q, g.Cout, g.Cin, g.k * g.k, cuda::stream());
     if (db != nullptr) cuda::oper_bias_backward(dz, db, g.N, g.Cout, g.Hout * g.Wout, g.Q, cuda::stream());
 }
 
 void transpose_forward(const OperConvGeometry& g, const float* x, const float* w, const float* b, float* y,
-                       cuda::OperActivation act) {
+                       cuda::OperActivation act, const cuda::OperConvOptions& opt) {
     cuda::oper_conv_check_geometry(cuda::OperPass::TransposeForward, g);
     Tensor stack_t;
     const float* xs = stack_of(flat_stack(g), x, stack_t);
     const FullOutput full(g);
-    data_gradient(stacked_transposed(g), w, xs, ptr(full.t));
+    data_gradient(stacked_transposed(g, opt), w, xs, ptr(full.t));
     cuda::oper_crop(ptr(full.t), y, g.N, g.Cout, full.h, full.w, g.pad_top, g.pad_left, g.Hout, g.Wout,
                     cuda::stream());
     cuda::oper_bias_activation(y, b, g.N, g.Cout, g.Hout * g.Wout, g.Q, act, cuda::stream());
 }
 
 void transpose_backward_data(const OperConvGeometry& g, const float* x, const float* w, const float* dz,
-                             float* dx) {
+                             float* dx, const cuda::OperConvOptions& opt) {
     cuda::oper_conv_check_geometry(cuda::OperPass::TransposeBackwardData, g);
     const FullOutput full(g);
     cuda::oper_uncrop(dz, ptr(full.t), g.N, g.Cout, full.h, full.w, g.pad_top, g.pad_left, g.Hout, g.Wout,
                       cuda::stream());
     const cuda::OperStackGeometry s = flat_stack(g);
     const StackGradient dstack(s, dx);
-    convolution(stacked_transposed(g), ptr(full.t), w, dstack.grad);
+    convolution(stacked_transposed(g, opt), ptr(full.t), w, dstack.grad);
     dstack.finish(s, x, dx);
 }
 
 void transpose_backward_weights(const OperConvGeometry& g, const float* x, const float* dz, float* dw,
-                                float* db) {
+                                float* db, const cuda::OperConvOptions& opt) {
     cuda::oper_conv_check_geometry(cuda::OperPass::TransposeBackwardWeights, g);
     const FullOutput full(g);
     cuda::oper_uncrop(dz, ptr(full.t), g.N, g.Cout, full.h, full.w, g.pad_top, g.pad_left, g.Hout, g.Wout,
                       cuda::stream());
     Tensor stack_t;
     const float* xs = stack_of(flat_stack(g), x, stack_t);
-    filter_gradient(stacked_transposed(g), ptr(full.t), xs, dw);
+    filter_gradient(stacked_transposed(g, opt), ptr(full.t), xs, dw);
     if (db != nullptr) cuda::oper_bias_backward(dz, db, g.N, g.Cout, g.Hout * g.Wout, g.Q, cuda::stream());
 }
 
@@ -562,28 +584,28 @@ namespace {
 }
 }  // namespace
 
-bool runs(cuda::OperPass, cuda::OperPrecision) {
-    return false;
-}
 void forward(const cuda::OperConvGeometry& g, const float*, const float*, const float*, float*,
-             cuda::OperActivation) {
+             cuda::OperActivation, const cuda::OperConvOptions&) {
     missing(g);
 }
-void backward_data(const cuda::OperConvGeometry& g, const float*, const float*, const float*, float*) {
+void backward_data(const cuda::OperConvGeometry& g, const float*, const float*, const float*, float*,
+                   const cuda::OperConvOptions&) {
     missing(g);
 }
-void backward_weights(const cuda::OperConvGeometry& g, const float*, const float*, float*, float*) {
+void backward_weights(const cuda::OperConvGeometry& g, const float*, const float*, float*, float*,
+                      const cuda::OperConvOptions&) {
     missing(g);
 }
 void transpose_forward(const cuda::OperConvGeometry& g, const float*, const float*, const float*, float*,
-                       cuda::OperActivation) {
+                       cuda::OperActivation, const cuda::OperConvOptions&) {
     missing(g);
 }
 void transpose_backward_data(const cuda::OperConvGeometry& g, const float*, const float*, const float*,
-                             float*) {
+                             float*, const cuda::OperConvOptions&) {
     missing(g);
 }
-void transpose_backward_weights(const cuda::OperConvGeometry& g, const float*, const float*, float*, float*) {
+void transpose_backward_weights(const cuda::OperConvGeometry& g, const float*, const float*, float*, float*,
+                                const cuda::OperConvOptions&) {
     missing(g);
 }
 

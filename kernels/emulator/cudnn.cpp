@@ -188,6 +188,11 @@ cudnnStatus_t run(cudnnHandle_t h, Pass pass, const Conv& g, int id, const float
     return CUDNN_STATUS_SUCCESS;
 }
 
+// The math an algorithm runs with for convolution g: FMA where its descriptor asks for FMA math only.
+cudnnMathType_t math_of(const Algo& algo, const Conv& g) {
+    return g.tf32 ? algo.math : CUDNN_FMA_MATH;
+}
+
 // What a search or the heuristic reports of one algorithm, untimed.
 template <class Perf>
 Perf report(const Algo& algo, const Conv& g, cudnnStatus_t status) {
@@ -197,7 +202,7 @@ Perf report(const Algo& algo, const Conv& g, cudnnStatus_t status) {
     f.time = -1.f;
     f.memory = workspace_bytes(algo, g);
     f.determinism = CUDNN_DETERMINISTIC;
-    f.mathType = algo.math;
+    f.mathType = math_of(algo, g);
     return f;
 }
 
@@ -221,7 +226,7 @@ cudnnStatus_t search(cudnnHandle_t h, Pass pass, const Conv& g, const float* a, 
         f = report<Perf>(algo, g, CUDNN_STATUS_ALLOC_FAILED);
         if (f.memory > bytes || (f.memory > 0 && workspace == nullptr)) continue;
         Conv with_math = g;
-        with_math.tf32 = algo.math != CUDNN_FMA_MATH;
+        with_math.tf32 = math_of(algo, g) != CUDNN_FMA_MATH;
         f.status = run(h, pass, with_math, algo.id, a, b, out, 1.f, 0.f, workspace, bytes);
         if (f.status == CUDNN_STATUS_SUCCESS) f.time = static_cast<float>(g.macs() * 1e-9 * algo.time);
     }

@@ -10,11 +10,12 @@
 // Every pass offers three algorithms: one without workspace and one with a small workspace, equally fast,
 // and one twice as fast with a workspace twice the size of its tensors. Searches run each algorithm whose
 // workspace fits and report times proportional to the multiply-adds (not measured); the heuristic lists
-// them fastest first. Like cuDNN, a call fails with CUDNN_STATUS_BAD_PARAM on an unset or inconsistent
-// descriptor, a null pointer, or a workspace smaller than its algorithm needs, and the kernel writes the
-// whole workspace it was promised (so that AddressSanitizer reports a smaller allocation); what the
-// stand-in does not model (other layouts and types, convolution mode, dilation) is
-// CUDNN_STATUS_NOT_SUPPORTED.
+// them fastest first; both report every algorithm with FMA math where the descriptor's math type is
+// CUDNN_FMA_MATH, as cuDNN then offers only its FMA kernels. Like cuDNN, a call fails with
+// CUDNN_STATUS_BAD_PARAM on an unset or inconsistent descriptor, a null pointer, or a workspace smaller than
+// its algorithm needs, and the kernel writes the whole workspace it was promised (so that AddressSanitizer
+// reports a smaller allocation); what the stand-in does not model (other layouts and types, convolution mode,
+// dilation) is CUDNN_STATUS_NOT_SUPPORTED.
 #pragma once
 
 #include <cstddef>
