@@ -219,6 +219,11 @@ for s in "${steps[@]}"; do
         step "train-bench batch 16 choices" "$out/train_step.txt" "$build/r2c" bench --device cuda \
             --method operational --q 3 --size 256 --batch_size 16 --inference_batch 32 --precision tf32 \
             --warmup 3 --iterations 3
+        # Auto in the other two precisions (cuDNN with FMA math in FP32, in TF32 beside the BF16 kernels).
+        for precision in fp32 bf16; do
+            step "train-bench $precision" "$out/train_step.txt" "$build/r2c" bench --device cuda \
+                --method operational --q 3 --size 256 --precision $precision --warmup 3 --iterations 5
+        done
         if grep -q "PyTorch peer .* is unavailable" "$out/train_step.txt"; then
             note "train-bench: the PyTorch peer did not run (see train_step.txt)"
             status=1
