@@ -85,11 +85,10 @@ cuda::MathPrecision Args::precision(const std::string& name) const {
 }
 
 OptionSpec precision_option() {
-    return {
-        "precision",
-        "the least precise CUDA convolution arithmetic allowed: fp32 (exact), tf32 or bf16 (tensor cores; "
-        "cuDNN's passes run tf32 there)",
-        "tf32", false};
+    return {"precision",
+            "the least precise CUDA convolution arithmetic allowed: fp32 (exact), tf32 or bf16 (tensor "
+            "cores; with bf16, cuDNN's passes run in tf32)",
+            "tf32", false};
 }
 
 OptionSpec conv_algorithm_option() {
