@@ -1,4 +1,10 @@
 // Instance normalisation forward and backward (kernels/ops.h): one block per (sample, channel) plane.
+// A plane of more than kThreads and at most kPlaneThreads * kMaxPerThread values (R2C-GAN's 128x128 planes)
+// is held in registers by a block of kPlaneThreads threads, so that each kernel reads its inputs from
+// memory once, all loads of a thread in flight together; other planes are walked by kThreads threads, as
+// often as each pass needs.
+#include <type_traits>
+
 #include "kernels/activation.cuh"
 #include "kernels/ops.h"
 #include "kernels/ops_device.cuh"
@@ -8,6 +14,41 @@ namespace r2c::cuda {
 namespace {
 
 using namespace ops_detail;
+
+constexpr int kPlaneThreads = 1024;
+constexpr int kMaxPerThread = 16;
+
+// The values per thread of a plane of m values held in registers (a power of two, so that few kernels are
+// built), or 0 where the plane is walked instead.
+int values_per_thread(int m) {
+    if (m <= kThreads || m > kPlaneThreads * kMaxPerThread) return 0;
+    int per = 1;
+    while (per * kPlaneThreads < m)
+        per *= 2;
+    return per;
+}
+
+// Runs f(std::integral_constant<int, per>{}) for per = values_per_thread(m) > 0.
+template <class F>
+void with_values_per_thread(int m, const F& f) {
+    switch (values_per_thread(m)) {
+        case 1:
+            return f(std::integral_constant<int, 1>{});
+        case 2:
+            return f(std::integral_constant<int, 2>{});
+        case 4:
+            return f(std::integral_constant<int, 4>{});
+        case 8:
+            return f(std::integral_constant<int, 8>{});
+        default:
+            return f(std::integral_constant<int, 16>{});
+    }
+}
+
+// Element j * kPlaneThreads + threadIdx.x of the plane is a thread's value j.
+__device__ __forceinline__ int resident_index(int j) {
+    return j * kPlaneThreads + static_cast<int>(threadIdx.x);
+}
 
 // Two passes over the plane (the mean, then the squared deviations from it), so that float32 keeps full
 // precision on large planes whose mean is far from zero.
@@ -35,10 +76,59 @@ __global__ void __launch_bounds__(kThreads)
     if (threadIdx.x == 0) rstd[blockIdx.x] = r;
 }
 
+// The same from registers: the plane is read once, then the mean and the squared deviations from it are
+// summed over the values held.
+template <int kPer>
+__global__ void __launch_bounds__(kPlaneThreads)
+    instance_norm_forward_resident_kernel(const float* x, const float* gamma, const float* beta, int c, int m,
+                                          float eps, OperActivation act, float* y, float* xhat, float* rstd) {
+    const std::size_t offset = static_cast<std::size_t>(blockIdx.x) * m;
+    float v[kPer];
+#pragma unroll
+    for (int j = 0; j < kPer; ++j)
+        v[j] = resident_index(j) < m ? x[offset + resident_index(j)] : 0.f;
+    float s = 0.f;
+#pragma unroll
+    for (int j = 0; j < kPer; ++j)
+        s += v[j];
+    const float mean = block_sum<float, kPlaneThreads>(s) / static_cast<float>(m);
+    float q = 0.f;
+#pragma unroll
+    for (int j = 0; j < kPer; ++j) {
+        const float d = resident_index(j) < m ? v[j] - mean : 0.f;
+        q += d * d;
+    }
+    const float r = 1.f / sqrtf(block_sum<float, kPlaneThreads>(q) / static_cast<float>(m) + eps);
+    const float g = gamma[blockIdx.x % c], b = beta[blockIdx.x % c];
+#pragma unroll
+    for (int j = 0; j < kPer; ++j) {
+        if (resident_index(j) >= m) continue;
+        const float h = (v[j] - mean) * r;
+        xhat[offset + resident_index(j)] = h;
+        y[offset + resident_index(j)] = activate(g * h + b, act);
+    }
+    if (threadIdx.x == 0) rstd[blockIdx.x] = r;
+}
+
 // The gradient at the normalised value: dy through the activation, act' read off its output y.
 __device__ __forceinline__ float pre_activation_grad(const float* dy, const float* y, OperActivation act,
                                                      std::size_t i) {
     return act == OperActivation::None ? dy[i] : dy[i] * activation_derivative(y[i], act);
+}
+
+// What dx = scale * (g - mean_g - xhat * mean_gx) takes of plane blockIdx.x, from the block's sums of g
+// and g * xhat, which thread 0 records in sums.
+struct DxTerms {
+    float scale, mean_g, mean_gx;
+};
+__device__ __forceinline__ DxTerms plane_terms(float sg, float sgx, const float* rstd, const float* gamma,
+                                               int c, int m, float* sums) {
+    if (threadIdx.x == 0) {
+        sums[blockIdx.x] = sg;
+        sums[gridDim.x + blockIdx.x] = sgx;
+    }
+    return {gamma[blockIdx.x % c] * rstd[blockIdx.x], sg / static_cast<float>(m),
+            sgx / static_cast<float>(m)};
 }
 
 // Per plane p, with g = dy * act'(y): sums[p] = sum g, sums[planes + p] = sum g * xhat, and dx when
@@ -53,18 +143,40 @@ __global__ void __launch_bounds__(kThreads)
         sg += g;
         sgx += g * xhat[offset + i];
     }
-    sg = block_sum(sg);
-    sgx = block_sum(sgx);
-    if (threadIdx.x == 0) {
-        sums[blockIdx.x] = sg;
-        sums[gridDim.x + blockIdx.x] = sgx;
-    }
+    const DxTerms t = plane_terms(block_sum(sg), block_sum(sgx), rstd, gamma, c, m, sums);
     if (dx == nullptr) return;
-    const float scale = gamma[blockIdx.x % c] * rstd[blockIdx.x];
-    const float mean_g = sg / static_cast<float>(m), mean_gx = sgx / static_cast<float>(m);
     for (int i = threadIdx.x; i < m; i += kThreads)
         dx[offset + i] =
-            scale * (pre_activation_grad(dy, y, act, offset + i) - mean_g - xhat[offset + i] * mean_gx);
+            t.scale * (pre_activation_grad(dy, y, act, offset + i) - t.mean_g - xhat[offset + i] * t.mean_gx);
+}
+
+// The same from registers: dy, y and xhat are read once.
+template <int kPer>
+__global__ void __launch_bounds__(kPlaneThreads)
+    instance_norm_plane_resident_kernel(const float* dy, const float* y, OperActivation act,
+                                        const float* xhat, const float* rstd, const float* gamma, int c,
+                                        int m, float* dx, float* sums) {
+    const std::size_t offset = static_cast<std::size_t>(blockIdx.x) * m;
+    float g[kPer], h[kPer];
+#pragma unroll
+    for (int j = 0; j < kPer; ++j) {
+        const bool in = resident_index(j) < m;
+        g[j] = in ? pre_activation_grad(dy, y, act, offset + resident_index(j)) : 0.f;
+        h[j] = in ? xhat[offset + resident_index(j)] : 0.f;
+    }
+    float sg = 0.f, sgx = 0.f;
+#pragma unroll
+    for (int j = 0; j < kPer; ++j) {
+        sg += g[j];
+        sgx += g[j] * h[j];
+    }
+    const DxTerms t = plane_terms(block_sum<float, kPlaneThreads>(sg), block_sum<float, kPlaneThreads>(sgx),
+                                  rstd, gamma, c, m, sums);
+    if (dx == nullptr) return;
+#pragma unroll
+    for (int j = 0; j < kPer; ++j)
+        if (resident_index(j) < m)
+            dx[offset + resident_index(j)] = t.scale * (g[j] - t.mean_g - h[j] * t.mean_gx);
 }
 
 // dbeta[ch] and dgamma[ch]: the plane sums of channel ch added over the batch in order.
@@ -86,7 +198,17 @@ __global__ void instance_norm_channel_kernel(const float* sums, int n, int c, fl
 void instance_norm_forward(const float* x, const float* gamma, const float* beta, int n, int c, int m,
                            float eps, OperActivation act, float* y, float* xhat, float* rstd, void* stream) {
     if (n * c == 0) return;
-    R2C_LAUNCH(n * c, kThreads, 0, detail::launch_stream(stream), instance_norm_forward_kernel)
+    const auto s = detail::launch_stream(stream);
+    if (values_per_thread(m) > 0) {
+        with_values_per_thread(m, [&](auto per) {
+            R2C_LAUNCH(n * c, kPlaneThreads, 0, s,
+                       instance_norm_forward_resident_kernel<decltype(per)::value>)
+            (x, gamma, beta, c, m, eps, act, y, xhat, rstd);
+            R2C_CUDA_LAUNCH_CHECK("instance_norm_forward_resident_kernel");
+        });
+        return;
+    }
+    R2C_LAUNCH(n * c, kThreads, 0, s, instance_norm_forward_kernel)
     (x, gamma, beta, c, m, eps, act, y, xhat, rstd);
     R2C_CUDA_LAUNCH_CHECK("instance_norm_forward_kernel");
 }
@@ -96,7 +218,13 @@ void instance_norm_backward(const float* dy, const float* y, OperActivation act,
                             float* dgamma, float* dbeta, float* plane_sums, void* stream) {
     if (c == 0) return;
     const auto s = detail::launch_stream(stream);
-    if (n > 0) {
+    if (n > 0 && values_per_thread(m) > 0) {
+        with_values_per_thread(m, [&](auto per) {
+            R2C_LAUNCH(n * c, kPlaneThreads, 0, s, instance_norm_plane_resident_kernel<decltype(per)::value>)
+            (dy, y, act, xhat, rstd, gamma, c, m, dx, plane_sums);
+            R2C_CUDA_LAUNCH_CHECK("instance_norm_plane_resident_kernel");
+        });
+    } else if (n > 0) {
         R2C_LAUNCH(n * c, kThreads, 0, s, instance_norm_plane_kernel)
         (dy, y, act, xhat, rstd, gamma, c, m, dx, plane_sums);
         R2C_CUDA_LAUNCH_CHECK("instance_norm_plane_kernel");

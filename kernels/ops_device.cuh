@@ -53,17 +53,18 @@ __device__ __forceinline__ T warp_sum(T v) {
     return v;
 }
 
-// The sum of v over a block of kThreads threads, returned to every thread. The order is fixed (warps by
+// The sum of v over a block of kBlock threads, returned to every thread. The order is fixed (warps by
 // shuffle, then the warp totals in order), so the result is the same on every run. Every thread must
 // call it; it may be called repeatedly.
-template <class T>
+template <class T, int kBlock = kThreads>
 __device__ T block_sum(T v) {
-    __shared__ T partial[kThreads / 32];
+    static_assert(kBlock % 32 == 0 && kBlock <= 1024, "a block of whole warps");
+    __shared__ T partial[kBlock / 32];
     v = warp_sum(v);
     if (threadIdx.x % 32 == 0) partial[threadIdx.x / 32] = v;
     __syncthreads();
     T total = 0;
-    for (int w = 0; w < kThreads / 32; ++w)
+    for (int w = 0; w < kBlock / 32; ++w)
         total += partial[w];
     __syncthreads();  // partial may be reused by the next call
     return total;
