@@ -5,17 +5,18 @@
 # and the CUDA ops (memcheck on the cuDNN path), the kernel benchmark, and the whole training iteration and
 # inference against the PyTorch peer (ours with Auto, with the fused kernels alone, and with cuDNN's
 # workspace fixed at 128 MiB), with the op profiles of one Q=1 and one Q=3 iteration; on request (ncu), the
-# hardware counters of the fused tensor-core kernels on the generator body's layer.
+# hardware counters of the fused tensor-core kernels on the generator body's layer; on request (goals), the
+# measurements the GPU work's goals are stated in, in the least device time.
 #
-#   tools/gpu_check.sh [--deps DIR] OUT [STEP...]    STEP: build tests sanitize bench train-bench ncu
-#                                                    (default: all but ncu)
+#   tools/gpu_check.sh [--deps DIR] OUT [STEP...]    STEP: build goals tests sanitize bench train-bench ncu
+#                                                    (default: all but goals and ncu)
 #   tools/gpu_check.sh pack-deps DIR                 copy the header-only build dependencies (Eigen,
 #                                                    nlohmann_json, Catch2, stb) from this machine's
 #                                                    /usr into DIR, for a GPU machine that lacks them
 #
-# OUT receives summary.txt (device, toolchain, each step's result), build.txt, tests.txt, sanitize.txt,
-# bench.txt, bench.json, train_step.txt, train_step.json, train_step_fused.json, train_step_ws128.json,
-# ncu.txt.
+# OUT receives summary.txt (device, toolchain, each step's result), build.txt, goals.txt, goals.json,
+# goals_fused.json, tests.txt, sanitize.txt, bench.txt, bench.json, train_step.txt, train_step.json,
+# train_step_fused.json, train_step_ws128.json, ncu.txt.
 # Environment: R2C_CUDA_ARCHS (default: native), R2C_BUILD_DIR (default: build-gpu), R2C_JOBS,
 # R2C_TORCH_PYTHON (the Python with PyTorch for the peer; default: the python3 on PATH),
 # R2C_STEP_TIMEOUT (seconds each command of a step may run before it is stopped and counted as failed, so
@@ -47,7 +48,7 @@ if [[ ${1:-} == --deps ]]; then
     deps=$(cd "${2:?--deps needs a folder}" && pwd)
     shift 2
 fi
-out=${1:?usage: tools/gpu_check.sh [--deps DIR] OUT [build tests sanitize bench]}
+out=${1:?usage: tools/gpu_check.sh [--deps DIR] OUT [build goals tests sanitize bench train-bench ncu]}
 shift
 steps=("$@")
 [[ ${#steps[@]} -eq 0 ]] && steps=(build tests sanitize bench train-bench)
@@ -195,6 +196,24 @@ for s in "${steps[@]}"; do
         find_missing_libraries
         step bench "$out/bench.txt" "$build/benchmarks/bench_oper_conv_cuda" --json "$out/bench.json"
         ;;
+    goals)
+        # What the goals are stated in (Q = 3, 256x256, TF32): the training iteration at batch 1 and inference
+        # at batch 32, ours with Auto beside the peer eager and under torch.compile, then the fused kernels
+        # alone; then Auto's choices and the op profile of one iteration. A few minutes in all, so that a
+        # short loan of a GPU measures them before anything else.
+        find_missing_libraries
+        step goals "$out/goals.txt" "$build/benchmarks/bench_train_step" --device cuda --precision tf32 \
+            --methods q3 --size 256 --batches 1 --inference-batches 32 --json "$out/goals.json"
+        step "goals fused" "$out/goals.txt" "$build/benchmarks/bench_train_step" --device cuda --precision tf32 \
+            --conv-algorithm fused --no-torch --methods q3 --size 256 --batches 1 --inference-batches 32 \
+            --json "$out/goals_fused.json"
+        step "goals op profile" "$out/goals.txt" "$build/r2c" bench --device cuda --method operational --q 3 \
+            --size 256 --precision tf32 --warmup 3 --iterations 5 --profile 40
+        if grep -q "PyTorch peer .* is unavailable" "$out/goals.txt"; then
+            note "goals: the PyTorch peer did not run (see goals.txt)"
+            status=1
+        fi
+        ;;
     train-bench)
         # The configuration: 256x256, TF32, training batches 1 and 16, inference batches 1 and 32.
         find_missing_libraries
@@ -251,7 +270,7 @@ for s in "${steps[@]}"; do
         done
         ;;
     *)
-        note "unknown step '$s' (build tests sanitize bench train-bench ncu)"
+        note "unknown step '$s' (build goals tests sanitize bench train-bench ncu)"
         status=1
         ;;
     esac
