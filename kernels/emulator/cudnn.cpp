@@ -38,9 +38,23 @@ struct Conv {
     double macs() const { return double(y_size()) * c * r * s; }
 };
 
+// What an entry point is given, in forward terms whatever the pass (x the input, f the filter, y the
+// output), and the pass's buffers: forward x, w -> y; data w, dy -> dx; filter x, dy -> dw.
+struct Call {
+    cudnnTensorDescriptor_t x;
+    cudnnFilterDescriptor_t f;
+    cudnnConvolutionDescriptor_t cd;
+    cudnnTensorDescriptor_t y;
+    const void* a = nullptr;
+    const void* b = nullptr;
+    void* out = nullptr;
+};
+
 // The descriptors of a call as one checked Conv.
-cudnnStatus_t geometry(cudnnTensorDescriptor_t x, cudnnFilterDescriptor_t f, cudnnConvolutionDescriptor_t cd,
-                       cudnnTensorDescriptor_t y, Conv* g) {
+cudnnStatus_t geometry(const Call& call, Conv* g) {
+    const cudnnTensorDescriptor_t x = call.x, y = call.y;
+    const cudnnFilterDescriptor_t f = call.f;
+    const cudnnConvolutionDescriptor_t cd = call.cd;
     if (x == nullptr || f == nullptr || cd == nullptr || y == nullptr) return CUDNN_STATUS_BAD_PARAM;
     if (!x->set || !f->set || !cd->set || !y->set) return CUDNN_STATUS_BAD_PARAM;
     const int p = (x->h + 2 * cd->pad_h - f->h) / cd->u + 1;
@@ -171,8 +185,11 @@ void conv_kernel(Args a) {
 }
 
 // Queues pass `pass` of g with algorithm `id` on the handle's stream, after cuDNN's checks.
-cudnnStatus_t run(cudnnHandle_t h, Pass pass, const Conv& g, int id, const float* a, const float* b,
-                  float* out, float alpha, float beta, void* workspace, std::size_t bytes) {
+cudnnStatus_t run(cudnnHandle_t h, Pass pass, const Conv& g, int id, const Call& call, float alpha,
+                  float beta, void* workspace, std::size_t bytes) {
+    const float* a = static_cast<const float*>(call.a);
+    const float* b = static_cast<const float*>(call.b);
+    float* out = static_cast<float*>(call.out);
     if (h == nullptr) return CUDNN_STATUS_NOT_INITIALIZED;
     const Algo* algo = find_algo(pass, id);
     if (algo == nullptr) return CUDNN_STATUS_NOT_SUPPORTED;
@@ -216,8 +233,10 @@ cudnnStatus_t listing(cudnnHandle_t h, int requested, const int* returned, const
 // A search: every algorithm whose workspace fits is run, its time reported as proportional to the
 // multiply-adds; the others are reported as not run. Fastest first, as cuDNN sorts them.
 template <class Perf>
-cudnnStatus_t search(cudnnHandle_t h, Pass pass, const Conv& g, const float* a, const float* b, float* out,
-                     int requested, int* returned, Perf* perf, void* workspace, std::size_t bytes) {
+cudnnStatus_t search(cudnnHandle_t h, Pass pass, const Call& call, int requested, int* returned, Perf* perf,
+                     void* workspace, std::size_t bytes) {
+    Conv g;
+    if (const cudnnStatus_t s = geometry(call, &g); s != CUDNN_STATUS_SUCCESS) return s;
     if (const cudnnStatus_t s = listing(h, requested, returned, perf); s != CUDNN_STATUS_SUCCESS) return s;
     Perf found[kAlgos];
     for (int i = 0; i < kAlgos; ++i) {
@@ -227,7 +246,7 @@ cudnnStatus_t search(cudnnHandle_t h, Pass pass, const Conv& g, const float* a, 
         if (f.memory > bytes || (f.memory > 0 && workspace == nullptr)) continue;
         Conv with_math = g;
         with_math.tf32 = math_of(algo, g) != CUDNN_FMA_MATH;
-        f.status = run(h, pass, with_math, algo.id, a, b, out, 1.f, 0.f, workspace, bytes);
+        f.status = run(h, pass, with_math, algo.id, call, 1.f, 0.f, workspace, bytes);
         if (f.status == CUDNN_STATUS_SUCCESS) f.time = static_cast<float>(g.macs() * 1e-9 * algo.time);
     }
     std::stable_sort(found, found + kAlgos, [](const Perf& x, const Perf& y) {
@@ -240,7 +259,9 @@ cudnnStatus_t search(cudnnHandle_t h, Pass pass, const Conv& g, const float* a, 
 
 // The heuristic: every algorithm, fastest first, none run.
 template <class Perf>
-cudnnStatus_t guess(cudnnHandle_t h, Pass pass, const Conv& g, int requested, int* returned, Perf* perf) {
+cudnnStatus_t guess(cudnnHandle_t h, Pass pass, const Call& call, int requested, int* returned, Perf* perf) {
+    Conv g;
+    if (const cudnnStatus_t s = geometry(call, &g); s != CUDNN_STATUS_SUCCESS) return s;
     if (const cudnnStatus_t s = listing(h, requested, returned, perf); s != CUDNN_STATUS_SUCCESS) return s;
     *returned = std::min(requested, kAlgos);
     for (int i = 0; i < *returned; ++i)
@@ -248,8 +269,14 @@ cudnnStatus_t guess(cudnnHandle_t h, Pass pass, const Conv& g, int requested, in
     return CUDNN_STATUS_SUCCESS;
 }
 
-float scalar(const void* p) {
-    return p == nullptr ? 0.f : *static_cast<const float*>(p);
+// An entry point's run of the pass.
+cudnnStatus_t execute(cudnnHandle_t h, Pass pass, const Call& call, int id, const void* alpha,
+                      const void* beta, void* workspace, std::size_t bytes) {
+    Conv g;
+    if (const cudnnStatus_t s = geometry(call, &g); s != CUDNN_STATUS_SUCCESS) return s;
+    if (alpha == nullptr || beta == nullptr) return CUDNN_STATUS_BAD_PARAM;
+    return run(h, pass, g, id, call, *static_cast<const float*>(alpha), *static_cast<const float*>(beta),
+               workspace, bytes);
 }
 
 }  // namespace
@@ -359,33 +386,23 @@ cudnnStatus_t cudnnFindConvolutionForwardAlgorithmEx(cudnnHandle_t handle, cudnn
                                                      cudnnTensorDescriptor_t y_desc, void* y, int requested,
                                                      int* returned, cudnnConvolutionFwdAlgoPerf_t* perf,
                                                      void* workspace, std::size_t workspace_bytes) {
-    Conv g;
-    if (const cudnnStatus_t s = geometry(x_desc, w_desc, conv_desc, y_desc, &g); s != CUDNN_STATUS_SUCCESS)
-        return s;
-    return search(handle, kForward, g, static_cast<const float*>(x), static_cast<const float*>(w),
-                  static_cast<float*>(y), requested, returned, perf, workspace, workspace_bytes);
+    return search(handle, kForward, {x_desc, w_desc, conv_desc, y_desc, x, w, y}, requested, returned, perf,
+                  workspace, workspace_bytes);
 }
 cudnnStatus_t cudnnGetConvolutionForwardAlgorithm_v7(cudnnHandle_t handle, cudnnTensorDescriptor_t x_desc,
                                                      cudnnFilterDescriptor_t w_desc,
                                                      cudnnConvolutionDescriptor_t conv_desc,
                                                      cudnnTensorDescriptor_t y_desc, int requested,
                                                      int* returned, cudnnConvolutionFwdAlgoPerf_t* perf) {
-    Conv g;
-    if (const cudnnStatus_t s = geometry(x_desc, w_desc, conv_desc, y_desc, &g); s != CUDNN_STATUS_SUCCESS)
-        return s;
-    return guess(handle, kForward, g, requested, returned, perf);
+    return guess(handle, kForward, {x_desc, w_desc, conv_desc, y_desc}, requested, returned, perf);
 }
 cudnnStatus_t cudnnConvolutionForward(cudnnHandle_t handle, const void* alpha, cudnnTensorDescriptor_t x_desc,
                                       const void* x, cudnnFilterDescriptor_t w_desc, const void* w,
                                       cudnnConvolutionDescriptor_t conv_desc, cudnnConvolutionFwdAlgo_t algo,
                                       void* workspace, std::size_t workspace_bytes, const void* beta,
                                       cudnnTensorDescriptor_t y_desc, void* y) {
-    Conv g;
-    if (const cudnnStatus_t s = geometry(x_desc, w_desc, conv_desc, y_desc, &g); s != CUDNN_STATUS_SUCCESS)
-        return s;
-    if (alpha == nullptr || beta == nullptr) return CUDNN_STATUS_BAD_PARAM;
-    return run(handle, kForward, g, algo, static_cast<const float*>(x), static_cast<const float*>(w),
-               static_cast<float*>(y), scalar(alpha), scalar(beta), workspace, workspace_bytes);
+    return execute(handle, kForward, {x_desc, w_desc, conv_desc, y_desc, x, w, y}, algo, alpha, beta,
+                   workspace, workspace_bytes);
 }
 
 cudnnStatus_t cudnnFindConvolutionBackwardDataAlgorithmEx(
@@ -393,20 +410,14 @@ cudnnStatus_t cudnnFindConvolutionBackwardDataAlgorithmEx(
     const void* dy, cudnnConvolutionDescriptor_t conv_desc, cudnnTensorDescriptor_t dx_desc, void* dx,
     int requested, int* returned, cudnnConvolutionBwdDataAlgoPerf_t* perf, void* workspace,
     std::size_t workspace_bytes) {
-    Conv g;
-    if (const cudnnStatus_t s = geometry(dx_desc, w_desc, conv_desc, dy_desc, &g); s != CUDNN_STATUS_SUCCESS)
-        return s;
-    return search(handle, kData, g, static_cast<const float*>(w), static_cast<const float*>(dy),
-                  static_cast<float*>(dx), requested, returned, perf, workspace, workspace_bytes);
+    return search(handle, kData, {dx_desc, w_desc, conv_desc, dy_desc, w, dy, dx}, requested, returned, perf,
+                  workspace, workspace_bytes);
 }
 cudnnStatus_t cudnnGetConvolutionBackwardDataAlgorithm_v7(
     cudnnHandle_t handle, cudnnFilterDescriptor_t w_desc, cudnnTensorDescriptor_t dy_desc,
     cudnnConvolutionDescriptor_t conv_desc, cudnnTensorDescriptor_t dx_desc, int requested, int* returned,
     cudnnConvolutionBwdDataAlgoPerf_t* perf) {
-    Conv g;
-    if (const cudnnStatus_t s = geometry(dx_desc, w_desc, conv_desc, dy_desc, &g); s != CUDNN_STATUS_SUCCESS)
-        return s;
-    return guess(handle, kData, g, requested, returned, perf);
+    return guess(handle, kData, {dx_desc, w_desc, conv_desc, dy_desc}, requested, returned, perf);
 }
 cudnnStatus_t cudnnConvolutionBackwardData(cudnnHandle_t handle, const void* alpha,
                                            cudnnFilterDescriptor_t w_desc, const void* w,
@@ -415,12 +426,8 @@ cudnnStatus_t cudnnConvolutionBackwardData(cudnnHandle_t handle, const void* alp
                                            cudnnConvolutionBwdDataAlgo_t algo, void* workspace,
                                            std::size_t workspace_bytes, const void* beta,
                                            cudnnTensorDescriptor_t dx_desc, void* dx) {
-    Conv g;
-    if (const cudnnStatus_t s = geometry(dx_desc, w_desc, conv_desc, dy_desc, &g); s != CUDNN_STATUS_SUCCESS)
-        return s;
-    if (alpha == nullptr || beta == nullptr) return CUDNN_STATUS_BAD_PARAM;
-    return run(handle, kData, g, algo, static_cast<const float*>(w), static_cast<const float*>(dy),
-               static_cast<float*>(dx), scalar(alpha), scalar(beta), workspace, workspace_bytes);
+    return execute(handle, kData, {dx_desc, w_desc, conv_desc, dy_desc, w, dy, dx}, algo, alpha, beta,
+                   workspace, workspace_bytes);
 }
 
 cudnnStatus_t cudnnFindConvolutionBackwardFilterAlgorithmEx(
@@ -428,20 +435,14 @@ cudnnStatus_t cudnnFindConvolutionBackwardFilterAlgorithmEx(
     const void* dy, cudnnConvolutionDescriptor_t conv_desc, cudnnFilterDescriptor_t dw_desc, void* dw,
     int requested, int* returned, cudnnConvolutionBwdFilterAlgoPerf_t* perf, void* workspace,
     std::size_t workspace_bytes) {
-    Conv g;
-    if (const cudnnStatus_t s = geometry(x_desc, dw_desc, conv_desc, dy_desc, &g); s != CUDNN_STATUS_SUCCESS)
-        return s;
-    return search(handle, kFilter, g, static_cast<const float*>(x), static_cast<const float*>(dy),
-                  static_cast<float*>(dw), requested, returned, perf, workspace, workspace_bytes);
+    return search(handle, kFilter, {x_desc, dw_desc, conv_desc, dy_desc, x, dy, dw}, requested, returned,
+                  perf, workspace, workspace_bytes);
 }
 cudnnStatus_t cudnnGetConvolutionBackwardFilterAlgorithm_v7(
     cudnnHandle_t handle, cudnnTensorDescriptor_t x_desc, cudnnTensorDescriptor_t dy_desc,
     cudnnConvolutionDescriptor_t conv_desc, cudnnFilterDescriptor_t dw_desc, int requested, int* returned,
     cudnnConvolutionBwdFilterAlgoPerf_t* perf) {
-    Conv g;
-    if (const cudnnStatus_t s = geometry(x_desc, dw_desc, conv_desc, dy_desc, &g); s != CUDNN_STATUS_SUCCESS)
-        return s;
-    return guess(handle, kFilter, g, requested, returned, perf);
+    return guess(handle, kFilter, {x_desc, dw_desc, conv_desc, dy_desc}, requested, returned, perf);
 }
 cudnnStatus_t cudnnConvolutionBackwardFilter(cudnnHandle_t handle, const void* alpha,
                                              cudnnTensorDescriptor_t x_desc, const void* x,
@@ -450,10 +451,6 @@ cudnnStatus_t cudnnConvolutionBackwardFilter(cudnnHandle_t handle, const void* a
                                              cudnnConvolutionBwdFilterAlgo_t algo, void* workspace,
                                              std::size_t workspace_bytes, const void* beta,
                                              cudnnFilterDescriptor_t dw_desc, void* dw) {
-    Conv g;
-    if (const cudnnStatus_t s = geometry(x_desc, dw_desc, conv_desc, dy_desc, &g); s != CUDNN_STATUS_SUCCESS)
-        return s;
-    if (alpha == nullptr || beta == nullptr) return CUDNN_STATUS_BAD_PARAM;
-    return run(handle, kFilter, g, algo, static_cast<const float*>(x), static_cast<const float*>(dy),
-               static_cast<float*>(dw), scalar(alpha), scalar(beta), workspace, workspace_bytes);
+    return execute(handle, kFilter, {x_desc, dw_desc, conv_desc, dy_desc, x, dy, dw}, algo, alpha, beta,
+                   workspace, workspace_bytes);
 }
