@@ -13,6 +13,11 @@
 #   tools/gpu_check.sh pack-deps DIR                 copy the header-only build dependencies (Eigen,
 #                                                    nlohmann_json, Catch2, stb) from this machine's
 #                                                    /usr into DIR, for a GPU machine that lacks them
+#   tools/gpu_check.sh pack-build FILE               pack the programs the steps run from R2C_BUILD_DIR
+#                                                    into FILE (.tar.gz; about 30 MB for sm_90 alone,
+#                                                    against 88 MB unpacked), for a GPU machine that
+#                                                    gets the build by a copy limited in size; there,
+#                                                    tar -xzf FILE -C FOLDER and R2C_BUILD_DIR=FOLDER
 #
 # OUT receives summary.txt (device, toolchain, each step's result), build.txt, goals.txt, goals.json,
 # goals_fused.json, tests.txt, sanitize.txt, bench.txt, bench.json, train_step.txt, train_step.json,
@@ -30,6 +35,10 @@
 set -u -o pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
+# The programs the steps run, in the build folder.
+programs=(tests/test_oper_conv_index tests/test_oper_conv_cuda tests/test_conv_cuda tests/test_ops_cuda
+    tests/test_step_cuda tests/test_device_batches tests/test_graph tests/test_adam tests/test_tensor
+    tests/test_trainer tests/test_profile r2c benchmarks/bench_oper_conv_cuda benchmarks/bench_train_step)
 
 if [[ ${1:-} == pack-deps ]]; then
     dir=${2:?usage: tools/gpu_check.sh pack-deps DIR}
@@ -40,6 +49,15 @@ if [[ ${1:-} == pack-deps ]]; then
     cp -r /usr/lib/cmake/Catch2 "$dir/lib/cmake/"
     cp /usr/lib/libCatch2WithMain.a "$dir/lib/"  # named by Catch2's CMake package
     echo "packed into $dir: pass --deps $dir on the GPU machine"
+    exit 0
+fi
+
+if [[ ${1:-} == pack-build ]]; then
+    file=${2:?usage: tools/gpu_check.sh pack-build FILE}
+    mkdir -p "$(dirname "$file")"
+    file=$(cd "$(dirname "$file")" && pwd)/$(basename "$file")
+    cd "${R2C_BUILD_DIR:-$root/build-gpu}" && tar -czf "$file" "${programs[@]}" || exit 1
+    echo "packed $(du -h "$file" | cut -f1) into $file"
     exit 0
 fi
 
@@ -149,9 +167,7 @@ for s in "${steps[@]}"; do
         step configure "$log" cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DR2C_WERROR=ON \
             -DCMAKE_CUDA_ARCHITECTURES="${R2C_CUDA_ARCHS:-native}" ${deps:+-DCMAKE_PREFIX_PATH="$deps"} \
             "${cudnn_args[@]}" &&
-            step build "$log" cmake --build "$build" -j "$jobs" --target test_oper_conv_index test_oper_conv_cuda \
-                test_conv_cuda test_ops_cuda test_step_cuda test_device_batches test_graph test_adam \
-                test_tensor test_trainer test_profile r2c bench_oper_conv_cuda bench_train_step
+            step build "$log" cmake --build "$build" -j "$jobs" --target "${programs[@]##*/}"
         ;;
     tests)
         find_missing_libraries
