@@ -455,7 +455,11 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
     prop->totalGlobalMem = r2c_emu::memory_limit();
     prop->major = 8;
     prop->minor = 0;
-    prop->multiProcessorCount = 4;
+    // R2C_EMULATOR_SMS: the count a GPU reports (132 for an H100 or H200), for the kernels' launch shapes
+    // and the memory they size by it (the weight gradients' split-K slabs).
+    const char* sms = std::getenv("R2C_EMULATOR_SMS");
+    const long n = sms != nullptr ? std::strtol(sms, nullptr, 10) : 4;
+    prop->multiProcessorCount = n >= 1 && n <= 1024 ? static_cast<int>(n) : 4;
     prop->maxThreadsPerBlock = static_cast<int>(r2c_emu::kMaxThreads);
     return cudaSuccess;
 }
