@@ -231,7 +231,15 @@ void run_ours(const Layer& l, int pass, LayerData& d, int cc, int reps, const Pe
           V{OperVariant::TensorCore, OperPrecision::TF32}, V{OperVariant::TensorCore, OperPrecision::BF16},
           V{OperVariant::Narrow, OperPrecision::FP32}}) {
         Row r(l, pass, std::string("ours ") + oper_variant_name(v.v), oper_precision_name(v.p));
-        const OperConvOptions opt{v.v, v.p, nullptr};
+        const OperPass op = l.transposed ? OperPass(int(OperPass::TransposeForward) + pass) : OperPass(pass);
+        const std::string why = oper_variant_unsupported(v.v, op, g, v.p, cc);
+        OperConvOptions opt{v.v, v.p, nullptr};
+        // The weight gradients' split-K parts write their partial sums here (kernels/oper_conv.h).
+        const std::size_t ws_bytes =
+            pass == 2 && why.empty() ? oper_conv_weights_workspace(g, l.transposed, opt) : 0;
+        const Buffer ws(ws_bytes);
+        opt.workspace = ws.get();
+        opt.workspace_bytes = ws_bytes;
         const auto fn = [&] {
             const float* b = nullptr;
             if (pass == 0) {
@@ -251,8 +259,6 @@ void run_ours(const Layer& l, int pass, LayerData& d, int cc, int reps, const Pe
                     oper_conv_backward_weights(g, d.x.f(), d.dz.f(), d.dw.f(), nullptr, opt);
             }
         };
-        const OperPass op = l.transposed ? OperPass(int(OperPass::TransposeForward) + pass) : OperPass(pass);
-        const std::string why = oper_variant_unsupported(v.v, op, g, v.p, cc);
         if (!why.empty()) {
             r.note = why;
         } else if (v.v == OperVariant::Naive && flops > 5e10) {

@@ -62,6 +62,11 @@ struct OperConvOptions {
     OperVariant variant = OperVariant::Auto;
     OperPrecision precision = OperPrecision::FP32;  // the lowest precision the caller accepts
     void* stream = nullptr;
+    // Device scratch of the weight-gradient passes (oper_conv_weights_workspace: how much they use). Their
+    // split-K parts write partial gradients there, which are then added in the order of the parts, so dW
+    // is the same bits on every run. With less, fewer parts; with none, one (slow on long reductions).
+    void* workspace = nullptr;
+    std::size_t workspace_bytes = 0;
 };
 
 // What actually runs: Naive, Tiled and Narrow compute in FP32 whatever was requested.
@@ -96,6 +101,12 @@ void oper_conv_transpose_backward_data(const OperConvGeometry& g, const float* x
                                        const float* dz, float* dx, const OperConvOptions& opt = {});
 void oper_conv_transpose_backward_weights(const OperConvGeometry& g, const float* x, const float* dz,
                                           float* dw, float* db, const OperConvOptions& opt = {});
+
+// Bytes of OperConvOptions::workspace the weight-gradient pass of g (its transposed form when `transposed`)
+// uses with opt's variant and precision on the current device: the partial gradients of its split-K parts;
+// 0 when it runs as one part.
+std::size_t oper_conv_weights_workspace(const OperConvGeometry& g, bool transposed,
+                                        const OperConvOptions& opt = {});
 
 // dz = dy * act'(z) from the saved post-activation output y (tanh: 1 - y^2; relu: 1 or 0 and leaky: 1 or
 // 0.2 by the sign of y), n elements: turns dL/dy of a forward with a fused activation into the dL/dz the

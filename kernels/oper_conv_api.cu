@@ -1,5 +1,7 @@
 // The public entry points of kernels/oper_conv.h: validate the geometry and pointers, pick the variant
 // (oper_conv_choose), map a transposed pass onto its adjoint convolution, and launch.
+#include <cstdint>
+
 #include "kernels/check.cuh"
 #include "kernels/oper_conv.h"
 #include "kernels/oper_conv_launch.cuh"
@@ -26,13 +28,31 @@ OperChoice choose(OperPass pass, const OperConvGeometry& g, const OperConvOption
     return oper_conv_choose(pass, g, opt, oper_device_compute_capability());
 }
 
-void zero(float* p, std::size_t n, cudaStream_t stream, const char* op) {
-    detail::count_memory_operation();
-    R2C_CUDA_CHECK(cudaMemsetAsync(p, 0, n * sizeof(float), stream), op);
-}
-
 std::size_t weight_count(const OperConvGeometry& g) {
     return std::size_t(g.Q) * g.Cout * g.Cin * g.k * g.k;
+}
+
+// The split-K parts of a weight-gradient pass run as c on d (the conv dims its kernel takes, of g): as
+// many as its kernel would take and, beyond one, as the workspace holds partial gradients.
+int weight_parts(const OperConvGeometry& g, const ConvDims& d, const OperChoice& c, std::size_t workspace) {
+    int parts = 1;
+    if (c.variant == OperVariant::Tiled) parts = tiled_weight_parts(d, multiprocessors());
+    if (c.variant == OperVariant::TensorCore) parts = wmma_weight_parts(d, c.precision, multiprocessors());
+    const std::size_t fit = workspace / (weight_count(g) * sizeof(float));
+    if (static_cast<std::size_t>(parts) > fit) parts = fit > 1 ? static_cast<int>(fit) : 1;
+    return parts;
+}
+
+// A weight-gradient pass in `parts` parts: the kernel writes dw itself, or the workspace's slabs, added.
+template <class Launch>
+void run_weights(const OperConvGeometry& g, int parts, float* dw, const OperConvOptions& opt, cudaStream_t st,
+                 const Launch& launch) {
+    if (parts == 1) {
+        launch(dw);
+        return;
+    }
+    launch(static_cast<float*>(opt.workspace));
+    sum_parts(static_cast<const float*>(opt.workspace), parts, weight_count(g), dw, st);
 }
 
 }  // namespace
@@ -101,17 +121,19 @@ void oper_conv_backward_weights(const OperConvGeometry& g, const float* x, const
     require(pass, g, dz, "dz");
     require(pass, g, dw, "dw");
     const cudaStream_t st = detail::launch_stream(opt.stream);
+    const ConvDims d = make_dims(g);
+    const int parts = weight_parts(g, d, c, opt.workspace != nullptr ? opt.workspace_bytes : 0);
     switch (c.variant) {
         case OperVariant::Naive:
             naive_backward_weights(g, x, dz, dw, st);
             break;
         case OperVariant::Tiled:
-            zero(dw, weight_count(g), st, oper_pass_name(pass));
-            tiled_weights(make_dims(g), true, x, dz, dw, multiprocessors(), st);
+            run_weights(g, parts, dw, opt, st,
+                        [&](float* slabs) { tiled_weights(d, true, x, dz, slabs, parts, st); });
             break;
         default:
-            zero(dw, weight_count(g), st, oper_pass_name(pass));
-            wmma_weights(make_dims(g), true, x, dz, dw, multiprocessors(), c.precision, st);
+            run_weights(g, parts, dw, opt, st,
+                        [&](float* slabs) { wmma_weights(d, true, x, dz, slabs, parts, c.precision, st); });
             break;
     }
     if (db != nullptr) bias_grad(dz, db, g.N, g.Cout, g.Hout * g.Wout, g.Q, st);
@@ -174,20 +196,30 @@ void oper_conv_transpose_backward_weights(const OperConvGeometry& g, const float
     require(pass, g, dw, "dw");
     const cudaStream_t st = detail::launch_stream(opt.stream);
     const ConvDims adj = make_dims(oper_adjoint_geometry(g));
+    const int parts = weight_parts(g, adj, c, opt.workspace != nullptr ? opt.workspace_bytes : 0);
     switch (c.variant) {
         case OperVariant::Naive:
             naive_transpose_backward_weights(g, x, dz, dw, st);
             break;
         case OperVariant::Tiled:
-            zero(dw, weight_count(g), st, oper_pass_name(pass));
-            tiled_weights(adj, false, dz, x, dw, multiprocessors(), st);
+            run_weights(g, parts, dw, opt, st,
+                        [&](float* slabs) { tiled_weights(adj, false, dz, x, slabs, parts, st); });
             break;
         default:
-            zero(dw, weight_count(g), st, oper_pass_name(pass));
-            wmma_weights(adj, false, dz, x, dw, multiprocessors(), c.precision, st);
+            run_weights(g, parts, dw, opt, st, [&](float* slabs) {
+                wmma_weights(adj, false, dz, x, slabs, parts, c.precision, st);
+            });
             break;
     }
     if (db != nullptr) bias_grad(dz, db, g.N, g.Cout, g.Hout * g.Wout, g.Q, st);
+}
+
+std::size_t oper_conv_weights_workspace(const OperConvGeometry& g, bool transposed,
+                                        const OperConvOptions& opt) {
+    const OperChoice c =
+        choose(transposed ? OperPass::TransposeBackwardWeights : OperPass::BackwardWeights, g, opt);
+    const int parts = weight_parts(g, make_dims(transposed ? oper_adjoint_geometry(g) : g), c, SIZE_MAX);
+    return parts > 1 ? parts * weight_count(g) * sizeof(float) : 0;
 }
 
 void oper_activation_backward(OperActivation act, const float* y, const float* dy, float* dz, std::size_t n,

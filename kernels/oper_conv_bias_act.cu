@@ -1,5 +1,6 @@
-// The two small kernels every variant shares: the bias gradient (one deterministic reduction, written to
-// all Q bias vectors, whose gradients are equal) and the derivative of the fused activation.
+// The small kernels the variants share: the bias gradient (one deterministic reduction, written to all Q
+// bias vectors, whose gradients are equal), the sum of a weight gradient's split-K parts (in their order),
+// and the derivative of the fused activation.
 #include "kernels/check.cuh"
 #include "kernels/oper_conv_launch.cuh"
 
@@ -38,6 +39,22 @@ __global__ void __launch_bounds__(kThreads)
     }
 }
 
+// dw[i] = slabs[i] + slabs[n + i] + ... in the order of the parts.
+__global__ void sum_parts_kernel(const float* slabs, int parts, std::size_t n, float* dw) {
+    for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n;
+         i += std::size_t(gridDim.x) * blockDim.x) {
+        float s = slabs[i];
+        for (int z = 1; z < parts; ++z)
+            s += slabs[z * n + i];
+        dw[i] = s;
+    }
+}
+
+unsigned grid_for(std::size_t n) {
+    const std::size_t blocks = (n + kThreads - 1) / kThreads;
+    return static_cast<unsigned>(blocks < 65535 ? blocks : 65535);
+}
+
 // dz = dy * act'(z), act' read off y = act(z) (kernels/activation.cuh).
 __global__ void activation_backward_kernel(OperActivation act, const float* y, const float* dy, float* dz,
                                            std::size_t n) {
@@ -53,13 +70,16 @@ void bias_grad(const float* dz, float* db, int n, int channels, int hw, int q, c
     R2C_CUDA_LAUNCH_CHECK("bias_grad_kernel");
 }
 
+void sum_parts(const float* slabs, int parts, std::size_t n, float* dw, cudaStream_t stream) {
+    if (n == 0) return;
+    R2C_LAUNCH(grid_for(n), kThreads, 0, stream, sum_parts_kernel)(slabs, parts, n, dw);
+    R2C_CUDA_LAUNCH_CHECK("sum_parts_kernel");
+}
+
 void activation_backward(OperActivation act, const float* y, const float* dy, float* dz, std::size_t n,
                          cudaStream_t stream) {
     if (n == 0) return;
-    const std::size_t blocks = (n + kThreads - 1) / kThreads;
-    R2C_LAUNCH(static_cast<unsigned>(blocks < 65535 ? blocks : 65535), kThreads, 0, stream,
-               activation_backward_kernel)
-    (act, y, dy, dz, n);
+    R2C_LAUNCH(grid_for(n), kThreads, 0, stream, activation_backward_kernel)(act, y, dy, dz, n);
     R2C_CUDA_LAUNCH_CHECK("activation_backward_kernel");
 }
 

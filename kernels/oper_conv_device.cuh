@@ -58,7 +58,7 @@ inline ConvDims make_dims(const OperConvGeometry& c) {
 }
 
 enum class Operand { Single, Powered, Weights };
-enum class Epilogue { BiasAct, PowerDeriv, AtomicWeights };
+enum class Epilogue { BiasAct, PowerDeriv, PartWeights };
 
 __host__ __device__ constexpr int operand_sets(Operand o, int q) {
     return o == Operand::Single ? 1 : q;
@@ -302,19 +302,19 @@ TransposedGather<kPowerOnLoad> make_transposed_gather(const ConvDims& d, const f
 
 // ---- Weight gradient: dW_q[co, tap] = sum over out pixels of A[co, m] * B[m, tap], with the power on
 // the gathered "in" operand (conv: x^q) or on the "out" operand (transposed: x_t^q). Block z = split-K
-// part; the parts add into a zeroed dW with atomics. ----
+// part, which writes its whole partial dW into slab z (plain stores; sum_parts adds the slabs in order). ----
 template <bool kPowerOnIn>
 struct WeightGrad {
     static constexpr Operand kA = kPowerOnIn ? Operand::Single : Operand::Powered;
     static constexpr Operand kB = kPowerOnIn ? Operand::Powered : Operand::Single;
     static constexpr bool kAKFastest = true;  // both operands are contiguous along out pixels
     static constexpr bool kBKFastest = true;
-    static constexpr Epilogue kEpilogue = Epilogue::AtomicWeights;
+    static constexpr Epilogue kEpilogue = Epilogue::PartWeights;
 
     ConvDims d;
     const float* in;    // gathered operand, "in"-shaped
     const float* outt;  // row operand, "out"-shaped
-    float* out;         // dW [Q, Cout, Cin, k, k], zeroed
+    float* out;         // the parts' slabs, each a dW [Q, Cout, Cin, k, k]
     int splits;
 
     struct Block {
@@ -344,7 +344,7 @@ struct WeightGrad {
         return {d,
                 in,
                 outt,
-                out,
+                out + std::size_t(z) * d.Q * d.Cout * d.taps,
                 oper_index::split_begin(total, splits, z),
                 oper_index::split_begin(total, splits, z + 1)};
     }

@@ -39,17 +39,23 @@ void tiled_window(const ConvDims& d, bool power_on_load, const float* in, const 
 // Transposed gather: src "out"-shaped, out "in"-shaped, aux bias [Q,Cin] or x "in"-shaped.
 void tiled_transposed(const ConvDims& d, bool power_on_load, const float* src, const float* w,
                       const float* aux, float* out, OperActivation act, cudaStream_t stream);
-// Weight gradient into a zeroed dw; power_on_in: x^q on the gathered "in" operand, else on `outt`.
-void tiled_weights(const ConvDims& d, bool power_on_in, const float* in, const float* outt, float* dw,
-                   int sms, cudaStream_t stream);
+// Weight gradient in `parts` split-K parts, part z's whole dW written at slabs + z * (Q*Cout*taps) (slabs is
+// dw itself for one part; sum_parts adds more); power_on_in: x^q on the gathered "in" operand, else on
+// `outt`. *_weight_parts: the parts the kernel would take (weight_grad_splits with its tile).
+int tiled_weight_parts(const ConvDims& d, int sms);
+void tiled_weights(const ConvDims& d, bool power_on_in, const float* in, const float* outt, float* slabs,
+                   int parts, cudaStream_t stream);
 
 void wmma_window(const ConvDims& d, bool power_on_load, const float* in, const float* w, const float* aux,
                  float* out, OperActivation act, OperPrecision precision, cudaStream_t stream);
 void wmma_transposed(const ConvDims& d, bool power_on_load, const float* src, const float* w,
                      const float* aux, float* out, OperActivation act, OperPrecision precision,
                      cudaStream_t stream);
-void wmma_weights(const ConvDims& d, bool power_on_in, const float* in, const float* outt, float* dw, int sms,
-                  OperPrecision precision, cudaStream_t stream);
+int wmma_weight_parts(const ConvDims& d, OperPrecision precision, int sms);
+void wmma_weights(const ConvDims& d, bool power_on_in, const float* in, const float* outt, float* slabs,
+                  int parts, OperPrecision precision, cudaStream_t stream);
+// dw[i] = the sum over z < parts of slabs[z * n + i], added in the order of z (oper_conv_bias_act.cu).
+void sum_parts(const float* slabs, int parts, std::size_t n, float* dw, cudaStream_t stream);
 
 // ---- Variant 3 (oper_conv_narrow.cu): forward passes with at most kOperMaxNarrowChannels outputs, in the
 // pass's own terms (d of the transposed geometry for the transposed forward). ----

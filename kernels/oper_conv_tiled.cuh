@@ -138,7 +138,7 @@ __global__ void __launch_bounds__(T::kThreads) oper_tiled_kernel(const Prob prob
             } else {
 #pragma unroll
                 for (int q = 0; q < kQ; ++q)
-                    atomicAdd(blk.weight_grad(q, r, c), acc[q][i][j]);
+                    *blk.weight_grad(q, r, c) = acc[q][i][j];
             }
         }
     }

@@ -151,7 +151,7 @@ __global__ void __launch_bounds__(WmmaTile::kThreads) oper_wmma_kernel(const Pro
         index[it] = -1;
         x[it] = 0.f;
         h[it] = 0.f;
-        if constexpr (Prob::kEpilogue != Epilogue::AtomicWeights)
+        if constexpr (Prob::kEpilogue != Epilogue::PartWeights)
             if (ok) index[it] = blk.out_index(row0 + t.row, col0 + t.kk);
         if constexpr (Prob::kEpilogue == Epilogue::PowerDeriv)
             if (ok) x[it] = __ldg(blk.aux + index[it]);
@@ -175,7 +175,7 @@ __global__ void __launch_bounds__(WmmaTile::kThreads) oper_wmma_kernel(const Pro
                 h[it] = s == kAcc - 1 ? kQ * v : (s + 1) * v + x[it] * h[it];
                 if (s == 0) blk.out[index[it]] = h[it];
             } else {
-                atomicAdd(blk.weight_grad(s, r, c), v);
+                *blk.weight_grad(s, r, c) = v;
             }
         }
         __syncthreads();
@@ -184,6 +184,12 @@ __global__ void __launch_bounds__(WmmaTile::kThreads) oper_wmma_kernel(const Pro
     (void)prob;
     __trap();  // unreachable: the host does not launch the tensor-core variant below sm_80
 #endif
+}
+
+// The split-K parts of a weight gradient on this tile.
+template <class Prec>
+int wmma_parts(const ConvDims& d, int sms) {
+    return weight_grad_splits(d, WmmaTile::BM, WmmaTile::BN, Prec::kK, sms);
 }
 
 template <class Prob, int kQ, class Prec>

@@ -22,6 +22,7 @@
 
 #ifdef R2C_WITH_CUDA
 #include "engine/ops/conv_choice.h"
+#include "kernels/oper_conv.h"
 #endif
 
 using namespace r2c;
@@ -115,6 +116,47 @@ TEST_CASE("operational convolutions on CUDA match the CPU, forward and backward"
         check_layer(smooth, cuda::MathPrecision::BF16, 2e-2);
     }
 }
+
+#ifdef R2C_WITH_CUDA
+// The fused weight gradients split their reduction into parts whose partial gradients the op keeps in a
+// workspace and adds in order (kernels/oper_conv.h): right, and the same bits on every run. The layer has
+// pixels enough for several parts even on the emulated device.
+TEST_CASE("the fused weight gradient of an operational convolution is right and the same bits on every run",
+          "[cuda][conv]") {
+    if (!cuda::available()) return test::skip("no CUDA device: " + cuda::describe());
+    const Layer l{false, 2, 5, 17, 15, 67, 3, 1, 3, Padding::reflect(1), true, Activation::None};
+    check_layer(l, cuda::MathPrecision::FP32, 1e-5);
+    check_layer(l, cuda::MathPrecision::TF32, 5e-3);
+    Rng rng(21);
+    const Tensor x = test::rand({l.n, l.cin, l.h, l.w}, rng, -1, 1, false).to(DType::F32).to(Device::CUDA);
+    const Tensor w =
+        test::rand({l.q, l.cout, l.cin, l.k, l.k}, rng, -0.3, 0.3, false).to(DType::F32).to(Device::CUDA);
+    const Tensor r = test::rand({l.n, l.cout, l.h, l.w}, rng, -1, 1, false).to(DType::F32).to(Device::CUDA);
+    cuda::set_conv_algorithm(cuda::ConvAlgorithm::Fused);
+    for (cuda::MathPrecision precision : {cuda::MathPrecision::FP32, cuda::MathPrecision::TF32}) {
+        INFO(cuda::math_precision_name(precision));
+        cuda::set_math_precision(precision);
+        const cuda::OperConvGeometry g = cuda::oper_conv_geometry_reflect(
+            int(l.n), int(l.cin), int(l.h), int(l.w), int(l.cout), int(l.k), l.stride, 1, l.q);
+        cuda::OperConvOptions opt;
+        opt.precision =
+            precision == cuda::MathPrecision::FP32 ? cuda::OperPrecision::FP32 : cuda::OperPrecision::TF32;
+        CHECK(cuda::oper_conv_weights_workspace(g, false, opt) > 0);  // more than one part
+        std::vector<double> first;
+        for (int run = 0; run < 2; ++run) {
+            const Tensor wd = w.detach().set_requires_grad(true);
+            sum(mul(oper_conv2d(x, wd, Tensor(), l.stride, l.padding), r)).backward();
+            const std::vector<double> dw = wd.grad().to(Device::CPU).to_vector();
+            if (run == 0)
+                first = dw;
+            else
+                CHECK(dw == first);
+        }
+    }
+    cuda::set_math_precision(cuda::MathPrecision::TF32);
+    cuda::set_conv_algorithm(cuda::ConvAlgorithm::Auto);
+}
+#endif
 
 TEST_CASE("operational convolutions through cuDNN on the power stack match the CPU", "[cuda][conv][cudnn]") {
     if (!cuda::available()) return test::skip("no CUDA device: " + cuda::describe());

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <iostream>
 #include <map>
 #include <string>
@@ -280,6 +281,35 @@ void check(Worst& worst, const Case& c, const char* pass, const Config& cfg, con
     CHECK(err <= cfg.tol);
 }
 
+// Options with as much workspace (NaN-poisoned) as the case's weight-gradient pass uses, which they own.
+class WithWorkspace {
+  public:
+    WithWorkspace(const Case& c, const OperConvOptions& opt)
+        : bytes_(oper_conv_weights_workspace(c.g, c.transposed, opt)),
+          buffer_(bytes_ / sizeof(float)),
+          opt_(opt) {
+        buffer_.poison();
+        opt_.workspace = buffer_.get();
+        opt_.workspace_bytes = bytes_;
+    }
+    const OperConvOptions& get() const { return opt_; }
+    std::size_t bytes() const { return bytes_; }
+
+  private:
+    std::size_t bytes_;
+    DeviceBuffer buffer_;
+    OperConvOptions opt_;
+};
+// The case's weight-gradient pass (db may be null).
+void run_weights(const Case& c, const DeviceBuffer& x, const DeviceBuffer& dz, const DeviceBuffer& dw,
+                 const DeviceBuffer* db, const OperConvOptions& opt) {
+    float* dbp = db != nullptr ? db->get() : nullptr;
+    if (c.transposed)
+        oper_conv_transpose_backward_weights(c.g, x.get(), dz.get(), dw.get(), dbp, opt);
+    else
+        oper_conv_backward_weights(c.g, x.get(), dz.get(), dw.get(), dbp, opt);
+}
+
 // Runs the passes of a case that the config's variant takes (the narrow variant: the forward pass of a
 // layer with at most kOperMaxNarrowChannels outputs; every other variant: all three); returns how many ran.
 int run_case(Worst& worst, Case& c, const Config& cfg, void* stream) {
@@ -316,10 +346,8 @@ int run_case(Worst& worst, Case& c, const Config& cfg, void* stream) {
 
     dw.poison();
     db.poison();
-    if (c.transposed)
-        oper_conv_transpose_backward_weights(c.g, x.get(), dz.get(), dw.get(), db.get(), opt);
-    else
-        oper_conv_backward_weights(c.g, x.get(), dz.get(), dw.get(), db.get(), opt);
+    const WithWorkspace ws(c, opt);
+    run_weights(c, x, dz, dw, &db, ws.get());
     check(worst, c, wgt, cfg, "dw", dw.download(), c.dw);
     check(worst, c, wgt, cfg, "db", db.download(), c.db);
     return 3;
@@ -380,6 +408,50 @@ TEST_CASE("oper conv kernels run on a caller's stream", "[cuda][oper_conv]") {
             run_case(worst, c, cfg, stream);
     }
     cuda_ok(cudaStreamDestroy(stream), "cudaStreamDestroy");
+}
+
+// The split-K parts of a weight gradient are added in their order: the same bits on every run (atomics
+// into dW, as before, gave last-bit differences from run to run). Without workspace the pass runs as one
+// part, against the reference as in run_case.
+TEST_CASE("oper weight gradients are the same bits on every run, and run as one part without workspace",
+          "[cuda][oper_conv]") {
+    if (!gpu_or_skip()) return;
+    Rng rng(5);
+    Worst worst;
+    // Like the generator body's 3x3 layer and the 128->3 transposed output layer, small enough that even
+    // the emulated device (4 SMs) splits them.
+    std::vector<Case> cases = {
+        Case(conv_same(2, 17, 17, 15, 67, 3, 1, 3), false, true, OperActivation::None),
+        Case(oper_conv_transpose_geometry_same(2, 67, 16, 16, 3, 3, 2, 3), true, true, OperActivation::Tanh)};
+    std::vector<Config> cfgs = {{OperVariant::Tiled, OperPrecision::FP32, 1e-5}};
+    for (const Config& cfg : configs())
+        if (cfg.variant == OperVariant::TensorCore) cfgs.push_back(cfg);
+    for (Case& c : cases) {
+        c.make(rng);
+        DeviceBuffer x(c.x), dz(c.dz), dw(c.nw()), again(c.nw());
+        for (const Config& cfg : cfgs) {
+            const OperConvOptions opt{cfg.variant, cfg.precision, nullptr};
+            INFO(oper_variant_name(cfg.variant)
+                 << "/" << oper_precision_name(cfg.precision) << " " << oper_geometry_str(c.g));
+            const WithWorkspace ws(c, opt);
+            CHECK(ws.bytes() > 0);  // more than one part, so that their order matters
+            dw.poison();
+            again.poison();
+            run_weights(c, x, dz, dw, nullptr, ws.get());
+            run_weights(c, x, dz, again, nullptr, ws.get());
+            const std::vector<double> first = dw.download(), second = again.download();
+            REQUIRE(first.size() == second.size());
+            for (std::size_t i = 0; i < first.size(); ++i) {
+                INFO("weight " << i);
+                REQUIRE(std::memcmp(&first[i], &second[i], sizeof(double)) == 0);
+            }
+            dw.poison();
+            run_weights(c, x, dz, dw, nullptr, opt);
+            check(worst, c,
+                  c.transposed ? "transpose_backward_weights (one part)" : "backward_weights (one part)", cfg,
+                  "dw", dw.download(), c.dw);
+        }
+    }
 }
 
 TEST_CASE("oper activation backward turns dL/dy into dL/dz", "[cuda][oper_conv]") {

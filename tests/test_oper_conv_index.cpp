@@ -591,12 +591,13 @@ void transposed_gather(const TileCfg& t, const Dims& d, bool power_on_load, cons
     });
 }
 
-// Weight gradient, as WeightGrad: block z = split-K part, parts summed into a zeroed dW.
+// Weight gradient, as WeightGrad: block z = split-K part, which writes its whole dW into slab z (NaN
+// until written); then, as sum_parts, the slabs added in the order of the parts.
 void weight_grad(const TileCfg& t, const Dims& d, bool power_on_in, int parts, const std::vector<double>& in,
                  const std::vector<double>& outt, std::vector<double>& dw) {
     const OperConvGeometry& g = d.g;
     const int pixels = g.N * g.Hout * g.Wout;
-    std::fill(dw.begin(), dw.end(), 0.0);
+    std::vector<double> slabs(dw.size() * static_cast<std::size_t>(parts), std::nan(""));
     emulate(t, g.Q, g.Cout, parts, [&](int z) {
         const int k0 = split_begin(pixels, parts, z);
         Emulated p;
@@ -611,12 +612,17 @@ void weight_grad(const TileCfg& t, const Dims& d, bool power_on_in, int parts, c
             return outt[((static_cast<std::size_t>(px.n) * g.Cout + co) * g.Hout + px.oh) * g.Wout + px.ow];
         };
         p.b = [&, k0](int, int tap, int kk) { return gather_window_cpu(d, in, split_out(d, k0 + kk), tap); };
-        p.store = [&](int co, int tap, const std::vector<double>& acc) {
+        p.store = [&, z](int co, int tap, const std::vector<double>& acc) {
             for (int q = 0; q < g.Q; ++q)
-                dw[(static_cast<std::size_t>(q) * g.Cout + co) * d.taps + tap] += acc[q];
+                slabs[dw.size() * z + (static_cast<std::size_t>(q) * g.Cout + co) * d.taps + tap] = acc[q];
         };
         return p;
     });
+    for (std::size_t i = 0; i < dw.size(); ++i) {
+        dw[i] = slabs[i];
+        for (int z = 1; z < parts; ++z)
+            dw[i] += slabs[dw.size() * z + i];
+    }
 }
 
 // ---- References from the definitions (spec: y = sum_q conv(x^q, W_q) + b_q and its gradients) ----

@@ -178,9 +178,20 @@ Tensor oper_conv_cuda(const char* op, const Tensor& x, const Tensor& w, const Te
                 dw = Tensor::empty(wd.shape(), DType::F32, Device::CUDA);
                 if (need_db) db = Tensor::empty({cg.Q, cg.Cout}, DType::F32, Device::CUDA);
                 const auto fused = [&] {
+                    // The partial gradients of the kernel's split-K parts, added in order (the same bits
+                    // on every run); freed on return, as the stream orders the work after it.
+                    cuda::OperConvOptions with_parts = opt;
+                    const std::size_t bytes = cuda::oper_conv_weights_workspace(cg, transposed, opt);
+                    const Tensor slabs =
+                        bytes > 0 ? Tensor::empty({static_cast<std::int64_t>(bytes / sizeof(float))},
+                                                  DType::F32, Device::CUDA)
+                                  : Tensor();
+                    with_parts.workspace = slabs.defined() ? slabs.raw_data() : nullptr;
+                    with_parts.workspace_bytes = bytes;
                     (transposed ? cuda::oper_conv_transpose_backward_weights
-                                : cuda::oper_conv_backward_weights)(
-                        cg, device_floats(xd), device_floats(dy), device_floats(dw), device_floats(db), opt);
+                                : cuda::oper_conv_backward_weights)(cg, device_floats(xd), device_floats(dy),
+                                                                    device_floats(dw), device_floats(db),
+                                                                    with_parts);
                 };
                 run_pass(
                     transposed ? cuda::OperPass::TransposeBackwardWeights : cuda::OperPass::BackwardWeights,
