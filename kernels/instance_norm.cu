@@ -28,20 +28,23 @@ int values_per_thread(int m) {
     return per;
 }
 
-// Runs f(std::integral_constant<int, per>{}) for per = values_per_thread(m) > 0.
+// Runs f(std::integral_constant<int, per>{}) for per = values_per_thread(m) and returns true, or returns
+// false where the plane is walked.
 template <class F>
-void with_values_per_thread(int m, const F& f) {
+bool with_values_per_thread(int m, const F& f) {
     switch (values_per_thread(m)) {
         case 1:
-            return f(std::integral_constant<int, 1>{});
+            return f(std::integral_constant<int, 1>{}), true;
         case 2:
-            return f(std::integral_constant<int, 2>{});
+            return f(std::integral_constant<int, 2>{}), true;
         case 4:
-            return f(std::integral_constant<int, 4>{});
+            return f(std::integral_constant<int, 4>{}), true;
         case 8:
-            return f(std::integral_constant<int, 8>{});
+            return f(std::integral_constant<int, 8>{}), true;
+        case 16:
+            return f(std::integral_constant<int, 16>{}), true;
         default:
-            return f(std::integral_constant<int, 16>{});
+            return false;
     }
 }
 
@@ -199,15 +202,12 @@ void instance_norm_forward(const float* x, const float* gamma, const float* beta
                            float eps, OperActivation act, float* y, float* xhat, float* rstd, void* stream) {
     if (n * c == 0) return;
     const auto s = detail::launch_stream(stream);
-    if (values_per_thread(m) > 0) {
-        with_values_per_thread(m, [&](auto per) {
-            R2C_LAUNCH(n * c, kPlaneThreads, 0, s,
-                       instance_norm_forward_resident_kernel<decltype(per)::value>)
-            (x, gamma, beta, c, m, eps, act, y, xhat, rstd);
-            R2C_CUDA_LAUNCH_CHECK("instance_norm_forward_resident_kernel");
-        });
-        return;
-    }
+    const bool resident = with_values_per_thread(m, [&](auto per) {
+        R2C_LAUNCH(n * c, kPlaneThreads, 0, s, instance_norm_forward_resident_kernel<decltype(per)::value>)
+        (x, gamma, beta, c, m, eps, act, y, xhat, rstd);
+        R2C_CUDA_LAUNCH_CHECK("instance_norm_forward_resident_kernel");
+    });
+    if (resident) return;
     R2C_LAUNCH(n * c, kThreads, 0, s, instance_norm_forward_kernel)
     (x, gamma, beta, c, m, eps, act, y, xhat, rstd);
     R2C_CUDA_LAUNCH_CHECK("instance_norm_forward_kernel");
@@ -218,13 +218,12 @@ void instance_norm_backward(const float* dy, const float* y, OperActivation act,
                             float* dgamma, float* dbeta, float* plane_sums, void* stream) {
     if (c == 0) return;
     const auto s = detail::launch_stream(stream);
-    if (n > 0 && values_per_thread(m) > 0) {
-        with_values_per_thread(m, [&](auto per) {
-            R2C_LAUNCH(n * c, kPlaneThreads, 0, s, instance_norm_plane_resident_kernel<decltype(per)::value>)
-            (dy, y, act, xhat, rstd, gamma, c, m, dx, plane_sums);
-            R2C_CUDA_LAUNCH_CHECK("instance_norm_plane_resident_kernel");
-        });
-    } else if (n > 0) {
+    const auto resident = [&](auto per) {
+        R2C_LAUNCH(n * c, kPlaneThreads, 0, s, instance_norm_plane_resident_kernel<decltype(per)::value>)
+        (dy, y, act, xhat, rstd, gamma, c, m, dx, plane_sums);
+        R2C_CUDA_LAUNCH_CHECK("instance_norm_plane_resident_kernel");
+    };
+    if (n > 0 && !with_values_per_thread(m, resident)) {
         R2C_LAUNCH(n * c, kThreads, 0, s, instance_norm_plane_kernel)
         (dy, y, act, xhat, rstd, gamma, c, m, dx, plane_sums);
         R2C_CUDA_LAUNCH_CHECK("instance_norm_plane_kernel");

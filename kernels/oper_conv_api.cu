@@ -42,6 +42,10 @@ int weight_parts(const OperConvGeometry& g, const ConvDims& d, const OperChoice&
     if (static_cast<std::size_t>(parts) > fit) parts = fit > 1 ? static_cast<int>(fit) : 1;
     return parts;
 }
+// The workspace bytes a pass may use: none without a pointer.
+std::size_t usable_workspace(const OperConvOptions& opt) {
+    return opt.workspace != nullptr ? opt.workspace_bytes : 0;
+}
 
 // A weight-gradient pass in `parts` parts: the kernel writes dw itself, or the workspace's slabs, added.
 template <class Launch>
@@ -122,7 +126,7 @@ void oper_conv_backward_weights(const OperConvGeometry& g, const float* x, const
     require(pass, g, dw, "dw");
     const cudaStream_t st = detail::launch_stream(opt.stream);
     const ConvDims d = make_dims(g);
-    const int parts = weight_parts(g, d, c, opt.workspace != nullptr ? opt.workspace_bytes : 0);
+    const int parts = weight_parts(g, d, c, usable_workspace(opt));
     switch (c.variant) {
         case OperVariant::Naive:
             naive_backward_weights(g, x, dz, dw, st);
@@ -196,7 +200,7 @@ void oper_conv_transpose_backward_weights(const OperConvGeometry& g, const float
     require(pass, g, dw, "dw");
     const cudaStream_t st = detail::launch_stream(opt.stream);
     const ConvDims adj = make_dims(oper_adjoint_geometry(g));
-    const int parts = weight_parts(g, adj, c, opt.workspace != nullptr ? opt.workspace_bytes : 0);
+    const int parts = weight_parts(g, adj, c, usable_workspace(opt));
     switch (c.variant) {
         case OperVariant::Naive:
             naive_transpose_backward_weights(g, x, dz, dw, st);

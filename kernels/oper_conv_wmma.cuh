@@ -186,12 +186,6 @@ __global__ void __launch_bounds__(WmmaTile::kThreads) oper_wmma_kernel(const Pro
 #endif
 }
 
-// The split-K parts of a weight gradient on this tile.
-template <class Prec>
-int wmma_parts(const ConvDims& d, int sms) {
-    return weight_grad_splits(d, WmmaTile::BM, WmmaTile::BN, Prec::kK, sms);
-}
-
 template <class Prob, int kQ, class Prec>
 void launch_wmma(const Prob& prob, const char* kernel, int rows, int cols, int z, cudaStream_t stream) {
     const dim3 grid = tile_grid(kernel, rows, cols, z, WmmaTile::BM, WmmaTile::BN);

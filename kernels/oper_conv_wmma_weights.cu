@@ -24,7 +24,9 @@ void run(const ConvDims& d, const float* in, const float* outt, float* slabs, in
 
 int wmma_weight_parts(const ConvDims& d, OperPrecision precision, int sms) {
     int parts = 1;
-    with_precision(precision, [&](auto prec) { parts = wmma_parts<decltype(prec)>(d, sms); });
+    with_precision(precision, [&](auto prec) {
+        parts = weight_grad_splits(d, WmmaTile::BM, WmmaTile::BN, decltype(prec)::kK, sms);
+    });
     return parts;
 }
 

@@ -100,6 +100,14 @@ step() {
     return $rc
 }
 
+# require_peer STEP LOG: the step fails where its log says the PyTorch peer did not run.
+require_peer() {
+    if grep -q "PyTorch peer .* is unavailable" "$2"; then
+        note "$1: the PyTorch peer did not run (see $(basename "$2"))"
+        status=1
+    fi
+}
+
 # The library folders of the NVIDIA wheels (cuBLAS, cuDNN, ...) of a Python, one per line.
 wheel_library_dirs() {
     local site
@@ -225,10 +233,7 @@ for s in "${steps[@]}"; do
             --json "$out/goals_fused.json"
         step "goals op profile" "$out/goals.txt" "$build/r2c" bench --device cuda --method operational --q 3 \
             --size 256 --precision tf32 --warmup 3 --iterations 5 --profile 40
-        if grep -q "PyTorch peer .* is unavailable" "$out/goals.txt"; then
-            note "goals: the PyTorch peer did not run (see goals.txt)"
-            status=1
-        fi
+        require_peer goals "$out/goals.txt"
         ;;
     train-bench)
         # The issue's configuration: 256x256, TF32, training batches 1 and 16, inference batches 1 and 32.
@@ -259,10 +264,7 @@ for s in "${steps[@]}"; do
             step "train-bench $precision" "$out/train_step.txt" "$build/r2c" bench --device cuda \
                 --method operational --q 3 --size 256 --precision $precision --warmup 3 --iterations 5
         done
-        if grep -q "PyTorch peer .* is unavailable" "$out/train_step.txt"; then
-            note "train-bench: the PyTorch peer did not run (see train_step.txt)"
-            status=1
-        fi
+        require_peer train-bench "$out/train_step.txt"
         ;;
     ncu)
         # Where the fused tensor-core kernels spend their time on the generator body's layer (128->128 3x3,
