@@ -149,6 +149,28 @@ void oper_uncrop(const float* dy, float* full, int N, int C, int Hf, int Wf, int
 // y [N, C, hw] = act(y + sum_q b[q, c]) in place; b may be null.
 void oper_bias_activation(float* y, const float* b, int N, int C, int hw, int Q, OperActivation act,
                           void* stream = nullptr);
+// The same forms in bfloat16, for a BF16 stacked convolution (cuDNN's BF16 data with FP32 accumulation):
+// an OperBf16 is a bfloat16's 16 bits (the upper half of a float32), values rounded to nearest even from
+// the float32 computed as above. The stack, the stacked weights, the whole output of a transposed layer and
+// the stacked convolution's output are bfloat16; x, w, dx, dw and y stay float32.
+using OperBf16 = std::uint16_t;
+void oper_power_stack(const OperStackGeometry& s, const float* x, OperBf16* xs, void* stream = nullptr);
+void oper_power_stack_backward(const OperStackGeometry& s, const float* x, const OperBf16* dxs, float* dx,
+                               void* stream = nullptr);
+void oper_weights_stack(const float* w, OperBf16* ws, int Q, int Cout, int Cin, int kk,
+                        void* stream = nullptr);
+void oper_weights_unstack(const OperBf16* ws, float* w, int Q, int Cout, int Cin, int kk,
+                          void* stream = nullptr);
+void oper_crop(const OperBf16* full, float* y, int N, int C, int Hf, int Wf, int top, int left, int Ho,
+               int Wo, void* stream = nullptr);
+void oper_uncrop(const float* dy, OperBf16* full, int N, int C, int Hf, int Wf, int top, int left, int Ho,
+                 int Wo, void* stream = nullptr);
+// y [N, C, hw] = act(z + sum_q b[q, c]) from the stacked convolution's bfloat16 output z; b may be null.
+void oper_bias_activation(const OperBf16* z, float* y, const float* b, int N, int C, int hw, int Q,
+                          OperActivation act, void* stream = nullptr);
+// n values from float32 to bfloat16 (rounded to nearest even) and back (exact).
+void oper_to_bf16(const float* from, OperBf16* to, std::size_t n, void* stream = nullptr);
+void oper_from_bf16(const OperBf16* from, float* to, std::size_t n, void* stream = nullptr);
 // db[q, c] = sum of dz[n, c] over n and the hw pixels, the same for every q (kernels/oper_conv_bias_act.cu:
 // the reduction the backward-weights passes run for their db).
 void oper_bias_backward(const float* dz, float* db, int N, int C, int hw, int Q, void* stream = nullptr);

@@ -2,9 +2,9 @@
 // gradients of x, w and b for a random upstream gradient, with fused activations and reflect padding, and
 // the multiply-adds counted.
 // Tolerances (relative L2): FP32 1e-5; TF32 5e-3 and BF16 2e-2 where the layer is wide enough for tensor
-// cores (kernels/oper_conv.h's dispatch rule). Each layer runs by the fused kernels, in FP32 and TF32 also by
-// cuDNN on the power stack, transposed layers included, and in each precision by Auto's checked and timed
-// choice between the two (engine/device.h's ConvAlgorithm); Auto's choosing itself is checked with
+// cores (kernels/oper_conv.h's dispatch rule). Each layer runs by the fused kernels, in each precision also
+// by cuDNN on the power stack (BF16: on bfloat16 data), transposed layers included, and by Auto's checked and
+// timed choice between the two (engine/device.h's ConvAlgorithm); Auto's choosing itself is checked with
 // stand-ins for the two ways, so it runs on the emulator too.
 #include <catch2/catch.hpp>
 
@@ -162,6 +162,8 @@ TEST_CASE("operational convolutions through cuDNN on the power stack match the C
     if (!cuda::available()) return test::skip("no CUDA device: " + cuda::describe());
     if (!cuda::cudnn_compiled()) return test::skip("this build has no cuDNN");
     const std::size_t before = cuda::conv_choices().size();
+    // BF16 runs the stacked convolution on bfloat16 data, which needs BF16 tensor cores (sm_80+).
+    const bool bf16_cores = cuda::oper_device_compute_capability() >= 80;
     for (const Layer& l : kLayers) {
         check_layer(l, cuda::MathPrecision::FP32, 1e-5, cuda::ConvAlgorithm::Cudnn);
         check_layer(l, cuda::MathPrecision::FP32, 1e-5, cuda::ConvAlgorithm::Auto);
@@ -169,13 +171,15 @@ TEST_CASE("operational convolutions through cuDNN on the power stack match the C
         if (l.act == Activation::Relu || l.act == Activation::LeakyRelu) smooth.act = Activation::Tanh;
         check_layer(smooth, cuda::MathPrecision::TF32, 5e-3, cuda::ConvAlgorithm::Cudnn);
         check_layer(smooth, cuda::MathPrecision::TF32, 5e-3, cuda::ConvAlgorithm::Auto);
-        // BF16: cuDNN's passes in TF32; Auto compares them with the fused kernels in BF16.
+        if (!bf16_cores) continue;
+        // Auto compares cuDNN in BF16 with the fused kernels in BF16.
+        check_layer(smooth, cuda::MathPrecision::BF16, 2e-2, cuda::ConvAlgorithm::Cudnn);
         check_layer(smooth, cuda::MathPrecision::BF16, 2e-2, cuda::ConvAlgorithm::Auto);
     }
     // Auto found cuDNN agreeing with the fused kernels and timed both ways once for each of the three passes
     // of each layer in each precision, and again for none of them: its choices are remembered.
     const std::vector<cuda::ConvChoice> made = cuda::conv_choices();
-    REQUIRE(made.size() - before == 3 * 3 * std::size(kLayers));
+    REQUIRE(made.size() - before == 3 * (bf16_cores ? 3 : 2) * std::size(kLayers));
     for (std::size_t i = before; i < made.size(); ++i) {
         INFO(made[i].pass << " " << made[i].shape);
         CHECK(made[i].note.empty());
@@ -186,10 +190,10 @@ TEST_CASE("operational convolutions through cuDNN on the power stack match the C
     check_layer(kLayers[6], cuda::MathPrecision::TF32, 5e-3, cuda::ConvAlgorithm::Auto);  // tanh
     CHECK(cuda::conv_choices().size() == made.size());
     // Every cuDNN problem was searched, timed, within the scaled limit, and took a candidate that ran; the
-    // FP32 ones (searched apart from the others) with FMA math.
+    // FP32 ones (searched apart from the others) with FMA math, the BF16 ones (also apart) on bfloat16 data.
     const std::vector<cuda::CudnnSearch> searched = cuda::cudnn_searches();
     REQUIRE_FALSE(searched.empty());
-    std::size_t fma = 0;
+    std::size_t fma = 0, bf16 = 0;
     for (const cuda::CudnnSearch& s : searched) {
         INFO(s.pass << " " << s.problem);
         CHECK_FALSE(s.heuristic);
@@ -202,8 +206,13 @@ TEST_CASE("operational convolutions through cuDNN on the power stack match the C
         const bool exact = s.problem.find("FMA math") != std::string::npos;
         fma += exact ? 1 : 0;
         if (exact) CHECK(taken.math == "fma");
+        const bool bfloat16 = s.problem.find("bfloat16") != std::string::npos;
+        bf16 += bfloat16 ? 1 : 0;
+        if (bfloat16) CHECK_FALSE(exact);
     }
     CHECK(fma > 0);
+    CHECK((bf16 > 0) == bf16_cores);
+    CHECK(fma + bf16 < searched.size());
 }
 
 TEST_CASE(

@@ -13,6 +13,7 @@
 #include "tests/support.h"
 
 #ifdef R2C_CUDA_EMULATION
+#include <cuda_bf16.h>
 #include <cudnn.h>
 
 #include "engine/autograd.h"
@@ -439,6 +440,59 @@ TEST_CASE("the emulator's stand-in for cuDNN convolves as cuDNN does", "[emulato
         CHECK(perf[i].status == CUDNN_STATUS_SUCCESS);
     CHECK(perf[0].time < perf[1].time);
     CHECK(r2c::test::rel_l2(values(out), y.to_vector()) < 5e-3);  // the search wrote the output
+
+    // bfloat16 data in all three descriptors, FP32 compute: the FP32 sum of the bfloat16 operands, rounded
+    // to bfloat16; a type that differs among the descriptors is an error.
+    const auto bf16_values = [](const std::vector<double>& v) {
+        std::vector<__nv_bfloat16> r(v.size());
+        for (std::size_t i = 0; i < v.size(); ++i)
+            r[i] = __float2bfloat16_rn(static_cast<float>(v[i]));
+        return r;
+    };
+    const std::vector<__nv_bfloat16> x_h = bf16_values(x.to_vector()), w_h = bf16_values(wt.to_vector());
+    const auto widened = [](const std::vector<__nv_bfloat16>& v) {
+        std::vector<double> r(v.size());
+        for (std::size_t i = 0; i < v.size(); ++i)
+            r[i] = __bfloat162float(v[i]);
+        return r;
+    };
+    const Tensor x_r = on_device(Tensor::from_vector(widened(x_h), x.shape()));
+    const Tensor w_r = on_device(Tensor::from_vector(widened(w_h), wt.shape()));
+    REQUIRE(cudnnSetConvolutionMathType(conv, CUDNN_FMA_MATH) == CUDNN_STATUS_SUCCESS);
+    REQUIRE(cudnnConvolutionForward(handle, &one, xdesc, f32(x_r), wdesc, f32(w_r), conv,
+                                    CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM, nullptr, 0, &zero, ydesc,
+                                    f32(out)) == CUDNN_STATUS_SUCCESS);
+    const std::vector<double> y_rounded = values(out);
+    void *xb = nullptr, *wb = nullptr, *yb = nullptr;
+    REQUIRE(cudaMalloc(&xb, x_h.size() * sizeof(__nv_bfloat16)) == cudaSuccess);
+    REQUIRE(cudaMalloc(&wb, w_h.size() * sizeof(__nv_bfloat16)) == cudaSuccess);
+    REQUIRE(cudaMalloc(&yb, y_rounded.size() * sizeof(__nv_bfloat16)) == cudaSuccess);
+    REQUIRE(cudaMemcpy(xb, x_h.data(), x_h.size() * sizeof(__nv_bfloat16), cudaMemcpyHostToDevice) ==
+            cudaSuccess);
+    REQUIRE(cudaMemcpy(wb, w_h.data(), w_h.size() * sizeof(__nv_bfloat16), cudaMemcpyHostToDevice) ==
+            cudaSuccess);
+    REQUIRE(cudnnSetTensor4dDescriptor(xdesc, CUDNN_TENSOR_NCHW, CUDNN_DATA_BFLOAT16, n, c, h, w) ==
+            CUDNN_STATUS_SUCCESS);
+    const auto forward_bf16 = [&] {
+        return cudnnConvolutionForward(handle, &one, xdesc, xb, wdesc, wb, conv,
+                                       CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM, nullptr, 0, &zero, ydesc,
+                                       yb);
+    };
+    CHECK(forward_bf16() == CUDNN_STATUS_BAD_PARAM);
+    REQUIRE(cudnnSetFilter4dDescriptor(wdesc, CUDNN_DATA_BFLOAT16, CUDNN_TENSOR_NCHW, k, c, 3, 3) ==
+            CUDNN_STATUS_SUCCESS);
+    REQUIRE(cudnnSetTensor4dDescriptor(ydesc, CUDNN_TENSOR_NCHW, CUDNN_DATA_BFLOAT16, n, k, p, q) ==
+            CUDNN_STATUS_SUCCESS);
+    REQUIRE(forward_bf16() == CUDNN_STATUS_SUCCESS);
+    REQUIRE(cudaDeviceSynchronize() == cudaSuccess);
+    std::vector<__nv_bfloat16> y_h(y_rounded.size());
+    REQUIRE(cudaMemcpy(y_h.data(), yb, y_h.size() * sizeof(__nv_bfloat16), cudaMemcpyDeviceToHost) ==
+            cudaSuccess);
+    CHECK(widened(y_h) == widened(bf16_values(y_rounded)));
+    CHECK(r2c::test::rel_l2(widened(y_h), y.to_vector()) < 2e-2);
+    cudaFree(xb);
+    cudaFree(wb);
+    cudaFree(yb);
 
     // What the stand-in does not model is reported as unsupported.
     CHECK(cudnnSetTensor4dDescriptor(xdesc, CUDNN_TENSOR_NHWC, CUDNN_DATA_FLOAT, n, c, h, w) ==

@@ -600,6 +600,165 @@ TEST_CASE("oper crop takes a transposed layer's window of its whole output, and 
     }
 }
 
+// A bfloat16's bits from a finite float32, rounded to nearest, ties to even: written out here.
+OperBf16 to_bf16(float v) {
+    std::uint32_t u;
+    std::memcpy(&u, &v, sizeof u);
+    const std::uint32_t low = u & 0xffffu, high = u >> 16;
+    const bool up = low > 0x8000u || (low == 0x8000u && (high & 1u) != 0);
+    return static_cast<OperBf16>(high + (up ? 1u : 0u));
+}
+float from_bf16(OperBf16 h) {
+    const std::uint32_t u = std::uint32_t(h) << 16;
+    float v;
+    std::memcpy(&v, &u, sizeof v);
+    return v;
+}
+std::vector<float> rounded_bf16(const std::vector<double>& v) {
+    std::vector<float> r(v.size());
+    for (std::size_t i = 0; i < v.size(); ++i)
+        r[i] = from_bf16(to_bf16(static_cast<float>(v[i])));
+    return r;
+}
+
+// A bfloat16 device buffer of n values, poisoned with NaN (all bits set) when made.
+class Bf16Buffer {
+  public:
+    explicit Bf16Buffer(std::size_t n) : n_(n) {
+        cuda_ok(cudaMalloc(&p_, bytes()), "cudaMalloc");
+        cuda_ok(cudaMemset(p_, 0xff, bytes()), "cudaMemset");
+        cuda_ok(cudaDeviceSynchronize(), "cudaMemset");
+    }
+    explicit Bf16Buffer(const std::vector<float>& v) : Bf16Buffer(v.size()) {
+        std::vector<OperBf16> h(v.size());
+        for (std::size_t i = 0; i < v.size(); ++i)
+            h[i] = to_bf16(v[i]);
+        cuda_ok(cudaMemcpy(p_, h.data(), bytes(), cudaMemcpyHostToDevice), "cudaMemcpy H2D");
+    }
+    ~Bf16Buffer() { cudaFree(p_); }
+    Bf16Buffer(const Bf16Buffer&) = delete;
+    Bf16Buffer& operator=(const Bf16Buffer&) = delete;
+    OperBf16* get() const { return static_cast<OperBf16*>(p_); }
+    std::vector<float> download() const {
+        std::vector<OperBf16> h(n_);
+        cuda_ok(cudaDeviceSynchronize(), "kernel");
+        cuda_ok(cudaMemcpy(h.data(), p_, bytes(), cudaMemcpyDeviceToHost), "cudaMemcpy D2H");
+        std::vector<float> v(n_);
+        for (std::size_t i = 0; i < n_; ++i)
+            v[i] = from_bf16(h[i]);
+        return v;
+    }
+
+  private:
+    std::size_t bytes() const { return (n_ == 0 ? 1 : n_) * sizeof(OperBf16); }
+    void* p_ = nullptr;
+    std::size_t n_;
+};
+
+// Whether a and b hold the same values, NaN nowhere.
+bool same_values(const std::vector<float>& a, const std::vector<double>& b) {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i)
+        if (!(static_cast<double>(a[i]) == b[i])) return false;
+    return true;
+}
+std::vector<double> widened(const std::vector<float>& v) {
+    return std::vector<double>(v.begin(), v.end());
+}
+
+TEST_CASE("the bfloat16 forms of the materialised layer round the float32 forms to nearest even",
+          "[cuda][oper_conv]") {
+    if (!gpu_or_skip()) return;
+    Rng rng(12);
+    // Rounding itself, ties included: 1 + 2^-8 lies halfway between two bfloat16s and goes to the even one
+    // (1), 1 + 3 * 2^-8 halfway too and goes up to the even 1 + 2^-6; 1 + 2^-8 + 2^-20 goes up; signed
+    // zeros, a large value and a subnormal keep their bits as the rule gives them.
+    const std::vector<float> ties = {
+        1.f + 0x1p-8f, 1.f + 3 * 0x1p-8f, 1.f + 0x1p-8f + 0x1p-20f, -1.f - 0x1p-8f, 0.f, -0.f, 3.0e38f,
+        1e-40f};
+    DeviceBuffer ties_d(ties);
+    Bf16Buffer ties_h(ties.size());
+    oper_to_bf16(ties_d.get(), ties_h.get(), ties.size());
+    const std::vector<float> got_ties = ties_h.download();
+    for (std::size_t i = 0; i < ties.size(); ++i) {
+        INFO(ties[i]);
+        CHECK(to_bf16(ties[i]) == to_bf16(got_ties[i]));
+        CHECK(from_bf16(to_bf16(ties[i])) == got_ties[i]);
+    }
+    CHECK(got_ties[0] == 1.f);
+    CHECK(got_ties[1] == 1.f + 0x1p-6f);
+    CHECK(got_ties[2] == 1.f + 0x1p-7f);
+    CHECK(got_ties[3] == -1.f);
+
+    const OperStackGeometry s{2, 3, 6, 7, 3, 2, 1, 10, 10, true};
+    const std::size_t frame = std::size_t(s.Hp) * s.Wp;
+    const std::vector<float> x = uniform(std::size_t(s.N) * s.C * s.H * s.W, rng),
+                             g = uniform(std::size_t(s.N) * s.Q * s.C * frame, rng);
+    DeviceBuffer x_d(x), stack_d(g.size()), dx_d(x.size()), dx_h(x.size());
+    stack_d.poison();
+    dx_d.poison();
+    dx_h.poison();
+    Bf16Buffer stack_h(g.size());
+    oper_power_stack(s, x_d.get(), stack_d.get());
+    oper_power_stack(s, x_d.get(), stack_h.get());
+    CHECK(same_values(stack_h.download(), widened(rounded_bf16(stack_d.download()))));
+    // The chain rule from a bfloat16 gradient: as from the float32 one holding the same values.
+    const std::vector<float> g_rounded = rounded_bf16(widened(g));
+    DeviceBuffer g_d(g_rounded);
+    Bf16Buffer g_h(g);
+    oper_power_stack_backward(s, x_d.get(), g_d.get(), dx_d.get());
+    oper_power_stack_backward(s, x_d.get(), g_h.get(), dx_h.get());
+    CHECK(dx_h.download() == dx_d.download());
+
+    const int q = 3, cout = 4, cin = 5, kk = 9;
+    const std::vector<float> w = uniform(std::size_t(q) * cout * cin * kk, rng);
+    DeviceBuffer w_d(w), ws_d(w.size()), back_d(w.size());
+    ws_d.poison();
+    back_d.poison();
+    Bf16Buffer ws_h(w.size());
+    oper_weights_stack(w_d.get(), ws_d.get(), q, cout, cin, kk);
+    oper_weights_stack(w_d.get(), ws_h.get(), q, cout, cin, kk);
+    CHECK(same_values(ws_h.download(), widened(rounded_bf16(ws_d.download()))));
+    oper_weights_unstack(ws_h.get(), back_d.get(), q, cout, cin, kk);
+    CHECK(same_values(rounded_bf16(widened(w)), back_d.download()));
+
+    const int n = 2, c = 3, hf = 7, wf = 6, top = 2, left = 3, ho = 6, wo = 4;
+    const std::vector<float> full = uniform(std::size_t(n) * c * hf * wf, rng),
+                             dy = uniform(std::size_t(n) * c * ho * wo, rng);
+    const std::vector<float> full_rounded = rounded_bf16(widened(full));
+    DeviceBuffer full_d(full_rounded), dy_d(dy), y_d(dy.size()), y_h(dy.size()), back_full(full.size());
+    y_d.poison();
+    y_h.poison();
+    back_full.poison();
+    Bf16Buffer full_h(full), uncropped_h(full.size());
+    oper_crop(full_d.get(), y_d.get(), n, c, hf, wf, top, left, ho, wo);
+    oper_crop(full_h.get(), y_h.get(), n, c, hf, wf, top, left, ho, wo);
+    CHECK(y_h.download() == y_d.download());
+    oper_uncrop(dy_d.get(), back_full.get(), n, c, hf, wf, top, left, ho, wo);
+    oper_uncrop(dy_d.get(), uncropped_h.get(), n, c, hf, wf, top, left, ho, wo);
+    CHECK(same_values(uncropped_h.download(), widened(rounded_bf16(back_full.download()))));
+
+    // The bias and activation from a bfloat16 output into a float32 y: as in place on the same values.
+    const int hw = 7;
+    const std::vector<float> z = rounded_bf16(widened(uniform(std::size_t(n) * cout * hw, rng))),
+                             b = uniform(std::size_t(q) * cout, rng);
+    DeviceBuffer z_d(z), b_d(b), y_from_h(z.size());
+    y_from_h.poison();
+    Bf16Buffer z_h(z);
+    oper_bias_activation(z_d.get(), b_d.get(), n, cout, hw, q, OperActivation::Tanh);
+    oper_bias_activation(z_h.get(), y_from_h.get(), b_d.get(), n, cout, hw, q, OperActivation::Tanh);
+    CHECK(y_from_h.download() == z_d.download());
+    // No bias, no activation: still written, since y is not z.
+    DeviceBuffer copied(z.size());
+    copied.poison();
+    oper_bias_activation(z_h.get(), copied.get(), nullptr, n, cout, hw, q, OperActivation::None);
+    CHECK(same_values(z, copied.download()));
+    DeviceBuffer back_f(z.size());
+    back_f.poison();
+    oper_from_bf16(z_h.get(), back_f.get(), z.size());
+    CHECK(same_values(z, back_f.download()));
+}
+
 TEST_CASE("oper conv errors name the pass, the kernel requirement and the shapes", "[cuda][oper_conv]") {
     if (!gpu_or_skip()) return;
     const OperConvGeometry g = oper_conv_geometry_same(1, 4, 8, 8, 32, 3, 1, 2);

@@ -87,7 +87,7 @@ cuda::MathPrecision Args::precision(const std::string& name) const {
 OptionSpec precision_option() {
     return {"precision",
             "the least precise CUDA convolution arithmetic allowed: fp32 (exact), tf32 or bf16 (tensor "
-            "cores; with bf16, cuDNN's passes run in tf32)",
+            "cores, FP32 accumulation; cuDNN's passes with bf16 on bfloat16 power stacks)",
             "tf32", false};
 }
 

@@ -259,7 +259,7 @@ for s in "${steps[@]}"; do
         step "train-bench batch 16 choices" "$out/train_step.txt" "$build/r2c" bench --device cuda \
             --method operational --q 3 --size 256 --batch_size 16 --inference_batch 32 --precision tf32 \
             --warmup 3 --iterations 3
-        # Auto in the other two precisions (cuDNN with FMA math in FP32, in TF32 beside the BF16 kernels).
+        # Auto in the other two precisions (cuDNN with FMA math in FP32, on bfloat16 stacks in BF16).
         for precision in fp32 bf16; do
             step "train-bench $precision" "$out/train_step.txt" "$build/r2c" bench --device cuda \
                 --method operational --q 3 --size 256 --precision $precision --warmup 3 --iterations 5

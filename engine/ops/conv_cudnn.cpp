@@ -14,6 +14,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "engine/graph.h"
@@ -61,20 +62,25 @@ cudnnHandle_t handle() {
 }
 
 // One ordinary valid convolution, in cuDNN's terms: input [n, in_c, in_h, in_w], filter [out_c, in_c, k, k],
-// output [n, out_c, out_h, out_w], stride `stride`, float32; `fma`: cuDNN's FMA math only (FP32 exact).
+// output [n, out_c, out_h, out_w], stride `stride`; `fma`: float32 with cuDNN's FMA math only (FP32
+// exact); `bf16`: bfloat16 tensors and filter with FP32 accumulation (otherwise float32).
 struct Problem {
     int n, in_c, in_h, in_w, out_c, out_h, out_w, k, stride;
-    bool fma;
+    bool fma, bf16;
 };
 
 bool fma_only(const cuda::OperConvOptions& opt) {
     return opt.precision == cuda::OperPrecision::FP32;
 }
+bool bf16_data(const cuda::OperConvOptions& opt) {
+    return opt.precision == cuda::OperPrecision::BF16;
+}
 
 // A convolution's stacked problem: the stack of x in, the layer's output out.
 Problem stacked(const OperConvGeometry& g, const cuda::OperConvOptions& opt) {
     const cuda::OperStackGeometry s = cuda::oper_stack_geometry(g);
-    return {g.N, g.Q * g.Cin, s.Hp, s.Wp, g.Cout, g.Hout, g.Wout, g.k, g.stride, fma_only(opt)};
+    return {g.N,    g.Q * g.Cin, s.Hp,     s.Wp,          g.Cout,        g.Hout,
+            g.Wout, g.k,         g.stride, fma_only(opt), bf16_data(opt)};
 }
 // A transposed layer's: the convolution whose data gradient it is, from its whole output (before the crop)
 // to the stack of its input. The filter [Q*Cin, Cout, k, k] is the layer's weights [Q, Cin, Cout, k, k].
@@ -88,7 +94,8 @@ Problem stacked_transposed(const OperConvGeometry& t, const cuda::OperConvOption
             t.W,
             t.k,
             t.stride,
-            fma_only(opt)};
+            fma_only(opt),
+            bf16_data(opt)};
 }
 
 class Descriptors {
@@ -98,20 +105,19 @@ class Descriptors {
     cudnnConvolutionDescriptor_t conv = nullptr;
 
     explicit Descriptors(const Problem& p) {
+        const cudnnDataType_t type = p.bf16 ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_FLOAT;
         try {
             ok(cudnnCreateTensorDescriptor(&in), "cudnnCreateTensorDescriptor");
             ok(cudnnCreateTensorDescriptor(&out), "cudnnCreateTensorDescriptor");
             ok(cudnnCreateFilterDescriptor(&filter), "cudnnCreateFilterDescriptor");
             ok(cudnnCreateConvolutionDescriptor(&conv), "cudnnCreateConvolutionDescriptor");
-            ok(cudnnSetTensor4dDescriptor(in, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, p.n, p.in_c, p.in_h,
-                                          p.in_w),
+            ok(cudnnSetTensor4dDescriptor(in, CUDNN_TENSOR_NCHW, type, p.n, p.in_c, p.in_h, p.in_w),
                "cudnnSetTensor4dDescriptor (input)");
-            ok(cudnnSetTensor4dDescriptor(out, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, p.n, p.out_c, p.out_h,
-                                          p.out_w),
+            ok(cudnnSetTensor4dDescriptor(out, CUDNN_TENSOR_NCHW, type, p.n, p.out_c, p.out_h, p.out_w),
                "cudnnSetTensor4dDescriptor (output)");
-            ok(cudnnSetFilter4dDescriptor(filter, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, p.out_c, p.in_c, p.k,
-                                          p.k),
+            ok(cudnnSetFilter4dDescriptor(filter, type, CUDNN_TENSOR_NCHW, p.out_c, p.in_c, p.k, p.k),
                "cudnnSetFilter4dDescriptor");
+            // FP32 accumulation for both data types (with bfloat16 data, cuDNN's PSEUDO_BFLOAT16 form).
             ok(cudnnSetConvolution2dDescriptor(conv, 0, 0, p.stride, p.stride, 1, 1, CUDNN_CROSS_CORRELATION,
                                                CUDNN_DATA_FLOAT),
                "cudnnSetConvolution2dDescriptor");
@@ -206,13 +212,10 @@ const char* kind_name(Kind k) {
 Tensor scratch_floats(std::size_t n) {
     return Tensor::empty({static_cast<std::int64_t>(n == 0 ? 1 : n)}, DType::F32, Device::CUDA);
 }
-float* ptr(const Tensor& t) {
-    return static_cast<float*>(t.raw_data());
-}
 
 // The bytes of a problem's input and output tensors, which its workspace limit scales with.
 std::size_t tensor_bytes(const Problem& p) {
-    return sizeof(float) * std::size_t(p.n) *
+    return (p.bf16 ? sizeof(cuda::OperBf16) : sizeof(float)) * std::size_t(p.n) *
            (std::size_t(p.in_c) * p.in_h * p.in_w + std::size_t(p.out_c) * p.out_h * p.out_w);
 }
 
@@ -227,7 +230,8 @@ std::size_t device_bytes() {
 
 std::string problem_str(const Problem& p) {
     return detail::concat("input [", p.n, ",", p.in_c, ",", p.in_h, ",", p.in_w, "], filter [", p.out_c, ",",
-                          p.in_c, ",", p.k, ",", p.k, "], stride ", p.stride, p.fma ? ", FMA math" : "");
+                          p.in_c, ",", p.k, ",", p.k, "], stride ", p.stride, p.fma ? ", FMA math" : "",
+                          p.bf16 ? ", bfloat16" : "");
 }
 
 // Device memory a search borrows, straight from the driver and returned after it, so that the caching
@@ -287,17 +291,9 @@ Algo algorithm(Kind kind, const Problem& p, Search search, Guess guess) {
     static std::map<std::vector<std::int64_t>, Algo> remembered;
     static const std::size_t device = device_bytes();
     const std::size_t limit = cuda::conv_workspace_for(tensor_bytes(p), device);
-    const std::vector<std::int64_t> key{kind,
-                                        p.n,
-                                        p.in_c,
-                                        p.in_h,
-                                        p.in_w,
-                                        p.out_c,
-                                        p.out_h,
-                                        p.k,
-                                        p.stride,
-                                        p.fma ? 1 : 0,
-                                        static_cast<std::int64_t>(limit)};
+    const std::vector<std::int64_t> key{
+        kind,    p.n, p.in_c,   p.in_h,        p.in_w,         p.out_c,
+        p.out_h, p.k, p.stride, p.fma ? 1 : 0, p.bf16 ? 1 : 0, static_cast<std::int64_t>(limit)};
     {
         std::lock_guard<std::mutex> lock(mu);
         const auto it = remembered.find(key);
@@ -338,7 +334,7 @@ Tensor workspace(const Algo& a) {
 const float kOne = 1.f, kZero = 0.f;
 
 // out = conv(in, w).
-void convolution(const Problem& p, const float* in, const float* w, float* out) {
+void convolution(const Problem& p, const void* in, const void* w, void* out) {
     const Descriptors d(p);
     const Algo a = algorithm(
         kForward, p,
@@ -366,7 +362,7 @@ void convolution(const Problem& p, const float* in, const float* w, float* out) 
 }
 
 // din = the data gradient of conv(., w) for dout: the transposed convolution.
-void data_gradient(const Problem& p, const float* w, const float* dout, float* din) {
+void data_gradient(const Problem& p, const void* w, const void* dout, void* din) {
     const Descriptors d(p);
     const Algo a = algorithm(
         kData, p,
@@ -395,7 +391,7 @@ void data_gradient(const Problem& p, const float* w, const float* dout, float* d
 }
 
 // dw = the filter gradient of conv(in, .) for dout.
-void filter_gradient(const Problem& p, const float* in, const float* dout, float* dw) {
+void filter_gradient(const Problem& p, const void* in, const void* dout, void* dw) {
     const Descriptors d(p);
     const Algo a = algorithm(
         kFilter, p,
@@ -423,13 +419,16 @@ void filter_gradient(const Problem& p, const float* in, const float* dout, float
        "cudnnConvolutionBackwardFilter");
 }
 
-std::size_t stack_floats(const cuda::OperStackGeometry& s) {
+std::size_t stack_size(const cuda::OperStackGeometry& s) {
     return std::size_t(s.N) * s.Q * s.C * s.Hp * s.Wp;
 }
-std::size_t weight_floats(const OperConvGeometry& g) {
+std::size_t weight_size(const OperConvGeometry& g) {
     return std::size_t(g.Q) * g.Cout * g.Cin * g.k * g.k;
 }
-// Q = 1 in a frame that is x itself: x is its own stack.
+std::size_t output_size(const OperConvGeometry& g) {
+    return std::size_t(g.N) * g.Cout * g.Hout * g.Wout;
+}
+// Q = 1 in a frame that is x itself: x is its own float32 stack.
 bool stack_is_x(const cuda::OperStackGeometry& s) {
     return s.Q == 1 && s.pad_top == 0 && s.pad_left == 0 && s.Hp == s.H && s.Wp == s.W;
 }
@@ -438,115 +437,209 @@ cuda::OperStackGeometry flat_stack(const OperConvGeometry& t) {
     return {t.N, t.Cin, t.H, t.W, t.Q, 0, 0, t.H, t.W, false};
 }
 
-// The stack s of x, formed in `keep` (x itself where it is its own stack).
-const float* stack_of(const cuda::OperStackGeometry& s, const float* x, Tensor& keep) {
-    if (stack_is_x(s)) return x;
-    keep = scratch_floats(stack_floats(s));
-    cuda::oper_power_stack(s, x, ptr(keep), cuda::stream());
-    return ptr(keep);
+// The element type T (float, or cuda::OperBf16 for bfloat16) of a stacked convolution's tensors and filter.
+template <class T>
+constexpr bool kBf16 = std::is_same_v<T, cuda::OperBf16>;
+
+// Scratch for n elements of T.
+template <class T>
+Tensor scratch(std::size_t n) {
+    return scratch_floats((n * sizeof(T) + sizeof(float) - 1) / sizeof(float));
+}
+template <class T>
+T* elems(const Tensor& t) {
+    return static_cast<T*>(t.raw_data());
 }
 
-// dx through the stack s from the stack-shaped gradient `grad` of `dstack` (which is dx itself where x is
-// its own stack).
+// The stack s of x as T, formed in `keep` (x itself where it is its own float32 stack).
+template <class T>
+const T* stack_of(const cuda::OperStackGeometry& s, const float* x, Tensor& keep) {
+    if constexpr (!kBf16<T>)
+        if (stack_is_x(s)) return x;
+    keep = scratch<T>(stack_size(s));
+    cuda::oper_power_stack(s, x, elems<T>(keep), cuda::stream());
+    return elems<T>(keep);
+}
+
+// The stacked filter [Cout, Q*Cin, k, k] of a convolution's weights as T (w itself for float32 and Q = 1).
+template <class T>
+const T* stacked_weights(const OperConvGeometry& g, const float* w, Tensor& keep) {
+    if constexpr (!kBf16<T>)
+        if (g.Q == 1) return w;
+    keep = scratch<T>(weight_size(g));
+    cuda::oper_weights_stack(w, elems<T>(keep), g.Q, g.Cout, g.Cin, g.k * g.k, cuda::stream());
+    return elems<T>(keep);
+}
+
+// n values of float32 data as T: themselves, or converted to bfloat16 in `keep`.
+template <class T>
+const T* as_type(const float* v, std::size_t n, Tensor& keep);
+template <>
+const float* as_type<float>(const float* v, std::size_t, Tensor&) {
+    return v;
+}
+template <>
+const cuda::OperBf16* as_type<cuda::OperBf16>(const float* v, std::size_t n, Tensor& keep) {
+    keep = scratch<cuda::OperBf16>(n);
+    cuda::oper_to_bf16(v, elems<cuda::OperBf16>(keep), n, cuda::stream());
+    return elems<cuda::OperBf16>(keep);
+}
+
+// dx through the stack s from the stack-shaped gradient `grad` (dx itself where x is its own float32 stack).
+template <class T>
 struct StackGradient {
     Tensor keep;
-    float* grad;
-    StackGradient(const cuda::OperStackGeometry& s, float* dx)
-        : keep(stack_is_x(s) ? Tensor() : scratch_floats(stack_floats(s))),
-          grad(keep.defined() ? ptr(keep) : dx) {}
+    T* grad;
+    StackGradient(const cuda::OperStackGeometry& s, float* dx) {
+        if constexpr (!kBf16<T>)
+            if (stack_is_x(s)) {
+                grad = dx;
+                return;
+            }
+        keep = scratch<T>(stack_size(s));
+        grad = elems<T>(keep);
+    }
     void finish(const cuda::OperStackGeometry& s, const float* x, float* dx) const {
         if (keep.defined()) cuda::oper_power_stack_backward(s, x, grad, dx, cuda::stream());
     }
 };
 
-// The full output of a transposed layer [N, Cout, (H-1)*s + k, (W-1)*s + k], before its crop.
+// The full output of a transposed layer [N, Cout, (H-1)*s + k, (W-1)*s + k] as T, before its crop.
+template <class T>
 struct FullOutput {
     int h, w;
     Tensor t;
     explicit FullOutput(const OperConvGeometry& g)
         : h((g.H - 1) * g.stride + g.k),
           w((g.W - 1) * g.stride + g.k),
-          t(scratch_floats(std::size_t(g.N) * g.Cout * h * w)) {}
+          t(scratch<T>(std::size_t(g.N) * g.Cout * h * w)) {}
+    T* data() const { return elems<T>(t); }
 };
+
+template <class T>
+void forward_as(const OperConvGeometry& g, const float* x, const float* w, const float* b, float* y,
+                cuda::OperActivation act, const cuda::OperConvOptions& opt) {
+    Tensor stack_t, w_t;
+    const T* xs = stack_of<T>(cuda::oper_stack_geometry(g), x, stack_t);
+    const T* ws = stacked_weights<T>(g, w, w_t);
+    if constexpr (kBf16<T>) {
+        const Tensor z = scratch<T>(output_size(g));
+        convolution(stacked(g, opt), xs, ws, elems<T>(z));
+        cuda::oper_bias_activation(elems<T>(z), y, b, g.N, g.Cout, g.Hout * g.Wout, g.Q, act, cuda::stream());
+    } else {
+        convolution(stacked(g, opt), xs, ws, y);
+        cuda::oper_bias_activation(y, b, g.N, g.Cout, g.Hout * g.Wout, g.Q, act, cuda::stream());
+    }
+}
+
+template <class T>
+void backward_data_as(const OperConvGeometry& g, const float* x, const float* w, const float* dz, float* dx,
+                      const cuda::OperConvOptions& opt) {
+    const cuda::OperStackGeometry s = cuda::oper_stack_geometry(g);
+    const StackGradient<T> dstack(s, dx);
+    Tensor w_t, dz_t;
+    const T* ws = stacked_weights<T>(g, w, w_t);
+    data_gradient(stacked(g, opt), ws, as_type<T>(dz, output_size(g), dz_t), dstack.grad);
+    dstack.finish(s, x, dx);
+}
+
+template <class T>
+void backward_weights_as(const OperConvGeometry& g, const float* x, const float* dz, float* dw,
+                         const cuda::OperConvOptions& opt) {
+    Tensor stack_t, dz_t;
+    const T* xs = stack_of<T>(cuda::oper_stack_geometry(g), x, stack_t);
+    const T* dzs = as_type<T>(dz, output_size(g), dz_t);
+    if (!kBf16<T> && g.Q == 1) {
+        filter_gradient(stacked(g, opt), xs, dzs, dw);
+        return;
+    }
+    const Tensor dws = scratch<T>(weight_size(g));
+    filter_gradient(stacked(g, opt), xs, dzs, elems<T>(dws));
+    cuda::oper_weights_unstack(elems<T>(dws), dw, g.Q, g.Cout, g.Cin, g.k * g.k, cuda::stream());
+}
+
+template <class T>
+void transpose_forward_as(const OperConvGeometry& g, const float* x, const float* w, const float* b, float* y,
+                          cuda::OperActivation act, const cuda::OperConvOptions& opt) {
+    Tensor stack_t, w_t;
+    const T* xs = stack_of<T>(flat_stack(g), x, stack_t);
+    const FullOutput<T> full(g);
+    data_gradient(stacked_transposed(g, opt), as_type<T>(w, weight_size(g), w_t), xs, full.data());
+    cuda::oper_crop(full.data(), y, g.N, g.Cout, full.h, full.w, g.pad_top, g.pad_left, g.Hout, g.Wout,
+                    cuda::stream());
+    cuda::oper_bias_activation(y, b, g.N, g.Cout, g.Hout * g.Wout, g.Q, act, cuda::stream());
+}
+
+template <class T>
+void transpose_backward_data_as(const OperConvGeometry& g, const float* x, const float* w, const float* dz,
+                                float* dx, const cuda::OperConvOptions& opt) {
+    const FullOutput<T> full(g);
+    cuda::oper_uncrop(dz, full.data(), g.N, g.Cout, full.h, full.w, g.pad_top, g.pad_left, g.Hout, g.Wout,
+                      cuda::stream());
+    const cuda::OperStackGeometry s = flat_stack(g);
+    const StackGradient<T> dstack(s, dx);
+    Tensor w_t;
+    convolution(stacked_transposed(g, opt), full.data(), as_type<T>(w, weight_size(g), w_t), dstack.grad);
+    dstack.finish(s, x, dx);
+}
+
+template <class T>
+void transpose_backward_weights_as(const OperConvGeometry& g, const float* x, const float* dz, float* dw,
+                                   const cuda::OperConvOptions& opt) {
+    const FullOutput<T> full(g);
+    cuda::oper_uncrop(dz, full.data(), g.N, g.Cout, full.h, full.w, g.pad_top, g.pad_left, g.Hout, g.Wout,
+                      cuda::stream());
+    Tensor stack_t;
+    const T* xs = stack_of<T>(flat_stack(g), x, stack_t);
+    if constexpr (kBf16<T>) {
+        const Tensor dws = scratch<T>(weight_size(g));
+        filter_gradient(stacked_transposed(g, opt), full.data(), xs, elems<T>(dws));
+        cuda::oper_from_bf16(elems<T>(dws), dw, weight_size(g), cuda::stream());
+    } else {
+        filter_gradient(stacked_transposed(g, opt), full.data(), xs, dw);
+    }
+}
 
 }  // namespace
 
 void forward(const OperConvGeometry& g, const float* x, const float* w, const float* b, float* y,
              cuda::OperActivation act, const cuda::OperConvOptions& opt) {
     cuda::oper_conv_check_geometry(cuda::OperPass::Forward, g);
-    Tensor stack_t, w_t;
-    const float* xs = stack_of(cuda::oper_stack_geometry(g), x, stack_t);
-    const float* ws = w;
-    if (g.Q > 1) {
-        w_t = scratch_floats(weight_floats(g));
-        cuda::oper_weights_stack(w, ptr(w_t), g.Q, g.Cout, g.Cin, g.k * g.k, cuda::stream());
-        ws = ptr(w_t);
-    }
-    convolution(stacked(g, opt), xs, ws, y);
-    cuda::oper_bias_activation(y, b, g.N, g.Cout, g.Hout * g.Wout, g.Q, act, cuda::stream());
+    (bf16_data(opt) ? forward_as<cuda::OperBf16> : forward_as<float>)(g, x, w, b, y, act, opt);
 }
 
 void backward_data(const OperConvGeometry& g, const float* x, const float* w, const float* dz, float* dx,
                    const cuda::OperConvOptions& opt) {
     cuda::oper_conv_check_geometry(cuda::OperPass::Forward, g);  // reflect pads are taken here
-    const cuda::OperStackGeometry s = cuda::oper_stack_geometry(g);
-    const StackGradient dstack(s, dx);
-    Tensor w_t;
-    const float* ws = w;
-    if (g.Q > 1) {
-        w_t = scratch_floats(weight_floats(g));
-        cuda::oper_weights_stack(w, ptr(w_t), g.Q, g.Cout, g.Cin, g.k * g.k, cuda::stream());
-        ws = ptr(w_t);
-    }
-    data_gradient(stacked(g, opt), ws, dz, dstack.grad);
-    dstack.finish(s, x, dx);
+    (bf16_data(opt) ? backward_data_as<cuda::OperBf16> : backward_data_as<float>)(g, x, w, dz, dx, opt);
 }
 
 void backward_weights(const OperConvGeometry& g, const float* x, const float* dz, float* dw, float* db,
                       const cuda::OperConvOptions& opt) {
     cuda::oper_conv_check_geometry(cuda::OperPass::BackwardWeights, g);
-    Tensor stack_t;
-    const float* xs = stack_of(cuda::oper_stack_geometry(g), x, stack_t);
-    const Tensor dw_t = g.Q > 1 ? scratch_floats(weight_floats(g)) : Tensor();
-    float* dws = g.Q > 1 ? ptr(dw_t) : dw;
-    filter_gradient(stacked(g, opt), xs, dz, dws);
-    if (g.Q > 1) cuda::oper_weights_unstack(dws, dw, g.Q, g.Cout, g.Cin, g.k * g.k, cuda::stream());
+    (bf16_data(opt) ? backward_weights_as<cuda::OperBf16> : backward_weights_as<float>)(g, x, dz, dw, opt);
     if (db != nullptr) cuda::oper_bias_backward(dz, db, g.N, g.Cout, g.Hout * g.Wout, g.Q, cuda::stream());
 }
 
 void transpose_forward(const OperConvGeometry& g, const float* x, const float* w, const float* b, float* y,
                        cuda::OperActivation act, const cuda::OperConvOptions& opt) {
     cuda::oper_conv_check_geometry(cuda::OperPass::TransposeForward, g);
-    Tensor stack_t;
-    const float* xs = stack_of(flat_stack(g), x, stack_t);
-    const FullOutput full(g);
-    data_gradient(stacked_transposed(g, opt), w, xs, ptr(full.t));
-    cuda::oper_crop(ptr(full.t), y, g.N, g.Cout, full.h, full.w, g.pad_top, g.pad_left, g.Hout, g.Wout,
-                    cuda::stream());
-    cuda::oper_bias_activation(y, b, g.N, g.Cout, g.Hout * g.Wout, g.Q, act, cuda::stream());
+    (bf16_data(opt) ? transpose_forward_as<cuda::OperBf16> : transpose_forward_as<float>)(g, x, w, b, y, act,
+                                                                                          opt);
 }
 
 void transpose_backward_data(const OperConvGeometry& g, const float* x, const float* w, const float* dz,
                              float* dx, const cuda::OperConvOptions& opt) {
     cuda::oper_conv_check_geometry(cuda::OperPass::TransposeBackwardData, g);
-    const FullOutput full(g);
-    cuda::oper_uncrop(dz, ptr(full.t), g.N, g.Cout, full.h, full.w, g.pad_top, g.pad_left, g.Hout, g.Wout,
-                      cuda::stream());
-    const cuda::OperStackGeometry s = flat_stack(g);
-    const StackGradient dstack(s, dx);
-    convolution(stacked_transposed(g, opt), ptr(full.t), w, dstack.grad);
-    dstack.finish(s, x, dx);
+    (bf16_data(opt) ? transpose_backward_data_as<cuda::OperBf16>
+                    : transpose_backward_data_as<float>)(g, x, w, dz, dx, opt);
 }
 
 void transpose_backward_weights(const OperConvGeometry& g, const float* x, const float* dz, float* dw,
                                 float* db, const cuda::OperConvOptions& opt) {
     cuda::oper_conv_check_geometry(cuda::OperPass::TransposeBackwardWeights, g);
-    const FullOutput full(g);
-    cuda::oper_uncrop(dz, ptr(full.t), g.N, g.Cout, full.h, full.w, g.pad_top, g.pad_left, g.Hout, g.Wout,
-                      cuda::stream());
-    Tensor stack_t;
-    const float* xs = stack_of(flat_stack(g), x, stack_t);
-    filter_gradient(stacked_transposed(g, opt), ptr(full.t), xs, dw);
+    (bf16_data(opt) ? transpose_backward_weights_as<cuda::OperBf16>
+                    : transpose_backward_weights_as<float>)(g, x, dz, dw, opt);
     if (db != nullptr) cuda::oper_bias_backward(dz, db, g.N, g.Cout, g.Hout * g.Wout, g.Q, cuda::stream());
 }
 

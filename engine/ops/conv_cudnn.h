@@ -6,7 +6,10 @@
 // weights, the uncropped output, cuDNN's workspace) comes from the engine's caching allocator and is
 // released when a pass returns, so the passes can be captured in CUDA graphs once cuDNN has run outside a
 // capture. Precision (opt.precision): FP32 restricts cuDNN to its FMA math (no tensor-core conversion of
-// the operands); TF32 and BF16 let it use TF32 tensor cores, BF16's tensors being float32 here as well.
+// the operands); TF32 lets it use TF32 tensor cores on float32 tensors; BF16 runs the stacked convolution
+// on bfloat16 tensors and filter with FP32 accumulation (cuDNN's PSEUDO_BFLOAT16 form): the stack, the
+// stacked weights, dz and the convolution's output rounded to bfloat16, so half the stack's memory, while
+// x, w, y and the gradients handed back stay float32.
 // CUDA builds only; in one without cuDNN (R2C_HAVE_CUDNN undefined) the passes throw r2c::Error saying so.
 // Under the CUDA emulator, kernels/emulator/cudnn.h stands in for cuDNN.
 #pragma once

@@ -1,6 +1,7 @@
 // The CUDA emulator's stand-in for cuDNN's legacy convolution API (cudnn.h).
 #include "cudnn.h"
 
+#include <cuda_bf16.h>
 #include <mma.h>
 
 #include <algorithm>
@@ -12,10 +13,12 @@ struct cudnnContext {
 struct cudnnTensorStruct {
     bool set = false;
     int n = 0, c = 0, h = 0, w = 0;
+    cudnnDataType_t type = CUDNN_DATA_FLOAT;
 };
 struct cudnnFilterStruct {
     bool set = false;
     int k = 0, c = 0, h = 0, w = 0;
+    cudnnDataType_t type = CUDNN_DATA_FLOAT;
 };
 struct cudnnConvolutionStruct {
     bool set = false;
@@ -31,7 +34,7 @@ enum Pass { kForward, kData, kFilter };
 struct Conv {
     int n, c, h, w, k, r, s, p, q;
     int pad_h, pad_w, u, v;
-    bool tf32;
+    bool tf32, bf16;
 
     std::size_t x_size() const { return std::size_t(n) * c * h * w; }
     std::size_t y_size() const { return std::size_t(n) * k * p * q; }
@@ -59,10 +62,24 @@ cudnnStatus_t geometry(const Call& call, Conv* g) {
     if (!x->set || !f->set || !cd->set || !y->set) return CUDNN_STATUS_BAD_PARAM;
     const int p = (x->h + 2 * cd->pad_h - f->h) / cd->u + 1;
     const int q = (x->w + 2 * cd->pad_w - f->w) / cd->v + 1;
-    if (f->c != x->c || y->n != x->n || y->c != f->k || p < 1 || q < 1 || y->h != p || y->w != q)
+    if (f->c != x->c || y->n != x->n || y->c != f->k || p < 1 || q < 1 || y->h != p || y->w != q ||
+        f->type != x->type || y->type != x->type)
         return CUDNN_STATUS_BAD_PARAM;
-    *g = {x->n, x->c, x->h,      x->w,      f->k,  f->h,  f->w,
-          p,    q,    cd->pad_h, cd->pad_w, cd->u, cd->v, cd->math != CUDNN_FMA_MATH};
+    *g = {x->n,
+          x->c,
+          x->h,
+          x->w,
+          f->k,
+          f->h,
+          f->w,
+          p,
+          q,
+          cd->pad_h,
+          cd->pad_w,
+          cd->u,
+          cd->v,
+          cd->math != CUDNN_FMA_MATH,
+          x->type == CUDNN_DATA_BFLOAT16};
     return CUDNN_STATUS_SUCCESS;
 }
 
@@ -98,15 +115,15 @@ const Algo* find_algo(Pass pass, int id) {
 std::size_t workspace_bytes(const Algo& a, const Conv& g) {
     if (a.workspace == 0) return 0;
     if (a.workspace == 1) return sizeof(int) * std::size_t(g.c) * g.r * g.s;
-    return 2 * sizeof(float) * (g.x_size() + g.y_size());
+    return 2 * (g.bf16 ? sizeof(__nv_bfloat16) : sizeof(float)) * (g.x_size() + g.y_size());
 }
 
 struct Args {
     Pass pass;
     Conv g;
-    const float* a;  // forward: x, w; data: w, dy; filter: x, dy
-    const float* b;
-    float* out;  // y, dx or dw
+    const void* a;  // forward: x, w; data: w, dy; filter: x, dy
+    const void* b;
+    void* out;  // y, dx or dw
     float alpha, beta;
     void* workspace;
     std::size_t workspace_bytes;
@@ -116,8 +133,18 @@ float operand(float v, bool tf32) {
     return tf32 ? nvcuda::wmma::__float_to_tf32(v) : v;
 }
 
-void store(float* out, float acc, float alpha, float beta) {
-    *out = beta == 0.f ? alpha * acc : alpha * acc + beta * *out;  // beta = 0: the output is never read
+// Element i of float32 or bfloat16 data.
+float load(const void* p, std::size_t i, bool bf16) {
+    return bf16 ? __bfloat162float(static_cast<const __nv_bfloat16*>(p)[i]) : static_cast<const float*>(p)[i];
+}
+
+void store(void* out, std::size_t i, bool bf16, float acc, float alpha, float beta) {
+    // beta = 0: the output is never read
+    const float v = beta == 0.f ? alpha * acc : alpha * acc + beta * load(out, i, bf16);
+    if (bf16)
+        static_cast<__nv_bfloat16*>(out)[i] = __float2bfloat16_rn(v);
+    else
+        static_cast<float*>(out)[i] = v;
 }
 
 // Block i computes output plane i: of y (n, k), of dx (n, c), or of dw (k, c); one thread.
@@ -125,14 +152,14 @@ void conv_kernel(Args a) {
     const Conv& g = a.g;
     const int plane = static_cast<int>(blockIdx.x);
     if (plane == 0 && a.workspace != nullptr) std::memset(a.workspace, 0x5a, a.workspace_bytes);
-    const auto x_at = [&](const float* x, int n, int c, int h, int w) {
-        return x[((std::size_t(n) * g.c + c) * g.h + h) * g.w + w];
+    const auto x_at = [&](const void* x, int n, int c, int h, int w) {
+        return load(x, ((std::size_t(n) * g.c + c) * g.h + h) * g.w + w, g.bf16);
     };
-    const auto y_at = [&](const float* y, int n, int k, int p, int q) {
-        return y[((std::size_t(n) * g.k + k) * g.p + p) * g.q + q];
+    const auto y_at = [&](const void* y, int n, int k, int p, int q) {
+        return load(y, ((std::size_t(n) * g.k + k) * g.p + p) * g.q + q, g.bf16);
     };
-    const auto w_at = [&](const float* w, int k, int c, int r, int s) {
-        return w[((std::size_t(k) * g.c + c) * g.r + r) * g.s + s];
+    const auto w_at = [&](const void* w, int k, int c, int r, int s) {
+        return load(w, ((std::size_t(k) * g.c + c) * g.r + r) * g.s + s, g.bf16);
     };
     if (a.pass == kForward) {
         const int n = plane / g.k, k = plane % g.k;
@@ -147,7 +174,7 @@ void conv_kernel(Args a) {
                             acc += operand(x_at(a.a, n, c, h, w), g.tf32) *
                                    operand(w_at(a.b, k, c, r, s), g.tf32);
                         }
-                store(a.out + ((std::size_t(n) * g.k + k) * g.p + p) * g.q + q, acc, a.alpha, a.beta);
+                store(a.out, ((std::size_t(n) * g.k + k) * g.p + p) * g.q + q, g.bf16, acc, a.alpha, a.beta);
             }
     } else if (a.pass == kData) {
         const int n = plane / g.c, c = plane % g.c;
@@ -164,7 +191,7 @@ void conv_kernel(Args a) {
                             acc += operand(w_at(a.a, k, c, r, s), g.tf32) *
                                    operand(y_at(a.b, n, k, p, q), g.tf32);
                         }
-                store(a.out + ((std::size_t(n) * g.c + c) * g.h + h) * g.w + w, acc, a.alpha, a.beta);
+                store(a.out, ((std::size_t(n) * g.c + c) * g.h + h) * g.w + w, g.bf16, acc, a.alpha, a.beta);
             }
     } else {
         const int k = plane / g.c, c = plane % g.c;
@@ -179,7 +206,7 @@ void conv_kernel(Args a) {
                             acc += operand(x_at(a.a, n, c, h, w), g.tf32) *
                                    operand(y_at(a.b, n, k, p, q), g.tf32);
                         }
-                store(a.out + ((std::size_t(k) * g.c + c) * g.r + r) * g.s + s, acc, a.alpha, a.beta);
+                store(a.out, ((std::size_t(k) * g.c + c) * g.r + r) * g.s + s, g.bf16, acc, a.alpha, a.beta);
             }
     }
 }
@@ -187,9 +214,9 @@ void conv_kernel(Args a) {
 // Queues pass `pass` of g with algorithm `id` on the handle's stream, after cuDNN's checks.
 cudnnStatus_t run(cudnnHandle_t h, Pass pass, const Conv& g, int id, const Call& call, float alpha,
                   float beta, void* workspace, std::size_t bytes) {
-    const float* a = static_cast<const float*>(call.a);
-    const float* b = static_cast<const float*>(call.b);
-    float* out = static_cast<float*>(call.out);
+    const void* a = call.a;
+    const void* b = call.b;
+    void* out = call.out;
     if (h == nullptr) return CUDNN_STATUS_NOT_INITIALIZED;
     const Algo* algo = find_algo(pass, id);
     if (algo == nullptr) return CUDNN_STATUS_NOT_SUPPORTED;
@@ -328,8 +355,9 @@ cudnnStatus_t cudnnDestroyTensorDescriptor(cudnnTensorDescriptor_t desc) {
 cudnnStatus_t cudnnSetTensor4dDescriptor(cudnnTensorDescriptor_t desc, cudnnTensorFormat_t format,
                                          cudnnDataType_t type, int n, int c, int h, int w) {
     if (desc == nullptr || n < 1 || c < 1 || h < 1 || w < 1) return CUDNN_STATUS_BAD_PARAM;
-    if (format != CUDNN_TENSOR_NCHW || type != CUDNN_DATA_FLOAT) return CUDNN_STATUS_NOT_SUPPORTED;
-    *desc = {true, n, c, h, w};
+    if (format != CUDNN_TENSOR_NCHW || (type != CUDNN_DATA_FLOAT && type != CUDNN_DATA_BFLOAT16))
+        return CUDNN_STATUS_NOT_SUPPORTED;
+    *desc = {true, n, c, h, w, type};
     return CUDNN_STATUS_SUCCESS;
 }
 
@@ -345,8 +373,9 @@ cudnnStatus_t cudnnDestroyFilterDescriptor(cudnnFilterDescriptor_t desc) {
 cudnnStatus_t cudnnSetFilter4dDescriptor(cudnnFilterDescriptor_t desc, cudnnDataType_t type,
                                          cudnnTensorFormat_t format, int k, int c, int h, int w) {
     if (desc == nullptr || k < 1 || c < 1 || h < 1 || w < 1) return CUDNN_STATUS_BAD_PARAM;
-    if (format != CUDNN_TENSOR_NCHW || type != CUDNN_DATA_FLOAT) return CUDNN_STATUS_NOT_SUPPORTED;
-    *desc = {true, k, c, h, w};
+    if (format != CUDNN_TENSOR_NCHW || (type != CUDNN_DATA_FLOAT && type != CUDNN_DATA_BFLOAT16))
+        return CUDNN_STATUS_NOT_SUPPORTED;
+    *desc = {true, k, c, h, w, type};
     return CUDNN_STATUS_SUCCESS;
 }
 

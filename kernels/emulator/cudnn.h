@@ -1,21 +1,22 @@
 // The CUDA emulator's stand-in for cuDNN: the part of cuDNN's legacy convolution API that
 // engine/ops/conv_cudnn.cpp uses, so that the engine's cuDNN path (power stacks, stacked weights, the
 // transposed layers as data gradients, crops, workspaces, algorithm searches, Auto) runs in tests without
-// a GPU. 4-d NCHW float32 tensors, cross-correlation, any padding and stride, no dilation. The convolutions
-// run as emulated kernel launches on the handle's stream (so they queue, are captured into graphs and are
-// skipped with R2C_EMULATOR_KERNELS=skip like every kernel): FP32 accumulation, the operands rounded to
-// TF32 unless the math type is CUDNN_FMA_MATH (cuDNN permits TF32 for float32 data under the default and
-// tensor-op math types).
+// a GPU. 4-d NCHW tensors and filters, all float32 or all bfloat16 (with an FP32 compute type, cuDNN's
+// PSEUDO_BFLOAT16 form), cross-correlation, any padding and stride, no dilation. The convolutions run as
+// emulated kernel launches on the handle's stream (so they queue, are captured into graphs and are skipped
+// with R2C_EMULATOR_KERNELS=skip like every kernel): FP32 accumulation, float32 operands rounded to TF32
+// unless the math type is CUDNN_FMA_MATH (cuDNN permits TF32 for float32 data under the default and
+// tensor-op math types), bfloat16 outputs rounded to nearest even.
 //
 // Every pass offers three algorithms: one without workspace and one with a small workspace, equally fast,
 // and one twice as fast with a workspace twice the size of its tensors. Searches run each algorithm whose
 // workspace fits and report times proportional to the multiply-adds (not measured); the heuristic lists
 // them fastest first; both report every algorithm with FMA math where the descriptor's math type is
 // CUDNN_FMA_MATH, as cuDNN then offers only its FMA kernels. Like cuDNN, a call fails with
-// CUDNN_STATUS_BAD_PARAM on an unset or inconsistent descriptor, a null pointer, or a workspace smaller than
-// its algorithm needs, and the kernel writes the whole workspace it was promised (so that AddressSanitizer
-// reports a smaller allocation); what the stand-in does not model (other layouts and types, convolution mode,
-// dilation) is CUDNN_STATUS_NOT_SUPPORTED.
+// CUDNN_STATUS_BAD_PARAM on an unset or inconsistent descriptor (data types that differ among them), a null
+// pointer, or a workspace smaller than its algorithm needs, and the kernel writes the whole workspace it was
+// promised (so that AddressSanitizer reports a smaller allocation); what the stand-in does not model (other
+// layouts and types, convolution mode, dilation) is CUDNN_STATUS_NOT_SUPPORTED.
 #pragma once
 
 #include <cstddef>
@@ -38,7 +39,12 @@ cudnnStatus_t cudnnCreate(cudnnHandle_t* handle);
 cudnnStatus_t cudnnDestroy(cudnnHandle_t handle);
 cudnnStatus_t cudnnSetStream(cudnnHandle_t handle, cudaStream_t stream);
 
-enum cudnnDataType_t { CUDNN_DATA_FLOAT = 0, CUDNN_DATA_DOUBLE = 1, CUDNN_DATA_HALF = 2 };
+enum cudnnDataType_t {
+    CUDNN_DATA_FLOAT = 0,
+    CUDNN_DATA_DOUBLE = 1,
+    CUDNN_DATA_HALF = 2,
+    CUDNN_DATA_BFLOAT16 = 14
+};
 enum cudnnTensorFormat_t { CUDNN_TENSOR_NCHW = 0, CUDNN_TENSOR_NHWC = 1 };
 enum cudnnConvolutionMode_t { CUDNN_CONVOLUTION = 0, CUDNN_CROSS_CORRELATION = 1 };
 enum cudnnMathType_t {
