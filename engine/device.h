@@ -44,9 +44,9 @@ std::uint64_t memory_operations();
 
 // The least precise arithmetic the CUDA operational convolutions may use: FP32 exact (CUDA cores, cuDNN's FMA
 // math), or tensor cores with TF32 or BF16 operands and FP32 accumulation. A process-wide setting
-// (engine/device.cpp), TF32 unless set; layers too narrow for tensor cores, and devices older than sm_80,
-// compute in FP32 whatever is set, and cuDNN's passes compute in TF32 where BF16 is set (their tensors are
-// float32).
+// (engine/device.cpp), TF32 unless set. The fused kernels compute layers too narrow for tensor cores, and
+// on devices older than sm_80, in FP32 whatever is set; cuDNN's passes in BF16 convolve bfloat16 copies of
+// their power stacks and weights, whatever the layer's width (engine/ops/conv_cudnn.h).
 enum class MathPrecision { FP32, TF32, BF16 };
 void set_math_precision(MathPrecision p);
 MathPrecision math_precision();
