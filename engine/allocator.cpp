@@ -308,29 +308,36 @@ void CachingAllocator::trace_into(AllocationTrace* trace) {
     trace_ = trace;
 }
 
-void CachingAllocator::plan_pool(PoolId id, const AllocationTrace& trace) {
-    std::lock_guard<std::mutex> lock(mu_);
-    R2C_CHECK(free_.count(id) == 1 && id != 0, "CachingAllocator::plan_pool: no pool ", id);
-    R2C_CHECK(plans_.count(id) == 0, "CachingAllocator::plan_pool: pool ", id, " has a plan already");
-    const std::vector<AllocationTrace::Record>& r = trace.records;
-    std::vector<std::size_t> order(r.size());
-    std::iota(order.begin(), order.end(), std::size_t(0));
-    std::stable_sort(order.begin(), order.end(),
-                     [&](std::size_t a, std::size_t b) { return r[a].size > r[b].size; });
-    Plan plan;
-    plan.sizes.resize(r.size());
-    plan.offsets.resize(r.size());
+namespace {
+
+using Records = std::vector<AllocationTrace::Record>;
+
+// Offsets for the records, placed in `order`: each in the smallest gap that is free throughout its
+// lifetime and holds it (the lowest of equal ones), else above what overlaps it in time; and the bytes
+// they span.
+struct Layout {
+    std::vector<std::size_t> offsets;
+    std::size_t bytes = 0;
+};
+using Ranges = std::vector<std::pair<std::size_t, std::size_t>>;
+
+// Into `taken`, sorted: [offset, end) of the records of `among` other than i that overlap record i in time.
+void overlapping(const Records& r, const Layout& l, std::size_t i, const std::vector<std::size_t>& among,
+                 Ranges& taken) {
+    taken.clear();
+    for (const std::size_t j : among)
+        if (j != i && r[j].begin < r[i].end && r[i].begin < r[j].end)
+            taken.emplace_back(l.offsets[j], l.offsets[j] + r[j].size);
+    std::sort(taken.begin(), taken.end());
+}
+
+Layout place(const Records& r, const std::vector<std::size_t>& order) {
+    Layout l;
+    l.offsets.resize(r.size());
     std::vector<std::size_t> placed;
-    // [offset, end) of the placed that overlap in time with the one to place.
-    std::vector<std::pair<std::size_t, std::size_t>> taken;
+    Ranges taken;
     for (const std::size_t i : order) {
-        taken.clear();
-        for (const std::size_t j : placed)
-            if (r[j].begin < r[i].end && r[i].begin < r[j].end)
-                taken.emplace_back(plan.offsets[j], plan.offsets[j] + r[j].size);
-        std::sort(taken.begin(), taken.end());
-        // The smallest gap between the taken ranges that holds it (the lowest of equal ones), else above
-        // them.
+        overlapping(r, l, i, placed, taken);
         std::size_t above = 0, offset = 0, gap = 0;
         for (const auto& [from, to] : taken) {
             if (from >= above + r[i].size && (gap == 0 || from - above < gap)) {
@@ -340,11 +347,80 @@ void CachingAllocator::plan_pool(PoolId id, const AllocationTrace& trace) {
             above = std::max(above, to);
         }
         if (gap == 0) offset = above;
-        plan.sizes[i] = r[i].size;
-        plan.offsets[i] = offset;
-        plan.bytes = std::max(plan.bytes, offset + r[i].size);
+        l.offsets[i] = offset;
+        l.bytes = std::max(l.bytes, offset + r[i].size);
         placed.push_back(i);
     }
+    return l;
+}
+
+// Moves each record, the lowest first, down to the lowest offset free throughout its lifetime, which can
+// only lower the layout's top.
+void settle(const Records& r, Layout& l) {
+    std::vector<std::size_t> by_offset(r.size());
+    std::iota(by_offset.begin(), by_offset.end(), std::size_t(0));
+    std::stable_sort(by_offset.begin(), by_offset.end(),
+                     [&](std::size_t a, std::size_t b) { return l.offsets[a] < l.offsets[b]; });
+    Ranges taken;
+    for (const std::size_t i : by_offset) {
+        overlapping(r, l, i, by_offset, taken);
+        std::size_t above = 0;
+        for (const auto& [from, to] : taken) {
+            if (from >= above + r[i].size) break;
+            above = std::max(above, to);
+        }
+        l.offsets[i] = std::min(l.offsets[i], above);
+    }
+    l.bytes = 0;
+    for (std::size_t i = 0; i < r.size(); ++i)
+        l.bytes = std::max(l.bytes, l.offsets[i] + r[i].size);
+}
+
+// The orders a plan tries, as the best of them differs from trace to trace: the largest first, equal sizes
+// in the order made, the longest-lived first or the latest released first; and the longest-lived first,
+// equal lifetimes the largest first.
+std::vector<std::vector<std::size_t>> orders(const Records& r) {
+    const auto life = [&](std::size_t a) { return r[a].end - r[a].begin; };  // kLive: the longest
+    const auto sorted = [&](auto before) {
+        std::vector<std::size_t> order(r.size());
+        std::iota(order.begin(), order.end(), std::size_t(0));
+        std::stable_sort(order.begin(), order.end(), before);
+        return order;
+    };
+    return {sorted([&](std::size_t a, std::size_t b) { return r[a].size > r[b].size; }),
+            sorted([&](std::size_t a, std::size_t b) {
+                return r[a].size > r[b].size || (r[a].size == r[b].size && life(a) > life(b));
+            }),
+            sorted([&](std::size_t a, std::size_t b) {
+                return r[a].size > r[b].size || (r[a].size == r[b].size && r[a].end > r[b].end);
+            }),
+            sorted([&](std::size_t a, std::size_t b) {
+                return life(a) > life(b) || (life(a) == life(b) && r[a].size > r[b].size);
+            })};
+}
+
+}  // namespace
+
+void CachingAllocator::plan_pool(PoolId id, const AllocationTrace& trace) {
+    std::lock_guard<std::mutex> lock(mu_);
+    R2C_CHECK(free_.count(id) == 1 && id != 0, "CachingAllocator::plan_pool: no pool ", id);
+    R2C_CHECK(plans_.count(id) == 0, "CachingAllocator::plan_pool: pool ", id, " has a plan already");
+    const Records& r = trace.records;
+    // The tightest of the orders' layouts (the first of equal ones).
+    const std::vector<std::vector<std::size_t>> tried = orders(r);
+    Layout best = place(r, tried[0]);
+    settle(r, best);
+    for (std::size_t k = 1; k < tried.size(); ++k) {
+        Layout l = place(r, tried[k]);
+        settle(r, l);
+        if (l.bytes < best.bytes) best = std::move(l);
+    }
+    Plan plan;
+    plan.sizes.resize(r.size());
+    for (std::size_t i = 0; i < r.size(); ++i)
+        plan.sizes[i] = r[i].size;
+    plan.offsets = std::move(best.offsets);
+    plan.bytes = best.bytes;
     if (plan.bytes == 0) return;
     Block* s = new_segment(plan.bytes, false);
     if (s == nullptr) return;  // the pool is served as usual

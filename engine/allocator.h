@@ -86,9 +86,11 @@ class CachingAllocator {
     void trace_into(AllocationTrace* trace);
     // Plans pool `id` (which has no plan yet) from a trace of the work it will hold: the pool's next
     // allocations, in order, are placed in one segment, allocated now, at offsets laid out from the trace's
-    // sizes and lifetimes (the largest first, each in the smallest gap free throughout its lifetime that
-    // holds it), so the segment needs about as many bytes as the work holds at once, where cached blocks
-    // would fragment.
+    // sizes and lifetimes (each in the smallest gap free throughout its lifetime that holds it, in a few
+    // orders: the largest first with three ways of ordering equal sizes, and the longest-lived first; each
+    // layout then settled, every record moved down to the lowest place free throughout its lifetime; the
+    // tightest taken), so the segment needs about as many bytes as the work holds at once, where cached
+    // blocks would fragment.
     // Without memory for the segment, the pool is left without a plan.
     // Allocations are matched to records in order, by size, within kPlanWindow records of the last match;
     // one without a match, or whose place is still taken, is served as usual. The segment counts as in use

@@ -327,15 +327,16 @@ TEST_CASE("a planned pool places its allocations where the plan from their trace
     CHECK(m.raw.empty());
 }
 
-TEST_CASE("a pool's plan puts each allocation in the smallest gap that holds it", "[allocator]") {
+namespace {
+
+// Runs allocations (true) and releases (false) of the given sizes in order, traced, then again in a pool
+// planned from the trace; checks that every one took its planned place, and returns the plan's bytes and
+// each allocation's offset from allocation `base`.
+std::pair<std::size_t, std::vector<std::size_t>> planned_layout(
+    const std::vector<std::size_t>& size, const std::vector<std::pair<bool, std::size_t>>& events,
+    std::size_t base) {
     MallocAllocator m;
     CachingAllocator& alloc = m.alloc;
-    constexpr std::size_t u = 2 * kMiB;
-    const std::vector<std::size_t> size{4 * u, 2 * u, 4 * u, 5 * u, 5 * u, 2 * u, 4 * u};
-    // Allocations (true) and releases (false) in order.
-    const std::vector<std::pair<bool, std::size_t>> events{
-        {true, 0},  {true, 1}, {true, 2},  {true, 3},  {true, 4},  {false, 3}, {true, 5},
-        {false, 0}, {true, 6}, {false, 5}, {false, 6}, {false, 2}, {false, 1}, {false, 4}};
     const auto work = [&] {
         std::vector<char*> p(size.size());
         for (const auto& [allocation, i] : events) {
@@ -353,21 +354,75 @@ TEST_CASE("a pool's plan puts each allocation in the smallest gap that holds it"
     alloc.empty_cache();
     const CachingAllocator::PoolId pool = alloc.open_pool();
     alloc.plan_pool(pool, trace);
-    // Largest first: #3 at 0, #4 at 5, #0 at 10, #2 at 14, then #6 in the gap of 4 at 10 (#0 is gone by
-    // then) rather than the lower one of 5 at 0 (#3 is gone too), which #5 takes after #1 went to 18. At the
-    // lowest offset free, #6 would take 0 and #5 go on top: 22.
-    CHECK(alloc.stats().bytes_in_use == 20 * u);
+    const std::size_t bytes = alloc.stats().bytes_in_use;
     const std::vector<char*> p = work();
     alloc.close_pool();
     CHECK(alloc.stats().planned == size.size());
-    const std::vector<std::size_t> offset{10 * u, 18 * u, 14 * u, 0, 5 * u, 0, 10 * u};
-    for (std::size_t i = 0; i < size.size(); ++i) {
-        INFO("allocation " << i);
-        CHECK(p[i] == p[3] + offset[i]);
-    }
+    std::vector<std::size_t> offset;
+    for (char* q : p)
+        offset.push_back(static_cast<std::size_t>(q - p[base]));
     alloc.drop_pool(pool);
     alloc.empty_cache();
     CHECK(m.raw.empty());
+    return {bytes, offset};
+}
+
+}  // namespace
+
+TEST_CASE("a pool's plan puts each allocation in the smallest gap that holds it", "[allocator]") {
+    constexpr std::size_t u = 2 * kMiB;
+    // Largest first: #3 at 0, #4 at 5, #0 at 10, #2 at 14, then #6 in the gap of 4 at 10 (#0 is gone by
+    // then) rather than the lower one of 5 at 0 (#3 is gone too), which #5 takes after #1 went to 18. At the
+    // lowest offset free, #6 would take 0 and #5 go on top: 22.
+    const auto [bytes, offset] = planned_layout({4 * u, 2 * u, 4 * u, 5 * u, 5 * u, 2 * u, 4 * u},
+                                                {{true, 0},
+                                                 {true, 1},
+                                                 {true, 2},
+                                                 {true, 3},
+                                                 {true, 4},
+                                                 {false, 3},
+                                                 {true, 5},
+                                                 {false, 0},
+                                                 {true, 6},
+                                                 {false, 5},
+                                                 {false, 6},
+                                                 {false, 2},
+                                                 {false, 1},
+                                                 {false, 4}},
+                                                3);
+    CHECK(bytes == 20 * u);
+    CHECK(offset == std::vector<std::size_t>{10 * u, 18 * u, 14 * u, 0, 5 * u, 0, 10 * u});
+}
+
+TEST_CASE("a pool's plan takes the tightest of its orders, each layout settled down", "[allocator]") {
+    constexpr std::size_t u = 2 * kMiB;
+    // #0 and #1 of 4, #2 and #3 of 3; at most #1, #2 and #3 at once: 10. The largest first in the order
+    // made puts #0 at 0, #1 at 4, #2 at 0 (#0 is gone) and #3 above both others, at 8: 11, and no record
+    // can move down. The longer-lived of equal sizes first puts #1 at 0, #0 at 4, #2 at 4 and #3 at 7: 10.
+    const auto [bytes, offset] = planned_layout(
+        {4 * u, 4 * u, 3 * u, 3 * u},
+        {{true, 0}, {true, 1}, {false, 0}, {true, 2}, {true, 3}, {false, 3}, {false, 1}, {false, 2}}, 1);
+    CHECK(bytes == 10 * u);
+    CHECK(offset == std::vector<std::size_t>{4 * u, 0, 4 * u, 7 * u});
+    // At most 12 at once (#0, #1, #2 and #4 in the middle). Every order leaves a top of 13 or more; the
+    // largest first puts #4 at 0, #5 and #0 at 5, #3 at 8, #2 at 10 and #1 at 12, and settling, the lowest
+    // first, moves #3 down to 0 (free throughout its short life) and then #1 down to 8: 12.
+    const auto [settled, settled_offset] = planned_layout({3 * u, 1 * u, 2 * u, 2 * u, 5 * u, 5 * u},
+                                                          {{true, 0},
+                                                           {true, 1},
+                                                           {true, 2},
+                                                           {true, 3},
+                                                           {false, 3},
+                                                           {true, 4},
+                                                           {false, 0},
+                                                           {false, 1},
+                                                           {true, 5},
+                                                           {false, 4},
+                                                           {false, 2},
+                                                           {false, 5}},
+                                                          4);
+    CHECK(settled == 12 * u);
+    CHECK(settled_offset == std::vector<std::size_t>{5 * u, 8 * u, 10 * u, 0, 0, 5 * u});
 }
 
 TEST_CASE("under AddressSanitizer, host memory the allocator has never handed out is poisoned",
