@@ -71,10 +71,17 @@ void accumulate(Tensor& dst, const Tensor& src) {
 
 namespace {
 
-// Adds g into a leaf's gradient; the first one is copied, since g may be shared with other slots.
+// Whether t is the one handle on its storage: a gradient nothing else holds, which can be taken as it is or
+// added into in place.
+bool sole(const Tensor& t) {
+    return t.impl_ptr().use_count() == 1 && t.impl().storage.use_count() == 1;
+}
+
+// Adds g into a leaf's gradient. The first one is taken as it is where nothing else holds it (a backward
+// pass's own output), and copied otherwise, since it may be shared with other slots or saved tensors.
 void add_into(Tensor& slot, const Tensor& g) {
     if (!slot.defined())
-        slot = g.clone();
+        slot = sole(g) ? g : g.clone();
     else
         accumulate(slot, g);
 }
@@ -151,10 +158,13 @@ void backward(const Tensor& root) {
                 const Tensor& gk = in_grads[k];
                 if (!gk.defined()) continue;
                 if (e.fn) {
-                    // Out of place: one backward_fn may hand the same tensor to several inputs.
+                    // In place only where nothing else holds the slot's tensor: one backward_fn may hand
+                    // the same tensor to several inputs.
                     Tensor& slot = grads[e.fn.get()];
                     if (!slot.defined()) {
                         slot = gk;
+                    } else if (sole(slot)) {
+                        accumulate(slot, gk);
                     } else {
                         Tensor sum = slot.clone();
                         accumulate(sum, gk);

@@ -4,7 +4,9 @@
 #include <cmath>
 
 #include "engine/autograd.h"
+#include "engine/device.h"
 #include "engine/ops.h"
+#include "engine/rng.h"
 #include "tests/support.h"
 
 using namespace r2c;
@@ -21,6 +23,41 @@ TEST_CASE("a parameter used several times accumulates its gradient", "[autograd]
         CHECK(g[i] == Approx(2 * wv[i] + 3 + (1 - t * t)).epsilon(1e-14));
     }
 }
+
+TEST_CASE("a gradient handed to several inputs is never added into in place", "[autograd]") {
+    // d/dx of (3x + x) + x: the outer add hands one gradient to the inner add and to the leaf, the inner one
+    // to the leaf and to 3x, so that the leaf's first gradient is shared when a second one arrives.
+    Tensor x = Tensor::from_vector({0.5, -2.0}, {2}, DType::F64).set_requires_grad(true);
+    sum(add(add(mul_scalar(x, 3.0), x), x)).backward();
+    CHECK(x.grad().to_vector() == std::vector<double>{5.0, 5.0});
+    // d/dx of (e + e) + e with e = 2x: the gradients of e from the two adds add up at e's node, one of them
+    // shared with the other input of its add.
+    Tensor y = Tensor::from_vector({1.5}, {1}, DType::F64).set_requires_grad(true);
+    const Tensor e = mul_scalar(y, 2.0);
+    sum(add(add(e, e), e)).backward();
+    CHECK(y.grad().to_vector() == std::vector<double>{6.0});
+}
+
+#ifdef R2C_WITH_CUDA
+TEST_CASE("a leaf takes a gradient nothing else holds without copying it", "[autograd][cuda]") {
+    if (!cuda::available()) return test::skip("no CUDA device: " + cuda::describe());
+    Rng rng(3);
+    const Tensor x = test::rand({4, 5}, rng, -1, 1, false).to(DType::F32).to(Device::CUDA);
+    Tensor w = test::rand({4, 5}, rng, -1, 1, false).to(DType::F32).to(Device::CUDA).set_requires_grad(true);
+    const Tensor loss = sum(mul(x, w));
+    std::uint64_t before = cuda::memory_operations();
+    loss.backward();
+    CHECK(cuda::memory_operations() == before);  // mul's gradient of w, made by a kernel, is taken as it is
+    CHECK(test::rel_l2(w.grad().to(Device::CPU), x.to(Device::CPU)) == 0.0);
+    // A gradient the backward pass hands to two inputs is copied for the leaf, and then added into.
+    w.zero_grad();
+    const Tensor twice = sum(add(w, w));
+    before = cuda::memory_operations();
+    twice.backward();
+    CHECK(cuda::memory_operations() == before + 1);
+    CHECK(w.grad().to(Device::CPU).to_vector() == std::vector<double>(20, 2.0));
+}
+#endif
 
 TEST_CASE("gradients add up over several backward calls until zeroed", "[autograd]") {
     Tensor w = Tensor::from_vector({1.0, 2.0}, {2}, DType::F64).set_requires_grad(true);
@@ -71,13 +108,15 @@ TEST_CASE("elementwise ops pass a float64 finite-difference gradient check", "[a
 
 TEST_CASE("ops reject mismatched shapes and dtypes with the op's name", "[autograd]") {
     Tensor a = Tensor::zeros({2, 3}, DType::F64), b = Tensor::zeros({3, 2}, DType::F64);
-    CHECK_THROWS_WITH(add(a, b), Catch::Contains("add") && Catch::Contains("[2,3]") && Catch::Contains("[3,2]"));
+    CHECK_THROWS_WITH(add(a, b),
+                      Catch::Contains("add") && Catch::Contains("[2,3]") && Catch::Contains("[3,2]"));
     Tensor c = Tensor::zeros({2, 3}, DType::F32);
     CHECK_THROWS_WITH(mul(a, c), Catch::Contains("mul") && Catch::Contains("float32"));
 }
 
 TEST_CASE("activations let NaN through so that faults stay visible", "[autograd]") {
     const Tensor x = Tensor::from_vector({NAN, -1.0, 2.0}, {3}, DType::F64);
-    for (const Tensor& y : {relu(x), leaky_relu(x, 0.2), tanh(x)}) CHECK(std::isnan(y.to_vector()[0]));
+    for (const Tensor& y : {relu(x), leaky_relu(x, 0.2), tanh(x)})
+        CHECK(std::isnan(y.to_vector()[0]));
     CHECK(relu(x).to_vector()[1] == 0.0);
 }
