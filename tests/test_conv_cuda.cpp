@@ -163,7 +163,11 @@ TEST_CASE("operational convolutions through cuDNN on the power stack match the C
     if (!cuda::cudnn_compiled()) return test::skip("this build has no cuDNN");
     const std::size_t before = cuda::conv_choices().size();
     // BF16 runs the stacked convolution on bfloat16 data, which needs BF16 tensor cores (sm_80+).
+#ifdef R2C_WITH_CUDA
     const bool bf16_cores = cuda::oper_device_compute_capability() >= 80;
+#else
+    const bool bf16_cores = false;  // not reached: no CUDA device
+#endif
     for (const Layer& l : kLayers) {
         check_layer(l, cuda::MathPrecision::FP32, 1e-5, cuda::ConvAlgorithm::Cudnn);
         check_layer(l, cuda::MathPrecision::FP32, 1e-5, cuda::ConvAlgorithm::Auto);

@@ -11,6 +11,8 @@
 // A third trainer replays CUDA graphs of its sub-steps from the third step on (TrainConfig::cuda_graphs):
 // its losses and parameters equal those of the trainer that launches every kernel, bit for bit, while its
 // replayed steps launch no kernel outside the graphs.
+// In BF16 with every convolution pass on cuDNN (bfloat16 stacks), four steps stay within relative 5e-2
+// of the CPU's loss terms, and replayed graphs again give the same bits as launched kernels.
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -22,9 +24,49 @@
 #include "models/trainer.h"
 #include "tests/support.h"
 
+#ifdef R2C_WITH_CUDA
+#include "kernels/oper_conv.h"
+#endif
+
 using namespace r2c;
 
 namespace {
+
+TrainConfig on_cuda(TrainConfig c, bool graphs) {
+    c.device = Device::CUDA;
+    c.cuda_graphs = graphs;
+    return c;
+}
+
+// Trainers of one configuration on the CPU, on CUDA launching every kernel, and on CUDA replaying graphs.
+struct Trainers {
+    explicit Trainers(const TrainConfig& c) : cpu(c), gpu(on_cuda(c, false)), graphed(on_cuda(c, true)) {}
+    Trainer cpu, gpu, graphed;
+};
+
+// One iteration's 8x8 batch and classes, on the CPU and on the device.
+struct Batch {
+    explicit Batch(Rng& rng)
+        : A(Tensor::uniform({1, 3, 8, 8}, -1, 1, rng)),
+          B(Tensor::uniform({1, 3, 8, 8}, -1, 1, rng)),
+          cA(Tensor::from_vector({0, 1}, {1, 2})),
+          cB(Tensor::from_vector({1, 0}, {1, 2})),
+          dA(A.to(Device::CUDA)),
+          dB(B.to(Device::CUDA)),
+          dcA(cA.to(Device::CUDA)),
+          dcB(cB.to(Device::CUDA)) {}
+    Tensor A, B, cA, cB, dA, dB, dcA, dcB;
+};
+
+// Every loss term of the CUDA step within `tolerance` of the CPU's, relative to at least 1.
+void losses_near(const StepLog& cpu, const StepLog& gpu, double tolerance) {
+    REQUIRE(cpu.size() == gpu.size());
+    for (std::size_t i = 0; i < cpu.size(); ++i) {
+        INFO(cpu[i].first << ": cpu " << cpu[i].second << ", cuda " << gpu[i].second);
+        CHECK(gpu[i].first == cpu[i].first);
+        CHECK(std::abs(gpu[i].second - cpu[i].second) <= tolerance * std::max(1.0, std::abs(cpu[i].second)));
+    }
+}
 
 void five_steps_agree(Method method, int q) {
     cuda::set_math_precision(cuda::MathPrecision::FP32);
@@ -36,23 +78,16 @@ void five_steps_agree(Method method, int q) {
     c.iterations_per_epoch = 2;
     c.pool_size = 2;
     c.seed = 11;
-    TrainConfig on_gpu = c;
-    on_gpu.device = Device::CUDA;
-    on_gpu.cuda_graphs = false;
-    TrainConfig replayed = on_gpu;
-    replayed.cuda_graphs = true;
-    Trainer cpu(c), gpu(on_gpu), graphed(replayed);
+    Trainers t(c);
+    Trainer &cpu = t.cpu, &gpu = t.gpu, &graphed = t.graphed;
 
     Rng rng(12);
-    const Tensor cA = Tensor::from_vector({0, 1}, {1, 2}), cB = Tensor::from_vector({1, 0}, {1, 2});
     std::vector<std::uint64_t> step_launches, graphed_launches, step_copies, graphed_copies;
     for (int step = 0; step < 5; ++step) {
         INFO("step " << step);
-        const Tensor A = Tensor::uniform({1, 3, 8, 8}, -1, 1, rng),
-                     B = Tensor::uniform({1, 3, 8, 8}, -1, 1, rng);
-        const StepLog l_cpu = cpu.step(A, B, cA, cB);
-        const Tensor dA = A.to(Device::CUDA), dB = B.to(Device::CUDA), dcA = cA.to(Device::CUDA),
-                     dcB = cB.to(Device::CUDA);
+        const Batch batch(rng);
+        const Tensor &dA = batch.dA, &dB = batch.dB, &dcA = batch.dcA, &dcB = batch.dcB;
+        const StepLog l_cpu = cpu.step(batch.A, batch.B, batch.cA, batch.cB);
         const std::uint64_t waits = cuda::host_waits(), launches = cuda::kernel_launches(),
                             copies = cuda::memory_operations();
         const std::size_t choices = cuda::conv_choices().size();
@@ -70,13 +105,7 @@ void five_steps_agree(Method method, int q) {
         graphed_copies.push_back(cuda::memory_operations() - graphed_before_copies);
         CHECK(graphed.replaying() == (step > 1));
         CHECK(l_graphed == l_gpu);
-        REQUIRE(l_cpu.size() == l_gpu.size());
-        for (std::size_t i = 0; i < l_cpu.size(); ++i) {
-            INFO(l_cpu[i].first << ": cpu " << l_cpu[i].second << ", cuda " << l_gpu[i].second);
-            CHECK(l_gpu[i].first == l_cpu[i].first);
-            CHECK(std::abs(l_gpu[i].second - l_cpu[i].second) <=
-                  1e-3 * std::max(1.0, std::abs(l_cpu[i].second)));
-        }
+        losses_near(l_cpu, l_gpu, 1e-3);
     }
     // Every step after Auto's choices launches the same number of kernels, and a replayed step (after the
     // capture) none: even the kernel that gathers its flags and loss values for the one wait is in the
@@ -127,6 +156,34 @@ void five_steps_agree(Method method, int q) {
 TEST_CASE("five training steps on CUDA match the CPU: operational Q=3", "[cuda][step]") {
     if (!cuda::available()) return test::skip("no CUDA device: " + cuda::describe());
     five_steps_agree(Method::Operational, 3);
+}
+
+TEST_CASE("training steps in BF16 through cuDNN stay near the CPU's and replay bit for bit",
+          "[cuda][step][cudnn]") {
+    if (!cuda::available()) return test::skip("no CUDA device: " + cuda::describe());
+    if (!cuda::cudnn_compiled()) return test::skip("this build has no cuDNN");
+#ifdef R2C_WITH_CUDA
+    if (cuda::oper_device_compute_capability() < 80) return test::skip("no BF16 tensor cores (sm_80+)");
+#endif
+    cuda::set_math_precision(cuda::MathPrecision::BF16);
+    cuda::set_conv_algorithm(cuda::ConvAlgorithm::Cudnn);
+    TrainConfig c;
+    c.q = 3;
+    c.iterations_per_epoch = 2;
+    c.pool_size = 2;
+    c.seed = 5;
+    Trainers t(c);
+    Rng rng(6);
+    for (int step = 0; step < 4; ++step) {
+        INFO("step " << step);
+        const Batch b(rng);
+        const StepLog l_gpu = t.gpu.step(b.dA, b.dB, b.dcA, b.dcB);
+        CHECK(t.graphed.step(b.dA, b.dB, b.dcA, b.dcB) == l_gpu);
+        losses_near(t.cpu.step(b.A, b.B, b.cA, b.cB), l_gpu, 5e-2);
+    }
+    CHECK(t.graphed.replaying());
+    cuda::set_math_precision(cuda::MathPrecision::TF32);
+    cuda::set_conv_algorithm(cuda::ConvAlgorithm::Auto);
 }
 
 TEST_CASE("five training steps on CUDA match the CPU: compact CNN", "[cuda][step]") {
