@@ -67,9 +67,11 @@ std::uint64_t conv_multiply_adds();
 
 // ---- Normalisation, padding, activations ----
 
-// Per sample and channel over H,W (biased variance), then act(gamma*xhat + beta). gamma, beta [C].
+// Per sample and channel over H,W (biased variance), then act(gamma*xhat + beta + residual). gamma, beta
+// [C]; residual (optional, x's shape) is added before the activation in the same pass, as a residual
+// block's skip connection: one pass over memory instead of three with add and an activation after it.
 Tensor instance_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps = 1e-3,
-                     Activation act = Activation::None);
+                     Activation act = Activation::None, const Tensor& residual = Tensor());
 // Mirror padding without repeating the edge (PyTorch 'reflect'); pad < H and pad < W.
 Tensor reflect_pad(const Tensor& x, int pad);
 Tensor tanh(const Tensor& x);

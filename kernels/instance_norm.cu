@@ -53,11 +53,17 @@ __device__ __forceinline__ int resident_index(int j) {
     return j * kPlaneThreads + static_cast<int>(threadIdx.x);
 }
 
+// z + residual[i], or z where there is no residual.
+__device__ __forceinline__ float with_residual(float z, const float* residual, std::size_t i) {
+    return residual == nullptr ? z : z + residual[i];
+}
+
 // Two passes over the plane (the mean, then the squared deviations from it), so that float32 keeps full
 // precision on large planes whose mean is far from zero.
 __global__ void __launch_bounds__(kThreads)
-    instance_norm_forward_kernel(const float* x, const float* gamma, const float* beta, int c, int m,
-                                 float eps, OperActivation act, float* y, float* xhat, float* rstd) {
+    instance_norm_forward_kernel(const float* x, const float* gamma, const float* beta, const float* residual,
+                                 int c, int m, float eps, OperActivation act, float* y, float* xhat,
+                                 float* rstd) {
     const std::size_t offset = static_cast<std::size_t>(blockIdx.x) * m;
     const float* xp = x + offset;
     float s = 0.f;
@@ -74,7 +80,7 @@ __global__ void __launch_bounds__(kThreads)
     for (int i = threadIdx.x; i < m; i += kThreads) {
         const float h = (xp[i] - mean) * r;
         xhat[offset + i] = h;
-        y[offset + i] = activate(g * h + b, act);
+        y[offset + i] = activate(with_residual(g * h + b, residual, offset + i), act);
     }
     if (threadIdx.x == 0) rstd[blockIdx.x] = r;
 }
@@ -83,8 +89,9 @@ __global__ void __launch_bounds__(kThreads)
 // summed over the values held.
 template <int kPer>
 __global__ void __launch_bounds__(kPlaneThreads)
-    instance_norm_forward_resident_kernel(const float* x, const float* gamma, const float* beta, int c, int m,
-                                          float eps, OperActivation act, float* y, float* xhat, float* rstd) {
+    instance_norm_forward_resident_kernel(const float* x, const float* gamma, const float* beta,
+                                          const float* residual, int c, int m, float eps, OperActivation act,
+                                          float* y, float* xhat, float* rstd) {
     const std::size_t offset = static_cast<std::size_t>(blockIdx.x) * m;
     float v[kPer];
 #pragma unroll
@@ -103,12 +110,13 @@ __global__ void __launch_bounds__(kPlaneThreads)
     }
     const float r = 1.f / sqrtf(block_sum<float, kPlaneThreads>(q) / static_cast<float>(m) + eps);
     const float g = gamma[blockIdx.x % c], b = beta[blockIdx.x % c];
+    const float* res = residual == nullptr ? nullptr : residual + offset;
 #pragma unroll
     for (int j = 0; j < kPer; ++j) {
         if (resident_index(j) >= m) continue;
         const float h = (v[j] - mean) * r;
         xhat[offset + resident_index(j)] = h;
-        y[offset + resident_index(j)] = activate(g * h + b, act);
+        y[offset + resident_index(j)] = activate(with_residual(g * h + b, res, resident_index(j)), act);
     }
     if (threadIdx.x == 0) rstd[blockIdx.x] = r;
 }
@@ -134,15 +142,17 @@ __device__ __forceinline__ DxTerms plane_terms(float sg, float sgx, const float*
             sgx / static_cast<float>(m)};
 }
 
-// Per plane p, with g = dy * act'(y): sums[p] = sum g, sums[planes + p] = sum g * xhat, and dx when
-// requested.
+// Per plane p, with g = dy * act'(y): sums[p] = sum g, sums[planes + p] = sum g * xhat, and dx and g
+// itself (dres) when requested.
 __global__ void __launch_bounds__(kThreads)
     instance_norm_plane_kernel(const float* dy, const float* y, OperActivation act, const float* xhat,
-                               const float* rstd, const float* gamma, int c, int m, float* dx, float* sums) {
+                               const float* rstd, const float* gamma, int c, int m, float* dx, float* dres,
+                               float* sums) {
     const std::size_t offset = static_cast<std::size_t>(blockIdx.x) * m;
     float sg = 0.f, sgx = 0.f;
     for (int i = threadIdx.x; i < m; i += kThreads) {
         const float g = pre_activation_grad(dy, y, act, offset + i);
+        if (dres != nullptr) dres[offset + i] = g;
         sg += g;
         sgx += g * xhat[offset + i];
     }
@@ -158,7 +168,7 @@ template <int kPer>
 __global__ void __launch_bounds__(kPlaneThreads)
     instance_norm_plane_resident_kernel(const float* dy, const float* y, OperActivation act,
                                         const float* xhat, const float* rstd, const float* gamma, int c,
-                                        int m, float* dx, float* sums) {
+                                        int m, float* dx, float* dres, float* sums) {
     const std::size_t offset = static_cast<std::size_t>(blockIdx.x) * m;
     float g[kPer], h[kPer];
 #pragma unroll
@@ -166,6 +176,11 @@ __global__ void __launch_bounds__(kPlaneThreads)
         const bool in = resident_index(j) < m;
         g[j] = in ? pre_activation_grad(dy, y, act, offset + resident_index(j)) : 0.f;
         h[j] = in ? xhat[offset + resident_index(j)] : 0.f;
+    }
+    if (dres != nullptr) {
+#pragma unroll
+        for (int j = 0; j < kPer; ++j)
+            if (resident_index(j) < m) dres[offset + resident_index(j)] = g[j];
     }
     float sg = 0.f, sgx = 0.f;
 #pragma unroll
@@ -198,34 +213,35 @@ __global__ void instance_norm_channel_kernel(const float* sums, int n, int c, fl
 
 }  // namespace
 
-void instance_norm_forward(const float* x, const float* gamma, const float* beta, int n, int c, int m,
-                           float eps, OperActivation act, float* y, float* xhat, float* rstd, void* stream) {
+void instance_norm_forward(const float* x, const float* gamma, const float* beta, const float* residual,
+                           int n, int c, int m, float eps, OperActivation act, float* y, float* xhat,
+                           float* rstd, void* stream) {
     if (n * c == 0) return;
     const auto s = detail::launch_stream(stream);
     const bool resident = with_values_per_thread(m, [&](auto per) {
         R2C_LAUNCH(n * c, kPlaneThreads, 0, s, instance_norm_forward_resident_kernel<decltype(per)::value>)
-        (x, gamma, beta, c, m, eps, act, y, xhat, rstd);
+        (x, gamma, beta, residual, c, m, eps, act, y, xhat, rstd);
         R2C_CUDA_LAUNCH_CHECK("instance_norm_forward_resident_kernel");
     });
     if (resident) return;
     R2C_LAUNCH(n * c, kThreads, 0, s, instance_norm_forward_kernel)
-    (x, gamma, beta, c, m, eps, act, y, xhat, rstd);
+    (x, gamma, beta, residual, c, m, eps, act, y, xhat, rstd);
     R2C_CUDA_LAUNCH_CHECK("instance_norm_forward_kernel");
 }
 
 void instance_norm_backward(const float* dy, const float* y, OperActivation act, const float* xhat,
                             const float* rstd, const float* gamma, int n, int c, int m, float* dx,
-                            float* dgamma, float* dbeta, float* plane_sums, void* stream) {
+                            float* dresidual, float* dgamma, float* dbeta, float* plane_sums, void* stream) {
     if (c == 0) return;
     const auto s = detail::launch_stream(stream);
     const auto resident = [&](auto per) {
         R2C_LAUNCH(n * c, kPlaneThreads, 0, s, instance_norm_plane_resident_kernel<decltype(per)::value>)
-        (dy, y, act, xhat, rstd, gamma, c, m, dx, plane_sums);
+        (dy, y, act, xhat, rstd, gamma, c, m, dx, dresidual, plane_sums);
         R2C_CUDA_LAUNCH_CHECK("instance_norm_plane_resident_kernel");
     };
     if (n > 0 && !with_values_per_thread(m, resident)) {
         R2C_LAUNCH(n * c, kThreads, 0, s, instance_norm_plane_kernel)
-        (dy, y, act, xhat, rstd, gamma, c, m, dx, plane_sums);
+        (dy, y, act, xhat, rstd, gamma, c, m, dx, dresidual, plane_sums);
         R2C_CUDA_LAUNCH_CHECK("instance_norm_plane_kernel");
     }
     R2C_LAUNCH((c + kThreads - 1) / kThreads, kThreads, 0, s, instance_norm_channel_kernel)

@@ -46,18 +46,20 @@ void sum(const float* x, std::size_t n, float* y, void* stream = nullptr);
 
 // ---- Instance normalisation (kernels/instance_norm.cu); planes = n * c, m = H * W ----
 
-// y = act(gamma[c] * xhat + beta[c]), xhat = (x - mean) * rstd per plane (biased variance, two passes);
-// writes y and xhat [n,c,H,W] and rstd [n,c].
-void instance_norm_forward(const float* x, const float* gamma, const float* beta, int n, int c, int m,
-                           float eps, OperActivation act, float* y, float* xhat, float* rstd,
-                           void* stream = nullptr);
+// y = act(gamma[c] * xhat + beta[c] + residual), xhat = (x - mean) * rstd per plane (biased variance, two
+// passes); residual [n,c,H,W] may be null (none added); writes y and xhat [n,c,H,W] and rstd [n,c].
+void instance_norm_forward(const float* x, const float* gamma, const float* beta, const float* residual,
+                           int n, int c, int m, float eps, OperActivation act, float* y, float* xhat,
+                           float* rstd, void* stream = nullptr);
 // From the saved output y (read only when act is not None), xhat and rstd, with g = dy * act'(y):
 // dx = gamma * rstd * (g - mean(g) - xhat * mean(g * xhat)) (skipped when dx is null), dbeta[c] = sum over
-// the batch and plane of g, dgamma[c] = the same of g * xhat. g is formed as it is read, never stored.
-// plane_sums [2 * n * c] is scratch (the per-plane sums, reduced over the batch in a second kernel).
+// the batch and plane of g, dgamma[c] = the same of g * xhat, and g itself into dresidual (the residual's
+// gradient; skipped when null). Otherwise g is formed as it is read, never stored. plane_sums [2 * n * c]
+// is scratch (the per-plane sums, reduced over the batch in a second kernel).
 void instance_norm_backward(const float* dy, const float* y, OperActivation act, const float* xhat,
                             const float* rstd, const float* gamma, int n, int c, int m, float* dx,
-                            float* dgamma, float* dbeta, float* plane_sums, void* stream = nullptr);
+                            float* dresidual, float* dgamma, float* dbeta, float* plane_sums,
+                            void* stream = nullptr);
 
 // ---- Reflect padding (kernels/reflect_pad.cu): x [planes,h,w] -> y [planes,h+2pad,w+2pad], pad < h, w ----
 

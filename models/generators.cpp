@@ -31,9 +31,9 @@ class OpGenerator : public Generator {
 
     GeneratorOutput forward(const Tensor& x) const override {
         const Tensor e = enc_norm_(enc_(x));
-        Tensor t = res_norm1_(res_conv1_(tanh(e)), Activation::Tanh);
-        t = res_norm2_(res_conv2_(t));
-        const Tensor h = tanh(add(e, t));  // the block adds its input, not tanh of it (as published)
+        const Tensor t = res_norm1_(res_conv1_(tanh(e)), Activation::Tanh);
+        // tanh(e + IN(conv2(t))): the block adds its input, not tanh of it (as published).
+        const Tensor h = res_norm2_(res_conv2_(t), Activation::Tanh, e);
         return {dec_(h, Activation::Tanh), head_(h)};
     }
 
@@ -57,7 +57,7 @@ struct ResBlock {
           norm2(m, name + ".norm2", channels, rng) {}
     Tensor operator()(const Tensor& x) const {
         const Tensor h = norm1(conv1(x), Activation::Relu);
-        return add(x, norm2(conv2(h)));
+        return norm2(conv2(h), Activation::None, x);
     }
     OperConv conv1;
     InstanceNorm norm1;

@@ -66,8 +66,10 @@ struct OperConvTranspose {
 struct InstanceNorm {
     InstanceNorm() = default;
     InstanceNorm(Module& m, const std::string& name, int channels, Rng& rng);
-    Tensor operator()(const Tensor& x, Activation act = Activation::None) const {
-        return instance_norm(x, gamma, beta, 1e-3, act);
+    // act(IN(x) + residual), the residual optional.
+    Tensor operator()(const Tensor& x, Activation act = Activation::None,
+                      const Tensor& residual = Tensor()) const {
+        return instance_norm(x, gamma, beta, 1e-3, act, residual);
     }
     Tensor gamma, beta;
 };

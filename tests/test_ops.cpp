@@ -114,6 +114,33 @@ TEST_CASE("instance_norm gradients pass a finite-difference check", "[ops][insta
     CHECK_FALSE(image.grad().defined());
 }
 
+TEST_CASE("instance_norm with a residual equals the add and activation after it, values and gradients",
+          "[ops][instance_norm][fused]") {
+    Rng rng(14);
+    Tensor x = test::rand({2, 3, 5, 4}, rng, -2, 3), r = test::rand({2, 3, 5, 4}, rng, -1, 1);
+    Tensor gamma = test::rand({3}, rng, 0.5, 1.5), beta = test::rand({3}, rng, -0.5, 0.5);
+    const V in{x, gamma, beta, r};
+    for (Activation act : {Activation::None, Activation::Tanh, Activation::LeakyRelu}) {
+        INFO("activation " << static_cast<int>(act));
+        const Fn separate = [act](const V& t) {
+            const Tensor z = add(instance_norm(t[0], t[1], t[2], 1e-3), t[3]);
+            return act == Activation::Tanh ? tanh(z) : act == Activation::LeakyRelu ? leaky_relu(z, 0.2) : z;
+        };
+        const Fn fused = [act](const V& t) { return instance_norm(t[0], t[1], t[2], 1e-3, act, t[3]); };
+        CHECK(test::max_disagreement(separate, fused, in) <= 1e-14);
+        // The residual is really added.
+        const std::vector<double> without = instance_norm(x, gamma, beta, 1e-3, act).detach().to_vector(),
+                                  with = fused(in).detach().to_vector();
+        CHECK(test::rel_l2(with, without) > 1e-2);
+        CHECK(test::max_gradcheck_error(fused, in) <= kGradTol);
+    }
+    // A residual that needs no gradient (an image) gets none; the others still do.
+    Tensor image = test::rand({2, 3, 5, 4}, rng, -1, 1, false);
+    sum(instance_norm(x, gamma, beta, 1e-3, Activation::Tanh, image)).backward();
+    CHECK_FALSE(image.grad().defined());
+    CHECK(x.grad().defined());
+}
+
 TEST_CASE("instance_norm with a fused activation equals the separate op after it, values and gradients",
           "[ops][instance_norm][fused]") {
     Rng rng(13);
@@ -381,6 +408,9 @@ TEST_CASE("bad arguments are rejected with the op's name and the shapes", "[ops]
                       Contains("instance_norm") && Contains("[3,4,4]"));
     CHECK_THROWS_WITH(instance_norm(zeros({1, 3, 4, 4}), Tensor::zeros({3}), zeros({3})),
                       Contains("instance_norm") && Contains("float32"));
+    CHECK_THROWS_WITH(instance_norm(zeros({1, 3, 4, 4}), zeros({3}), zeros({3}), 1e-3, Activation::None,
+                                    zeros({1, 3, 4, 5})),
+                      Contains("instance_norm") && Contains("residual") && Contains("[1,3,4,5]"));
     CHECK_THROWS_WITH(reflect_pad(zeros({1, 1, 3, 5}), 3), Contains("reflect_pad") && Contains("[1,1,3,5]"));
     CHECK_THROWS_WITH(reflect_pad(zeros({1, 1, 5, 3}), 3), Contains("reflect_pad") && Contains("[1,1,5,3]"));
     CHECK_THROWS_WITH(reflect_pad(zeros({1, 1, 5, 5}), -1), Contains("reflect_pad"));

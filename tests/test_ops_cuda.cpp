@@ -175,6 +175,17 @@ TEST_CASE("instance_norm on CUDA matches the CPU", "[ops_cuda][instance_norm]") 
     for (const Shape& s : {kOdd, Shape{2, 3, 33, 37}})
         check_op("instance_norm of a constant " + shape_str(s), f,
                  {rand32(s, rng, -1, 1, false), rand32({3}, rng, 0.5, 1.5), rand32({3}, rng)});
+    // With a residual added before the activation (or none), on a walked plane and on planes held in
+    // registers: its gradient is the one at the pre-activation.
+    for (Activation act : {Activation::None, Activation::Tanh})
+        for (const Shape& s : {kOdd, Shape{2, 3, 33, 37}, Shape{1, 3, 128, 128}}) {
+            const V in{rand32(s, rng, -2, 3), rand32({3}, rng, 0.5, 1.5), rand32({3}, rng),
+                       rand32(s, rng, -1, 1)};
+            check_op(
+                "instance_norm " + shape_str(s) + " with a residual, activation " +
+                    std::to_string(static_cast<int>(act)),
+                [act](const V& t) { return instance_norm(t[0], t[1], t[2], 1e-3, act, t[3]); }, in);
+        }
 }
 
 TEST_CASE("reflect_pad on CUDA matches the CPU", "[ops_cuda][reflect_pad]") {

@@ -15,11 +15,17 @@ namespace {
 
 constexpr const char* kOp = "instance_norm";
 
-void check_args(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps) {
+void check_args(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps,
+                const Tensor& residual) {
     ops::check_ndim(kOp, "x", x, 4);
     ops::check_ndim(kOp, "gamma", gamma, 1);
     ops::check_ndim(kOp, "beta", beta, 1);
     ops::check_same_kind(kOp, {x, gamma, beta});
+    if (residual.defined()) {
+        ops::check_same_kind(kOp, {x, residual});
+        R2C_CHECK(residual.shape() == x.shape(), kOp, ": the residual ", residual.str(),
+                  " must have the shape of x ", x.str());
+    }
     R2C_CHECK(gamma.dim(0) == x.dim(1) && beta.dim(0) == x.dim(1), kOp, ": gamma ", gamma.str(), " and beta ",
               beta.str(), " need one entry per channel of x ", x.str());
     R2C_CHECK(x.dim(2) * x.dim(3) > 0, kOp, ": x ", x.str(), " has empty planes");
@@ -67,23 +73,28 @@ void plane_backward(const T* g, const T* xhat, std::int64_t m, T gamma, T rstd, 
         dx[i] = static_cast<T>(scale * (g[i] - mean_g - xhat[i] * mean_gx));
 }
 
-// Gradients of x (when need_dx), gamma and beta from the saved output y (when act is not None), xhat
+// Gradients of x (when need_dx), gamma, beta and the residual (when need_dres: the gradient at the
+// pre-activation, dy itself without an activation) from the saved output y (when act is not None), xhat
 // [N,C,H,W] and rstd [N,C].
 std::vector<Tensor> instance_norm_backward(const Tensor& dy, const Tensor& y, Activation act,
                                            const Tensor& xhat, const Tensor& rstd, const Tensor& gamma,
-                                           bool need_dx) {
+                                           bool need_dx, bool need_dres) {
     const std::int64_t n = xhat.dim(0), c = xhat.dim(1), m = xhat.dim(2) * xhat.dim(3);
     const Device dev = xhat.device();
     Tensor dx = need_dx ? Tensor::empty(xhat.shape(), xhat.dtype(), dev) : Tensor();
     Tensor dgamma = Tensor::empty({c}, xhat.dtype(), dev), dbeta = Tensor::empty({c}, xhat.dtype(), dev);
 #ifdef R2C_WITH_CUDA
     if (dev == Device::CUDA) {
+        // Without an activation the residual's gradient is dy; with one, the kernel writes it.
+        Tensor dres = need_dres ? (act == Activation::None ? dy : Tensor::empty(dy.shape(), dy.dtype(), dev))
+                                : Tensor();
         Tensor plane_sums = Tensor::empty({2, n * c}, xhat.dtype(), dev);
         cuda::instance_norm_backward(ops::f32(dy), ops::f32(y), ops::kernel_activation(act), ops::f32(xhat),
                                      ops::f32(rstd), ops::f32(gamma), static_cast<int>(n),
-                                     static_cast<int>(c), static_cast<int>(m), ops::f32(dx), ops::f32(dgamma),
+                                     static_cast<int>(c), static_cast<int>(m), ops::f32(dx),
+                                     act == Activation::None ? nullptr : ops::f32(dres), ops::f32(dgamma),
                                      ops::f32(dbeta), ops::f32(plane_sums));
-        return {dx, dgamma, dbeta};
+        return {dx, dgamma, dbeta, dres};
     }
 #endif
     const Tensor g = ops::pre_activation_grad(dy, y, act);
@@ -110,21 +121,23 @@ std::vector<Tensor> instance_norm_backward(const Tensor& dy, const Tensor& y, Ac
             dgamma.data<T>()[ch] = static_cast<T>(gg);
         }
     });
-    return {dx, dgamma, dbeta};
+    return {dx, dgamma, dbeta, need_dres ? g : Tensor()};
 }
 
 }  // namespace
 
-Tensor instance_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps, Activation act) {
+Tensor instance_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps, Activation act,
+                     const Tensor& residual) {
     const OpScope scope(kOp, x);
-    check_args(x, gamma, beta, eps);
+    check_args(x, gamma, beta, eps, residual);
     const std::int64_t n = x.dim(0), c = x.dim(1), m = x.dim(2) * x.dim(3);
     Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
     Tensor xhat = Tensor::empty(x.shape(), x.dtype(), x.device());
     Tensor rstd = Tensor::empty({n, c}, x.dtype(), x.device());
 #ifdef R2C_WITH_CUDA
     if (x.device() == Device::CUDA)
-        cuda::instance_norm_forward(ops::f32(x), ops::f32(gamma), ops::f32(beta), static_cast<int>(n),
+        cuda::instance_norm_forward(ops::f32(x), ops::f32(gamma), ops::f32(beta),
+                                    residual.defined() ? ops::f32(residual) : nullptr, static_cast<int>(n),
                                     static_cast<int>(c), static_cast<int>(m), static_cast<float>(eps),
                                     ops::kernel_activation(act), ops::f32(y), ops::f32(xhat), ops::f32(rstd));
 #endif
@@ -142,13 +155,15 @@ Tensor instance_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, d
                 prstd[p] = normalise_plane(px + p * m, pxhat + p * m, py + p * m, m, pgamma[p % c],
                                            pbeta[p % c], eps);
         });
+        if (residual.defined()) accumulate(y, residual);
         ops::activate_in_place(y, act);
     }
-    const bool need_dx = x.requires_grad();
-    return record(
-        y, kOp, {x, gamma, beta},
-        [yd = act == Activation::None ? Tensor() : y.detach(), act, xhat, rstd, gd = gamma.detach(),
-         need_dx](const Tensor& dy) { return instance_norm_backward(dy, yd, act, xhat, rstd, gd, need_dx); });
+    const bool need_dx = x.requires_grad(), need_dres = residual.defined() && residual.requires_grad();
+    return record(y, kOp, {x, gamma, beta, residual},
+                  [yd = act == Activation::None ? Tensor() : y.detach(), act, xhat, rstd, gd = gamma.detach(),
+                   need_dx, need_dres](const Tensor& dy) {
+                      return instance_norm_backward(dy, yd, act, xhat, rstd, gd, need_dx, need_dres);
+                  });
 }
 
 }  // namespace r2c
