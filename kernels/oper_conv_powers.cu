@@ -153,10 +153,6 @@ void check_stack(const char* op, const OperStackGeometry& s, const void* a, cons
     R2C_CHECK(a != nullptr && b != nullptr && c != nullptr, op, ": null pointer (", oper_stack_str(s), ")");
 }
 
-}  // namespace
-
-namespace {
-
 template <class T>
 void power_stack(const OperStackGeometry& s, const float* x, T* xs, void* stream) {
     check_stack("oper_power_stack", s, x, xs, xs);
