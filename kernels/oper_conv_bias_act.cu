@@ -3,6 +3,7 @@
 // and the derivative of the fused activation.
 #include "kernels/check.cuh"
 #include "kernels/oper_conv_launch.cuh"
+#include "kernels/ops_device.cuh"
 
 namespace r2c::cuda::oper_detail {
 
@@ -41,8 +42,7 @@ __global__ void __launch_bounds__(kThreads)
 
 // dw[i] = slabs[i] + slabs[n + i] + ... in the order of the parts.
 __global__ void sum_parts_kernel(const float* slabs, int parts, std::size_t n, float* dw) {
-    for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n;
-         i += std::size_t(gridDim.x) * blockDim.x) {
+    for (std::size_t i = ops_detail::global_index(); i < n; i += ops_detail::grid_stride()) {
         float s = slabs[i];
         for (int z = 1; z < parts; ++z)
             s += slabs[z * n + i];
@@ -50,16 +50,10 @@ __global__ void sum_parts_kernel(const float* slabs, int parts, std::size_t n, f
     }
 }
 
-unsigned grid_for(std::size_t n) {
-    const std::size_t blocks = (n + kThreads - 1) / kThreads;
-    return static_cast<unsigned>(blocks < 65535 ? blocks : 65535);
-}
-
 // dz = dy * act'(z), act' read off y = act(z) (kernels/activation.cuh).
 __global__ void activation_backward_kernel(OperActivation act, const float* y, const float* dy, float* dz,
                                            std::size_t n) {
-    for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n;
-         i += std::size_t(gridDim.x) * blockDim.x)
+    for (std::size_t i = ops_detail::global_index(); i < n; i += ops_detail::grid_stride())
         dz[i] = act == OperActivation::None ? dy[i] : dy[i] * activation_derivative(y[i], act);
 }
 
@@ -72,14 +66,16 @@ void bias_grad(const float* dz, float* db, int n, int channels, int hw, int q, c
 
 void sum_parts(const float* slabs, int parts, std::size_t n, float* dw, cudaStream_t stream) {
     if (n == 0) return;
-    R2C_LAUNCH(grid_for(n), kThreads, 0, stream, sum_parts_kernel)(slabs, parts, n, dw);
+    R2C_LAUNCH(ops_detail::elementwise_grid(n), ops_detail::kThreads, 0, stream, sum_parts_kernel)
+    (slabs, parts, n, dw);
     R2C_CUDA_LAUNCH_CHECK("sum_parts_kernel");
 }
 
 void activation_backward(OperActivation act, const float* y, const float* dy, float* dz, std::size_t n,
                          cudaStream_t stream) {
     if (n == 0) return;
-    R2C_LAUNCH(grid_for(n), kThreads, 0, stream, activation_backward_kernel)(act, y, dy, dz, n);
+    R2C_LAUNCH(ops_detail::elementwise_grid(n), ops_detail::kThreads, 0, stream, activation_backward_kernel)
+    (act, y, dy, dz, n);
     R2C_CUDA_LAUNCH_CHECK("activation_backward_kernel");
 }
 

@@ -209,8 +209,11 @@ const char* kind_name(Kind k) {
     return k == kForward ? "forward" : k == kData ? "backward data" : "backward filter";
 }
 
-Tensor scratch_floats(std::size_t n) {
-    return Tensor::empty({static_cast<std::int64_t>(n == 0 ? 1 : n)}, DType::F32, Device::CUDA);
+// Device scratch for n elements of T (float32 storage, at least one float).
+template <class T>
+Tensor scratch(std::size_t n) {
+    const std::size_t floats = (n * sizeof(T) + sizeof(float) - 1) / sizeof(float);
+    return Tensor::empty({static_cast<std::int64_t>(floats == 0 ? 1 : floats)}, DType::F32, Device::CUDA);
 }
 
 // The bytes of a problem's input and output tensors, which its workspace limit scales with.
@@ -328,7 +331,7 @@ Algo algorithm(Kind kind, const Problem& p, Search search, Guess guess) {
 
 // The workspace of algorithm a, for its one run.
 Tensor workspace(const Algo& a) {
-    return scratch_floats((a.workspace + sizeof(float) - 1) / sizeof(float));
+    return scratch<unsigned char>(a.workspace);
 }
 
 const float kOne = 1.f, kZero = 0.f;
@@ -441,11 +444,7 @@ cuda::OperStackGeometry flat_stack(const OperConvGeometry& t) {
 template <class T>
 constexpr bool kBf16 = std::is_same_v<T, cuda::OperBf16>;
 
-// Scratch for n elements of T.
-template <class T>
-Tensor scratch(std::size_t n) {
-    return scratch_floats((n * sizeof(T) + sizeof(float) - 1) / sizeof(float));
-}
+// The elements of scratch made for T.
 template <class T>
 T* elems(const Tensor& t) {
     return static_cast<T*>(t.raw_data());
