@@ -655,13 +655,6 @@ class Bf16Buffer {
     std::size_t n_;
 };
 
-// Whether a and b hold the same values, NaN nowhere.
-bool same_values(const std::vector<float>& a, const std::vector<double>& b) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i)
-        if (!(static_cast<double>(a[i]) == b[i])) return false;
-    return true;
-}
 std::vector<double> widened(const std::vector<float>& v) {
     return std::vector<double>(v.begin(), v.end());
 }
@@ -701,7 +694,7 @@ TEST_CASE("the bfloat16 forms of the materialised layer round the float32 forms 
     Bf16Buffer stack_h(g.size());
     oper_power_stack(s, x_d.get(), stack_d.get());
     oper_power_stack(s, x_d.get(), stack_h.get());
-    CHECK(same_values(stack_h.download(), widened(rounded_bf16(stack_d.download()))));
+    CHECK(stack_h.download() == rounded_bf16(stack_d.download()));
     // The chain rule from a bfloat16 gradient: as from the float32 one holding the same values.
     const std::vector<float> g_rounded = rounded_bf16(widened(g));
     DeviceBuffer g_d(g_rounded);
@@ -718,9 +711,9 @@ TEST_CASE("the bfloat16 forms of the materialised layer round the float32 forms 
     Bf16Buffer ws_h(w.size());
     oper_weights_stack(w_d.get(), ws_d.get(), q, cout, cin, kk);
     oper_weights_stack(w_d.get(), ws_h.get(), q, cout, cin, kk);
-    CHECK(same_values(ws_h.download(), widened(rounded_bf16(ws_d.download()))));
+    CHECK(ws_h.download() == rounded_bf16(ws_d.download()));
     oper_weights_unstack(ws_h.get(), back_d.get(), q, cout, cin, kk);
-    CHECK(same_values(rounded_bf16(widened(w)), back_d.download()));
+    CHECK(widened(rounded_bf16(widened(w))) == back_d.download());
 
     const int n = 2, c = 3, hf = 7, wf = 6, top = 2, left = 3, ho = 6, wo = 4;
     const std::vector<float> full = uniform(std::size_t(n) * c * hf * wf, rng),
@@ -736,7 +729,7 @@ TEST_CASE("the bfloat16 forms of the materialised layer round the float32 forms 
     CHECK(y_h.download() == y_d.download());
     oper_uncrop(dy_d.get(), back_full.get(), n, c, hf, wf, top, left, ho, wo);
     oper_uncrop(dy_d.get(), uncropped_h.get(), n, c, hf, wf, top, left, ho, wo);
-    CHECK(same_values(uncropped_h.download(), widened(rounded_bf16(back_full.download()))));
+    CHECK(uncropped_h.download() == rounded_bf16(back_full.download()));
 
     // The bias and activation from a bfloat16 output into a float32 y: as in place on the same values.
     const int hw = 7;
@@ -752,11 +745,11 @@ TEST_CASE("the bfloat16 forms of the materialised layer round the float32 forms 
     DeviceBuffer copied(z.size());
     copied.poison();
     oper_bias_activation(z_h.get(), copied.get(), nullptr, n, cout, hw, q, OperActivation::None);
-    CHECK(same_values(z, copied.download()));
+    CHECK(widened(z) == copied.download());
     DeviceBuffer back_f(z.size());
     back_f.poison();
     oper_from_bf16(z_h.get(), back_f.get(), z.size());
-    CHECK(same_values(z, back_f.download()));
+    CHECK(widened(z) == back_f.download());
 }
 
 TEST_CASE("oper conv errors name the pass, the kernel requirement and the shapes", "[cuda][oper_conv]") {
